@@ -1,6 +1,6 @@
 //! camrec's library: record IP cameras into fragmented MP4 segments.
 //!
-//! Data flows one way: camera → [`source`] (frames) → [`mux`] (fragments) →
+//! Data flows one way: camera → source (frames) → [`mux`] (fragments) →
 //! sink (bytes) → store.
 
 pub mod mux;

@@ -1,0 +1,702 @@
+//! The muxer state machine: where segments and fragments begin and end,
+//! and how frame timestamps become decode times and durations.
+//!
+//! The timeline model is described in `docs/timestamps.md`.
+
+use bytes::Bytes;
+
+use super::config::MuxerConfig;
+use super::error::MuxError;
+use super::fragment_writer::{write_fragment_header, ProducerReference, SampleEntry, TrackRun};
+use super::init_segment::{write_init, MOVIE_TIMESCALE};
+use super::types::*;
+
+const NANOS: i128 = 1_000_000_000;
+
+/// Counters a host can read at any time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MuxStats {
+    /// Frames given to [`Muxer::push`].
+    pub frames_in: u64,
+    /// Frames that could not be stored: before the first keyframe, after a
+    /// codec change before the next keyframe.
+    pub frames_skipped: u64,
+    /// Timestamp discontinuities seen (and re-based).
+    pub discontinuities: u64,
+    /// Segments started.
+    pub segments: u64,
+    /// Fragments emitted.
+    pub fragments: u64,
+    /// Bytes emitted (init segments and fragments).
+    pub bytes: u64,
+}
+
+/// Turns frames into self-contained fragmented MP4 segments.
+///
+/// Sans-IO: [`push`](Muxer::push) and [`finish`](Muxer::finish) append
+/// [`MuxEvent`]s to a caller-owned vector; nothing is read from a clock or
+/// written anywhere.
+///
+/// ```
+/// use bytes::Bytes;
+/// use recorder_core::mux::*;
+///
+/// let avcc = Bytes::from_static(&[1, 0x42, 0xc0, 0x1e, 0xff, 0xe1, 0, 0]);
+/// let video = TrackSpec { timescale: 90_000, codec: CodecConfig::H264 { avcc, width: 640, height: 360 } };
+/// let mut mux = Muxer::new(vec![video], MuxerConfig::default()).unwrap();
+/// let mut events = Vec::new();
+/// for i in 0..50i64 {
+///     let frame = Frame {
+///         track: 0,
+///         pts: i * 3600,
+///         wall: WallTime(1_700_000_000_000_000_000 + i * 40_000_000),
+///         keyframe: i % 25 == 0,
+///         duration_hint: None,
+///         data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+///     };
+///     mux.push(frame, &mut events).unwrap();
+/// }
+/// mux.finish(EndReason::Finished, &mut events);
+/// assert!(matches!(events[0], MuxEvent::SegmentStarted(_)));
+/// assert!(matches!(events.last(), Some(MuxEvent::SegmentFinished(_))));
+/// ```
+pub struct Muxer {
+    cfg: MuxerConfig,
+    tracks: Vec<Track>,
+    primary: usize,
+    segment: Option<Segment>,
+    next_index: u64,
+    stats: MuxStats,
+    /// Set by `restart_timeline` until the next frame anchors the new
+    /// session's timestamps.
+    awaiting_anchor: bool,
+    /// Adjusted time (ns) and wall clock of the last frame stored.
+    last_frame: Option<(i64, WallTime)>,
+}
+
+struct Track {
+    spec: TrackSpec,
+    video: bool,
+    pending_codec: Option<CodecConfig>,
+    /// Added to incoming timestamps: re-bases discontinuities and new sessions.
+    offset: i64,
+    /// Audio: last timestamp; video: largest timestamp so far.
+    last_pts: Option<i64>,
+    /// Typical sample duration, used where the next timestamp is unknown.
+    typical: u32,
+    /// Timestamps have gone backwards (B-frames): decode order differs.
+    reordered: bool,
+    samples: Vec<PendingSample>,
+    /// Decode time where the next fragment's samples begin.
+    next_dts: Option<i64>,
+    /// The segment's time zero in this track's timescale.
+    origin: i64,
+    segment_samples: u64,
+    need_keyframe: bool,
+}
+
+struct PendingSample {
+    pts: i64,
+    data: Bytes,
+    sync: bool,
+    wall: WallTime,
+    hint: Option<u32>,
+}
+
+struct Segment {
+    index: u64,
+    wall_start: WallTime,
+    start_ns: i64,
+    boundary: Option<i64>,
+    origin_ns: Option<i64>,
+    sequence: u32,
+    bytes: u64,
+    fragments: u32,
+    end_request: Option<EndReason>,
+    mvhd_duration_at: usize,
+    mehd_duration_at: usize,
+    /// First primary timestamp of the open fragment.
+    fragment_start: Option<i64>,
+    /// Largest primary timestamp in the segment.
+    max_primary_pts: i64,
+}
+
+fn to_ns(ticks: i64, timescale: u32) -> i64 {
+    (i128::from(ticks) * NANOS).div_euclid(i128::from(timescale)) as i64
+}
+
+fn to_ticks(ns: i64, timescale: u32) -> i64 {
+    (i128::from(ns) * i128::from(timescale)).div_euclid(NANOS) as i64
+}
+
+fn duration_ticks(d: std::time::Duration, timescale: u32) -> i64 {
+    (d.as_nanos() * u128::from(timescale) / NANOS as u128).min(i64::MAX as u128) as i64
+}
+
+fn validate(track: usize, spec: &TrackSpec) -> Result<(), MuxError> {
+    if spec.timescale == 0 {
+        return Err(MuxError::ZeroTimescale { track });
+    }
+    let problem = match &spec.codec {
+        CodecConfig::H264 { avcc, .. } if avcc.len() < 7 || avcc[0] != 1 => {
+            "H.264 avcC record is shorter than 7 bytes or not version 1"
+        }
+        CodecConfig::H265 { hvcc, .. } if hvcc.len() < 23 || hvcc[0] != 1 => {
+            "H.265 hvcC record is shorter than 23 bytes or not version 1"
+        }
+        CodecConfig::Aac { asc, .. } if asc.len() < 2 => "AAC AudioSpecificConfig is shorter than 2 bytes",
+        CodecConfig::Aac { channels: 0, .. } | CodecConfig::G711 { channels: 0, .. } => "audio track with 0 channels",
+        _ => return Ok(()),
+    };
+    Err(MuxError::BadCodecConfig { track, problem })
+}
+
+impl Muxer {
+    /// A muxer for these tracks. The first video track drives segment and
+    /// fragment cuts; without video, the first audio track does.
+    pub fn new(tracks: Vec<TrackSpec>, cfg: MuxerConfig) -> Result<Self, MuxError> {
+        if tracks.is_empty() {
+            return Err(MuxError::NoTracks);
+        }
+        let videos = tracks.iter().filter(|t| t.codec.is_video()).count();
+        if videos > 1 {
+            return Err(MuxError::TooManyVideoTracks { count: videos });
+        }
+        for (i, t) in tracks.iter().enumerate() {
+            validate(i, t)?;
+        }
+        let primary = tracks.iter().position(|t| t.codec.is_video()).unwrap_or(0);
+        let tracks = tracks
+            .into_iter()
+            .map(|spec| {
+                let video = spec.codec.is_video();
+                Track {
+                    typical: (spec.timescale / if video { 25 } else { 50 }).max(1),
+                    video,
+                    spec,
+                    pending_codec: None,
+                    offset: 0,
+                    last_pts: None,
+                    reordered: false,
+                    samples: Vec::new(),
+                    next_dts: None,
+                    origin: 0,
+                    segment_samples: 0,
+                    need_keyframe: false,
+                }
+            })
+            .collect();
+        Ok(Muxer {
+            cfg,
+            tracks,
+            primary,
+            segment: None,
+            next_index: 0,
+            stats: MuxStats::default(),
+            awaiting_anchor: false,
+            last_frame: None,
+        })
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &MuxStats {
+        &self.stats
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &MuxerConfig {
+        &self.cfg
+    }
+
+    /// The tracks as they will be written into the next segment.
+    pub fn tracks(&self) -> Vec<TrackSpec> {
+        self.tracks
+            .iter()
+            .map(|t| TrackSpec {
+                timescale: t.spec.timescale,
+                codec: t.pending_codec.clone().unwrap_or_else(|| t.spec.codec.clone()),
+            })
+            .collect()
+    }
+
+    /// True while a segment is open.
+    pub fn in_segment(&self) -> bool {
+        self.segment.is_some()
+    }
+
+    /// New codec parameters for a track (a new SPS, say). The open segment
+    /// ends at the next keyframe and the next one carries the new `moov`;
+    /// frames of this track in between are skipped.
+    pub fn update_track(&mut self, track: usize, codec: CodecConfig) -> Result<(), MuxError> {
+        let tracks = self.tracks.len();
+        let t = self.tracks.get_mut(track).ok_or(MuxError::NoSuchTrack { track, tracks })?;
+        validate(
+            track,
+            &TrackSpec {
+                timescale: t.spec.timescale,
+                codec: codec.clone(),
+            },
+        )?;
+        if codec.is_video() != t.video {
+            return Err(MuxError::BadCodecConfig {
+                track,
+                problem: "a track cannot change between audio and video",
+            });
+        }
+        if codec == t.spec.codec {
+            t.pending_codec = None;
+        } else if self.segment.is_none() {
+            t.spec.codec = codec;
+        } else {
+            t.pending_codec = Some(codec);
+        }
+        Ok(())
+    }
+
+    /// Tells the muxer the next frames come from a new session whose
+    /// timestamps start afresh (after a reconnect). The open segment stays
+    /// open if the wall-clock gap is short; the gap shows in its timeline.
+    pub fn restart_timeline(&mut self, out: &mut Vec<MuxEvent>) {
+        self.flush(None, out);
+        self.awaiting_anchor = self.segment.is_some();
+        let primary = self.primary;
+        for (i, t) in self.tracks.iter_mut().enumerate() {
+            t.last_pts = None;
+            t.need_keyframe = i == primary && t.video;
+            if self.segment.is_none() {
+                t.offset = 0;
+            }
+        }
+    }
+
+    /// Ends the open segment (if any) with `reason`, emitting its last
+    /// fragment and its `SegmentFinished`.
+    pub fn finish(&mut self, reason: EndReason, out: &mut Vec<MuxEvent>) {
+        self.flush(None, out);
+        if self.segment.is_some() {
+            self.finish_segment(reason, out);
+        }
+        self.awaiting_anchor = false;
+    }
+
+    /// Adds a frame; any events it completes are appended to `out`.
+    pub fn push(&mut self, frame: Frame, out: &mut Vec<MuxEvent>) -> Result<(), MuxError> {
+        let ti = frame.track;
+        if ti >= self.tracks.len() {
+            return Err(MuxError::NoSuchTrack {
+                track: ti,
+                tracks: self.tracks.len(),
+            });
+        }
+        if u32::try_from(frame.data.len()).is_err() {
+            return Err(MuxError::FrameTooLarge {
+                track: ti,
+                size: frame.data.len(),
+            });
+        }
+        self.stats.frames_in += 1;
+        if self.awaiting_anchor {
+            self.anchor(&frame, out);
+        }
+        let pts = self.place(ti, frame.pts, frame.duration_hint);
+        let stored = if ti == self.primary {
+            self.push_primary(frame, pts, out)
+        } else {
+            self.push_secondary(frame, pts, out)
+        };
+        if !stored {
+            self.stats.frames_skipped += 1;
+        }
+        Ok(())
+    }
+
+    /// Puts a timestamp on the muxer's continuous timeline, re-basing the
+    /// track when it jumps.
+    fn place(&mut self, ti: usize, raw: i64, hint: Option<u32>) -> i64 {
+        let t = &mut self.tracks[ti];
+        let ts = t.spec.timescale;
+        if let Some(h) = hint.filter(|h| *h > 0) {
+            t.typical = h;
+        }
+        let mut pts = raw.saturating_add(t.offset);
+        if let Some(last) = t.last_pts {
+            let back = if t.video { duration_ticks(self.cfg.max_reorder, ts) } else { 0 };
+            let jump = duration_ticks(self.cfg.max_timestamp_jump, ts);
+            if pts < last.saturating_sub(back) || pts > last.saturating_add(jump) {
+                let expected = last + i64::from(t.typical);
+                t.offset = t.offset.saturating_add(expected - pts);
+                pts = expected;
+                self.stats.discontinuities += 1;
+                if let Some(seg) = &mut self.segment {
+                    seg.end_request.get_or_insert(EndReason::Discontinuity);
+                }
+            }
+            if pts < last {
+                t.reordered = true;
+            }
+            if !t.video && pts > last && hint.is_none() {
+                t.typical = u32::try_from(pts - last).unwrap_or(u32::MAX);
+            }
+            t.last_pts = Some(if t.video { last.max(pts) } else { pts });
+        } else {
+            t.last_pts = Some(pts);
+        }
+        pts
+    }
+
+    /// After a reconnect: shifts every track so the new session continues
+    /// where the old one stopped, plus the wall-clock time that passed.
+    fn anchor(&mut self, frame: &Frame, out: &mut Vec<MuxEvent>) {
+        self.awaiting_anchor = false;
+        let Some((last_ns, last_wall)) = self.last_frame else {
+            return;
+        };
+        let gap_ns = (frame.wall.0 - last_wall.0).max(0);
+        if gap_ns as u128 > self.cfg.max_gap_in_segment.as_nanos() {
+            self.finish_segment(EndReason::SourceGap, out);
+            for t in &mut self.tracks {
+                t.offset = 0;
+            }
+            return;
+        }
+        let end_ns = self
+            .tracks
+            .iter()
+            .filter_map(|t| t.next_dts.map(|d| to_ns(d, t.spec.timescale)))
+            .max()
+            .unwrap_or(last_ns);
+        let expected_ns = end_ns.max(last_ns.saturating_add(gap_ns));
+        let ts = self.tracks[frame.track].spec.timescale;
+        let shift_ns = expected_ns.saturating_sub(to_ns(frame.pts, ts));
+        for t in &mut self.tracks {
+            t.offset = to_ticks(shift_ns, t.spec.timescale);
+        }
+    }
+
+    /// Returns whether the frame was stored.
+    fn push_primary(&mut self, frame: Frame, pts: i64, out: &mut Vec<MuxEvent>) -> bool {
+        let p = self.primary;
+        let video = self.tracks[p].video;
+        let key = !video || frame.keyframe;
+        if self.tracks[p].need_keyframe {
+            if !key {
+                return false;
+            }
+            self.tracks[p].need_keyframe = false;
+        }
+        if key && video {
+            if let Some(reason) = self.cut_reason(pts, frame.wall) {
+                self.flush(Some(pts), out);
+                self.finish_segment(reason, out);
+            }
+        }
+        match &self.segment {
+            None => {
+                if !key {
+                    return false;
+                }
+                self.start_segment(pts, frame.wall, out);
+            }
+            Some(seg) => {
+                if self.tracks[p].pending_codec.is_some() {
+                    return false;
+                }
+                let has_samples = self.tracks.iter().any(|t| !t.samples.is_empty());
+                if has_samples {
+                    let span_done = seg.fragment_start.is_some_and(|start| {
+                        to_ns(pts - start, self.tracks[p].spec.timescale) as u128
+                            >= self.cfg.fragment_duration.as_nanos()
+                    });
+                    // Under B-frames a fragment may only end before a frame
+                    // presented after everything already in it, so decode
+                    // times stay increasing across fragments.
+                    if (video && key) || (span_done && pts > seg.max_primary_pts) {
+                        self.flush(Some(pts), out);
+                    }
+                }
+                // Without video, audio decides segment cuts by media time.
+                if !video {
+                    if let Some(reason) = self.cut_reason(pts, frame.wall) {
+                        self.flush(Some(pts), out);
+                        self.finish_segment(reason, out);
+                        self.start_segment(pts, frame.wall, out);
+                    }
+                }
+            }
+        }
+        let seg = self.segment.as_mut().expect("segment open");
+        seg.fragment_start.get_or_insert(pts);
+        seg.max_primary_pts = seg.max_primary_pts.max(pts);
+        self.store(p, frame, pts);
+        true
+    }
+
+    fn push_secondary(&mut self, frame: Frame, pts: i64, out: &mut Vec<MuxEvent>) -> bool {
+        if self.segment.is_none() || self.tracks[frame.track].pending_codec.is_some() {
+            return false;
+        }
+        let t = &self.tracks[frame.track];
+        // A stalled primary track must not let audio pile up unbounded.
+        if let Some(first) = t.samples.first() {
+            if to_ns(pts - first.pts, t.spec.timescale) as u128 >= 2 * self.cfg.fragment_duration.as_nanos() {
+                self.flush(None, out);
+            }
+        }
+        self.store(frame.track, frame, pts);
+        true
+    }
+
+    fn store(&mut self, ti: usize, frame: Frame, pts: i64) {
+        let t = &mut self.tracks[ti];
+        self.last_frame = Some((to_ns(pts, t.spec.timescale), frame.wall));
+        t.samples.push(PendingSample {
+            pts,
+            sync: !t.video || frame.keyframe,
+            data: frame.data,
+            wall: frame.wall,
+            hint: frame.duration_hint,
+        });
+    }
+
+    fn cut_reason(&self, pts: i64, wall: WallTime) -> Option<EndReason> {
+        let seg = self.segment.as_ref()?;
+        if let Some(r) = seg.end_request {
+            return Some(r);
+        }
+        if self.tracks.iter().any(|t| t.pending_codec.is_some()) {
+            return Some(EndReason::ParametersChanged);
+        }
+        if let Some(boundary) = seg.boundary {
+            return (wall.0 >= boundary).then_some(EndReason::WallClockBoundary);
+        }
+        let elapsed = to_ns(pts, self.tracks[self.primary].spec.timescale) - seg.start_ns;
+        (elapsed >= 0 && elapsed as u128 >= self.cfg.segment_duration.as_nanos()).then_some(EndReason::Duration)
+    }
+
+    fn start_segment(&mut self, pts: i64, wall: WallTime, out: &mut Vec<MuxEvent>) {
+        for t in &mut self.tracks {
+            if let Some(c) = t.pending_codec.take() {
+                t.spec.codec = c;
+            }
+        }
+        let specs: Vec<TrackSpec> = self.tracks.iter().map(|t| t.spec.clone()).collect();
+        let init = write_init(&specs);
+        let seg_ns = self.cfg.segment_duration.as_nanos().clamp(1, i64::MAX as u128) as i64;
+        let boundary = self
+            .cfg
+            .align_to_wall_clock
+            .then(|| (wall.0.div_euclid(seg_ns) + 1).saturating_mul(seg_ns));
+        let index = self.next_index;
+        self.next_index += 1;
+        self.stats.segments += 1;
+        self.stats.bytes += init.bytes.len() as u64;
+        self.segment = Some(Segment {
+            index,
+            wall_start: wall,
+            start_ns: to_ns(pts, self.tracks[self.primary].spec.timescale),
+            boundary,
+            origin_ns: None,
+            sequence: 0,
+            bytes: init.bytes.len() as u64,
+            fragments: 0,
+            end_request: None,
+            mvhd_duration_at: init.mvhd_duration_at,
+            mehd_duration_at: init.mehd_duration_at,
+            fragment_start: None,
+            max_primary_pts: i64::MIN,
+        });
+        out.push(MuxEvent::SegmentStarted(SegmentStart {
+            index,
+            init: Bytes::from(init.bytes),
+            wall_start: wall,
+            tracks: specs,
+        }));
+    }
+
+    fn finish_segment(&mut self, reason: EndReason, out: &mut Vec<MuxEvent>) {
+        let Some(seg) = self.segment.take() else {
+            return;
+        };
+        let p = &self.tracks[self.primary];
+        let duration_ns = p
+            .next_dts
+            .map(|end| to_ns(end - p.origin, p.spec.timescale))
+            .unwrap_or(0)
+            .max(0);
+        let millis = (duration_ns as u64 / 1_000_000) * u64::from(MOVIE_TIMESCALE) / 1000;
+        let header_patches = vec![
+            HeaderPatch {
+                offset: seg.mvhd_duration_at as u64,
+                bytes: millis.to_be_bytes(),
+            },
+            HeaderPatch {
+                offset: seg.mehd_duration_at as u64,
+                bytes: millis.to_be_bytes(),
+            },
+        ];
+        let samples = self
+            .tracks
+            .iter_mut()
+            .map(|t| {
+                t.next_dts = None;
+                t.samples.clear();
+                std::mem::take(&mut t.segment_samples)
+            })
+            .collect();
+        out.push(MuxEvent::SegmentFinished(SegmentEnd {
+            index: seg.index,
+            reason,
+            duration_ns,
+            wall_start: seg.wall_start,
+            wall_end: WallTime(seg.wall_start.0.saturating_add(duration_ns)),
+            samples,
+            bytes: seg.bytes,
+            fragments: seg.fragments,
+            header_patches,
+        }));
+    }
+
+    /// Emits everything pending as one fragment. `next_primary` is the
+    /// timestamp of the primary frame that follows, when known: it gives the
+    /// last sample its exact duration.
+    fn flush(&mut self, next_primary: Option<i64>, out: &mut Vec<MuxEvent>) {
+        let Some(seg) = self.segment.as_mut() else {
+            for t in &mut self.tracks {
+                t.samples.clear();
+            }
+            return;
+        };
+        if self.tracks.iter().all(|t| t.samples.is_empty()) {
+            return;
+        }
+        if seg.origin_ns.is_none() {
+            let origin = self
+                .tracks
+                .iter()
+                .filter_map(|t| {
+                    let first = if t.video {
+                        t.samples.iter().map(|s| s.pts).min()
+                    } else {
+                        t.samples.first().map(|s| s.pts)
+                    };
+                    first.map(|f| to_ns(f, t.spec.timescale))
+                })
+                .min()
+                .expect("some track has samples");
+            seg.origin_ns = Some(origin);
+            for t in &mut self.tracks {
+                t.origin = to_ticks(origin, t.spec.timescale);
+            }
+        }
+        let max_jump = self.cfg.max_timestamp_jump;
+        let mut tables: Vec<(usize, Vec<SampleEntry>, u64)> = Vec::with_capacity(self.tracks.len());
+        let mut reference: Option<(usize, ProducerReference, i64, WallTime)> = None;
+        let mut payloads = Vec::new();
+        for (ti, t) in self.tracks.iter_mut().enumerate() {
+            if t.samples.is_empty() {
+                continue;
+            }
+            let n = t.samples.len();
+            let mut dts: Vec<i64> = t.samples.iter().map(|s| s.pts).collect();
+            if t.video {
+                dts.sort_unstable();
+            }
+            let lower = t.next_dts.unwrap_or(t.origin).max(t.origin);
+            let mut prev = lower - 1;
+            for d in dts.iter_mut() {
+                *d = (*d).max(prev + 1);
+                prev = *d;
+            }
+            if n >= 2 && t.video {
+                let mut diffs: Vec<i64> = dts.windows(2).map(|w| w[1] - w[0]).collect();
+                let mid = diffs.len() / 2;
+                let median = *diffs.select_nth_unstable(mid).1;
+                t.typical = u32::try_from(median).unwrap_or(u32::MAX).max(1);
+            }
+            let last = dts[n - 1];
+            let guess = last + i64::from(t.samples[n - 1].hint.unwrap_or(t.typical));
+            let end = match next_primary {
+                Some(next) if ti == self.primary && !t.reordered => next,
+                Some(next) if ti == self.primary => next.min(guess),
+                _ => guess,
+            };
+            let end = end.clamp(last + 1, last.saturating_add(duration_ticks(max_jump, t.spec.timescale).max(1)));
+            let mut entries = Vec::with_capacity(n);
+            for (i, s) in t.samples.iter().enumerate() {
+                let next = if i + 1 < n { dts[i + 1] } else { end };
+                entries.push(SampleEntry {
+                    duration: u32::try_from(next - dts[i]).unwrap_or(u32::MAX),
+                    size: s.data.len() as u32,
+                    sync: s.sync,
+                    composition_offset: (s.pts - dts[i]).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+                });
+            }
+            let base = (dts[0] - t.origin) as u64;
+            if reference.is_none() || ti == self.primary {
+                let first = t
+                    .samples
+                    .iter()
+                    .min_by_key(|s| s.pts)
+                    .expect("non-empty");
+                reference = Some((
+                    ti,
+                    ProducerReference {
+                        track_id: ti as u32 + 1,
+                        ntp: first.wall.to_ntp(),
+                        media_time: (first.pts - t.origin).max(0) as u64,
+                    },
+                    end - dts[0],
+                    first.wall,
+                ));
+            }
+            t.next_dts = Some(end);
+            t.segment_samples += n as u64;
+            payloads.extend(t.samples.drain(..).map(|s| s.data));
+            tables.push((ti, entries, base));
+        }
+        let (ref_track, prft, ref_span, ref_wall) = reference.expect("some track has samples");
+        let runs: Vec<TrackRun<'_>> = tables
+            .iter()
+            .map(|(ti, entries, base)| TrackRun {
+                track_id: *ti as u32 + 1,
+                video: self.tracks[*ti].video,
+                base_decode_time: *base,
+                samples: entries,
+            })
+            .collect();
+        seg.sequence += 1;
+        let header = write_fragment_header(seg.sequence, &prft, &runs);
+        let mut samples = vec![0u32; self.tracks.len()];
+        for (ti, entries, _) in &tables {
+            samples[*ti] = entries.len() as u32;
+        }
+        let rt = &self.tracks[ref_track];
+        let ref_base = tables.iter().find(|(ti, ..)| *ti == ref_track).map(|(.., b)| *b).unwrap_or(0);
+        let duration_ns = to_ns(ref_span, rt.spec.timescale);
+        let starts_with_keyframe = tables
+            .iter()
+            .find(|(ti, ..)| *ti == self.primary)
+            .is_some_and(|(_, e, _)| e[0].sync);
+        let bytes = FragmentBytes {
+            header: Bytes::from(header),
+            payloads,
+        };
+        let len = bytes.len() as u64;
+        seg.bytes += len;
+        seg.fragments += 1;
+        seg.fragment_start = None;
+        self.stats.fragments += 1;
+        self.stats.bytes += len;
+        out.push(MuxEvent::Fragment(Fragment {
+            segment: seg.index,
+            sequence: seg.sequence,
+            bytes,
+            start_ns: to_ns(ref_base as i64, rt.spec.timescale),
+            duration_ns,
+            wall_start: ref_wall,
+            wall_end: WallTime(ref_wall.0.saturating_add(duration_ns)),
+            samples,
+            starts_with_keyframe,
+        }));
+    }
+}
