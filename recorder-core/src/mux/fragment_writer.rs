@@ -56,6 +56,7 @@ pub(crate) fn write_fragment_header(sequence: u32, prft: &ProducerReference, run
                 w.full(b"tfdt", 1, 0, |w| w.u64(run.base_decode_time));
                 let video = run.video;
                 let needs_cto = video && run.samples.iter().any(|s| s.composition_offset != 0);
+                let negative = run.samples.iter().any(|s| s.composition_offset < 0);
                 let mut flags = TRUN_DATA_OFFSET | TRUN_DURATION | TRUN_SIZE;
                 if video {
                     flags |= TRUN_FLAGS;
@@ -63,9 +64,10 @@ pub(crate) fn write_fragment_header(sequence: u32, prft: &ProducerReference, run
                 if needs_cto {
                     flags |= TRUN_CTO;
                 }
-                // Version 1: composition offsets are signed, so B-frame
-                // streams need no edit list.
-                w.full(b"trun", u8::from(needs_cto), flags, |w| {
+                // Version 1 makes composition offsets signed; the muxer
+                // avoids negative ones, but reordering deeper than the
+                // segment's first fragment showed still needs them.
+                w.full(b"trun", u8::from(negative), flags, |w| {
                     w.u32(run.samples.len() as u32);
                     data_offset_at.push(w.pos());
                     w.i32(0);

@@ -93,6 +93,11 @@ struct Track {
     origin: i64,
     segment_samples: u64,
     need_keyframe: bool,
+    /// How far decode times run ahead of presentation (B-frames), fixed per
+    /// segment by its first fragment so composition offsets stay positive.
+    decode_delay: Option<i64>,
+    /// Decode time of the track's first sample in the open segment.
+    segment_first_dts: Option<i64>,
 }
 
 struct PendingSample {
@@ -183,6 +188,8 @@ impl Muxer {
                     origin: 0,
                     segment_samples: 0,
                     need_keyframe: false,
+                    decode_delay: None,
+                    segment_first_dts: None,
                 }
             })
             .collect();
@@ -517,13 +524,21 @@ impl Muxer {
         let Some(seg) = self.segment.take() else {
             return;
         };
+        // The segment's length is the primary track's span; the file's
+        // (in `mvhd`) covers every track from the segment's time zero.
         let p = &self.tracks[self.primary];
-        let duration_ns = p
-            .next_dts
-            .map(|end| to_ns(end - p.origin, p.spec.timescale))
+        let duration_ns = match (p.segment_first_dts, p.next_dts) {
+            (Some(first), Some(end)) => to_ns(end - first, p.spec.timescale).max(0),
+            _ => 0,
+        };
+        let file_ns = self
+            .tracks
+            .iter()
+            .filter_map(|t| t.next_dts.map(|end| to_ns(end - t.origin, t.spec.timescale)))
+            .max()
             .unwrap_or(0)
             .max(0);
-        let millis = (duration_ns as u64 / 1_000_000) * u64::from(MOVIE_TIMESCALE) / 1000;
+        let millis = (file_ns as u64 / 1_000_000) * u64::from(MOVIE_TIMESCALE) / 1000;
         let header_patches = vec![
             HeaderPatch {
                 offset: seg.mvhd_duration_at as u64,
@@ -539,6 +554,8 @@ impl Muxer {
             .iter_mut()
             .map(|t| {
                 t.next_dts = None;
+                t.decode_delay = None;
+                t.segment_first_dts = None;
                 t.samples.clear();
                 std::mem::take(&mut t.segment_samples)
             })
@@ -569,13 +586,24 @@ impl Muxer {
         if self.tracks.iter().all(|t| t.samples.is_empty()) {
             return;
         }
+        for t in self.tracks.iter_mut().filter(|t| t.video && !t.samples.is_empty()) {
+            if t.decode_delay.is_none() {
+                // Decode times are the sorted presentation times shifted
+                // back by the deepest reordering seen: every composition
+                // offset is then >= 0, which all players handle.
+                let mut sorted: Vec<i64> = t.samples.iter().map(|s| s.pts).collect();
+                sorted.sort_unstable();
+                let delay = t.samples.iter().zip(&sorted).map(|(s, d)| d - s.pts).max().unwrap_or(0);
+                t.decode_delay = Some(delay.max(0));
+            }
+        }
         if seg.origin_ns.is_none() {
             let origin = self
                 .tracks
                 .iter()
                 .filter_map(|t| {
                     let first = if t.video {
-                        t.samples.iter().map(|s| s.pts).min()
+                        t.samples.iter().map(|s| s.pts).min().map(|p| p - t.decode_delay.unwrap_or(0))
                     } else {
                         t.samples.first().map(|s| s.pts)
                     };
@@ -600,6 +628,10 @@ impl Muxer {
             let mut dts: Vec<i64> = t.samples.iter().map(|s| s.pts).collect();
             if t.video {
                 dts.sort_unstable();
+                let delay = t.decode_delay.unwrap_or(0);
+                for d in dts.iter_mut() {
+                    *d -= delay;
+                }
             }
             let lower = t.next_dts.unwrap_or(t.origin).max(t.origin);
             let mut prev = lower - 1;
@@ -615,9 +647,10 @@ impl Muxer {
             }
             let last = dts[n - 1];
             let guess = last + i64::from(t.samples[n - 1].hint.unwrap_or(t.typical));
+            // The next frame's timestamp gives the exact end, unless frames
+            // are reordered: then the next decode time is not known yet.
             let end = match next_primary {
                 Some(next) if ti == self.primary && !t.reordered => next,
-                Some(next) if ti == self.primary => next.min(guess),
                 _ => guess,
             };
             let end = end.clamp(last + 1, last.saturating_add(duration_ticks(max_jump, t.spec.timescale).max(1)));
@@ -632,6 +665,7 @@ impl Muxer {
                 });
             }
             let base = (dts[0] - t.origin) as u64;
+            t.segment_first_dts.get_or_insert(dts[0]);
             if reference.is_none() || ti == self.primary {
                 let first = t
                     .samples
