@@ -126,12 +126,20 @@ struct Segment {
     max_primary_pts: i64,
 }
 
+/// Timestamps from the network are clamped into this range so arithmetic
+/// on them can never overflow (it is still ~1.6 million years at 90 kHz).
+const MAX_TIMESTAMP: i64 = 1 << 52;
+
+fn saturate(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN / 4), i128::from(i64::MAX / 4)) as i64
+}
+
 fn to_ns(ticks: i64, timescale: u32) -> i64 {
-    (i128::from(ticks) * NANOS).div_euclid(i128::from(timescale)) as i64
+    saturate((i128::from(ticks) * NANOS).div_euclid(i128::from(timescale)))
 }
 
 fn to_ticks(ns: i64, timescale: u32) -> i64 {
-    (i128::from(ns) * i128::from(timescale)).div_euclid(NANOS) as i64
+    saturate((i128::from(ns) * i128::from(timescale)).div_euclid(NANOS))
 }
 
 fn duration_ticks(d: std::time::Duration, timescale: u32) -> i64 {
@@ -302,6 +310,9 @@ impl Muxer {
             });
         }
         self.stats.frames_in += 1;
+        let mut frame = frame;
+        frame.pts = frame.pts.clamp(-MAX_TIMESTAMP, MAX_TIMESTAMP);
+        frame.wall = WallTime(frame.wall.0.clamp(i64::MIN / 4, i64::MAX / 4));
         if self.awaiting_anchor {
             self.anchor(&frame, out);
         }
@@ -325,7 +336,7 @@ impl Muxer {
         if let Some(h) = hint.filter(|h| *h > 0) {
             t.typical = h;
         }
-        let mut pts = raw.saturating_add(t.offset);
+        let mut pts = raw.saturating_add(t.offset).clamp(-MAX_TIMESTAMP, MAX_TIMESTAMP);
         if let Some(last) = t.last_pts {
             let back = if t.video { duration_ticks(self.cfg.max_reorder, ts) } else { 0 };
             let jump = duration_ticks(self.cfg.max_timestamp_jump, ts);
@@ -446,11 +457,28 @@ impl Muxer {
         // A stalled primary track must not let audio pile up unbounded.
         if let Some(first) = t.samples.first() {
             if to_ns(pts - first.pts, t.spec.timescale) as u128 >= 2 * self.cfg.fragment_duration.as_nanos() {
-                self.flush(None, out);
+                self.flush_holding_last_primary(out);
             }
         }
         self.store(frame.track, frame, pts);
         true
+    }
+
+    /// Flushes all but the newest primary sample, whose duration is not
+    /// known yet: guessing it could overlap the frame after it.
+    fn flush_holding_last_primary(&mut self, out: &mut Vec<MuxEvent>) {
+        let p = self.primary;
+        match self.tracks[p].samples.pop() {
+            Some(held) => {
+                let pts = held.pts;
+                self.flush(Some(pts), out);
+                self.tracks[p].samples.push(held);
+                if let Some(seg) = &mut self.segment {
+                    seg.fragment_start = Some(pts);
+                }
+            }
+            None => self.flush(None, out),
+        }
     }
 
     fn store(&mut self, ti: usize, frame: Frame, pts: i64) {
@@ -625,6 +653,23 @@ impl Muxer {
                 continue;
             }
             let n = t.samples.len();
+            let lower = t.next_dts.unwrap_or(t.origin).max(t.origin);
+            if t.video {
+                // A track that lands before what is already written (its
+                // clock disagrees with the others after a reconnect) is
+                // moved forward whole: clamping single decode times would
+                // scramble presentation order.
+                let first = t.samples.iter().map(|s| s.pts).min().unwrap_or(lower) - t.decode_delay.unwrap_or(0);
+                if first < lower {
+                    let delta = lower - first;
+                    for s in &mut t.samples {
+                        s.pts += delta;
+                    }
+                    t.offset = t.offset.saturating_add(delta);
+                    t.last_pts = t.last_pts.map(|p| p + delta);
+                    self.stats.discontinuities += 1;
+                }
+            }
             let mut dts: Vec<i64> = t.samples.iter().map(|s| s.pts).collect();
             if t.video {
                 dts.sort_unstable();
@@ -633,7 +678,6 @@ impl Muxer {
                     *d -= delay;
                 }
             }
-            let lower = t.next_dts.unwrap_or(t.origin).max(t.origin);
             let mut prev = lower - 1;
             for d in dts.iter_mut() {
                 *d = (*d).max(prev + 1);
