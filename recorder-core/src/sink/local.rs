@@ -535,6 +535,61 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), expected);
     }
 
+    /// A write error that cannot be rolled back poisons the segment, and
+    /// what was written before stays repairable: `finish` publishes it.
+    #[tokio::test]
+    async fn failed_write_keeps_earlier_fragments() {
+        use crate::mux::{EndReason, FragmentBytes, SegmentEnd, SegmentStart, WallTime};
+        let ftyp = b"\0\0\0\x10ftypisom\0\0\0\0";
+        let moov = b"\0\0\0\x08moov";
+        let frag = |seq: u32| Fragment {
+            segment: 3,
+            sequence: seq,
+            bytes: FragmentBytes {
+                header: Bytes::from_static(b"\0\0\0\x08moof\0\0\0\x0cmdat"),
+                payloads: vec![Bytes::from_static(b"abcd")],
+            },
+            start_ns: 0,
+            duration_ns: 0,
+            wall_start: WallTime(0),
+            wall_end: WallTime(0),
+            samples: vec![1],
+            starts_with_keyframe: true,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LocalSink::new(dir.path(), ObjectNameTemplate::default()).unwrap();
+        let start = SegmentStart {
+            index: 3,
+            init: Bytes::from([&ftyp[..], &moov[..]].concat()),
+            wall_start: WallTime(0),
+            tracks: vec![],
+        };
+        sink.start("cam", &start).await.unwrap();
+        sink.fragment(&frag(1)).await.unwrap();
+        // Swap in a read-only handle: writes and truncation both fail.
+        let part = sink.open_part().unwrap().to_owned();
+        sink.open.as_mut().unwrap().file = Arc::new(File::open(&part).unwrap());
+        let e = sink.fragment(&frag(2)).await.unwrap_err();
+        assert!(e.to_string().contains(&*part.to_string_lossy()), "{e}");
+        let e = sink.fragment(&frag(3)).await.unwrap_err();
+        assert!(matches!(e, SinkError::Poisoned { .. }), "{e:?}");
+        let end = SegmentEnd {
+            index: 3,
+            reason: EndReason::Finished,
+            duration_ns: 0,
+            wall_start: WallTime(0),
+            wall_end: WallTime(0),
+            samples: vec![],
+            bytes: 0,
+            fragments: 3,
+            header_patches: vec![],
+        };
+        let stored = sink.finish(&end).await.unwrap();
+        assert_eq!((stored.fragments, stored.bytes), (1, 24 + 20));
+        assert_eq!(stored.name, "cam/19700101/000000_cam.mp4");
+        assert!(!part.exists());
+    }
+
     #[test]
     fn writes_to_a_full_device_map_to_storage_full() {
         // /dev/full fails every write with ENOSPC.

@@ -239,7 +239,7 @@ impl SinkError {
                 path,
                 source,
             },
-            _ if matches!(raw, Some(28) | Some(122)) => SinkError::StorageFull {
+            _ if matches!(raw, Some(28 | 122)) => SinkError::StorageFull {
                 action,
                 path,
                 source,
