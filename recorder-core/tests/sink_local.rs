@@ -305,6 +305,59 @@ mod sink {
         fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).unwrap();
     }
 
+    /// Needs a small filesystem to fill, e.g. as root:
+    /// `mount -t tmpfs -o size=64k tmpfs /tmp/sinkfull` and
+    /// `CAMREC_TEST_FULL_DIR=/tmp/sinkfull`; skipped without it.
+    #[tokio::test]
+    async fn full_disk_rolls_back_to_a_fragment_boundary() {
+        let Ok(root) = std::env::var("CAMREC_TEST_FULL_DIR") else {
+            eprintln!("CAMREC_TEST_FULL_DIR unset: full-disk test skipped");
+            return;
+        };
+        let dir = tempfile::tempdir_in(root).unwrap();
+        let mut s = sink(dir.path());
+        let seg = Segment::new(0, WALL, 40, 4, Durations::PerSample, false);
+        let mut frags = seg.fragments.clone();
+        for f in &mut frags {
+            for p in &mut f.bytes.payloads {
+                *p = bytes::Bytes::from(vec![7u8; 3000]);
+            }
+            // Keep the mdat header consistent with the bigger payloads.
+            let mut h = f.bytes.header.to_vec();
+            let n = h.len();
+            h[n - 8..n - 4].copy_from_slice(&(8 + 4 * 3000u32).to_be_bytes());
+            f.bytes.header = bytes::Bytes::from(h);
+        }
+        s.start("cam", &seg.start).await.unwrap();
+        let mut written = 0;
+        let mut error = None;
+        for f in &frags {
+            match s.fragment(f).await {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = error.expect("the filesystem never filled up");
+        assert!(e.is_storage_full(), "{e:?}");
+        let part = s.open_part().unwrap().to_owned();
+        assert!(e.to_string().contains(&*part.to_string_lossy()), "{e}");
+        // Rolled back: the file ends exactly after the last good fragment.
+        assert_eq!(fs::metadata(&part).unwrap().len(), s.open_bytes().unwrap());
+        let stored = s.finish(&seg.end).await.unwrap();
+        assert_eq!(stored.fragments, written);
+        let bytes = fs::read(dir.path().join(&stored.name)).unwrap();
+        // The duration covers the fragments kept, not the muxer's total.
+        let kept_ticks = u64::from(written) * 4 * 3000;
+        assert_eq!(
+            u64_at(&bytes, seg.init.mvhd_duration_at),
+            movie_ticks(kept_ticks)
+        );
+        eprintln!("disk full after {written} fragments: {e}");
+    }
+
     /// Not run by default: prints what `sync_each_fragment` costs here.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore]

@@ -101,7 +101,7 @@ pub enum SinkError {
 
     /// The disk (or the user's quota) is full.
     #[error(
-        "no space left while {action} {path}: free disk space or shorten retention; \
+        "no space left while {action} {path}: free disk space (delete or move old recordings); \
          fragments already written stay in the file and `.part` files are repaired on the next start"
     )]
     StorageFull {
