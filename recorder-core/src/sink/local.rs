@@ -1,0 +1,603 @@
+//! A sink that writes segments into a local directory tree.
+//!
+//! Each segment is written to `NAME.mp4.part` and renamed to `NAME.mp4`
+//! once finished, so a finished name always means a finished file. Writes
+//! go straight to the OS (no user-space buffer), so a `kill -9` of the
+//! recorder loses nothing that `fragment` returned for; only a power loss
+//! can, unless [`LocalSinkOptions::sync_each_fragment`] is set. Whatever a
+//! crash leaves behind, [`repair_dir`](super::repair_dir) makes playable.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::object_name::ObjectNameTemplate;
+use super::repair::{repair_file, RepairOutcome};
+use super::{SegmentSink, SinkError, StoredSegment};
+use crate::mux::{Fragment, SegmentEnd, SegmentStart};
+
+/// How many `NAME-N.mp4` candidates are tried before giving up.
+const MAX_SUFFIX: u32 = 1000;
+
+/// Tuning for [`LocalSink`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalSinkOptions {
+    /// `fdatasync` after every fragment, so a power loss (not just a crash)
+    /// loses at most the open fragment. Off by default: it costs a disk
+    /// flush per fragment per camera, and a process crash is already
+    /// covered because every fragment reaches the OS before `fragment`
+    /// returns.
+    pub sync_each_fragment: bool,
+}
+
+/// Writes segments as files under a root directory, named by an
+/// [`ObjectNameTemplate`].
+///
+/// If the name is taken (two segments starting in the same second after a
+/// reconnect, or a restart), `NAME-1.mp4`, `NAME-2.mp4`, ... are used:
+/// existing files are never overwritten.
+///
+/// The methods are not cancel-safe: if a call's future is dropped before it
+/// completes, call [`abort`](SegmentSink::abort) (or leave the `.part` file
+/// to [`repair_dir`](super::repair_dir)).
+#[derive(Debug)]
+pub struct LocalSink {
+    root: PathBuf,
+    template: ObjectNameTemplate,
+    options: LocalSinkOptions,
+    open: Option<OpenSegment>,
+    last: Option<StoredSegment>,
+}
+
+#[derive(Debug)]
+struct OpenSegment {
+    index: u64,
+    file: Arc<File>,
+    part: PathBuf,
+    /// The final name reserved at start (by creating its `.part`).
+    wanted: PathBuf,
+    /// Length of the prefix that ends on a complete fragment.
+    good_len: u64,
+    fragments: u32,
+    /// A fragment was lost to a write error (and rolled back), so the
+    /// muxer's duration patches may overstate the length.
+    lost_fragments: bool,
+    /// A write failed and could not be rolled back: the file has a torn
+    /// tail and only repair can finish it.
+    poisoned: bool,
+}
+
+impl LocalSink {
+    /// A sink writing under `root` (created on demand) with names from
+    /// `template`, which must end in `.mp4`.
+    pub fn new(root: impl Into<PathBuf>, template: ObjectNameTemplate) -> Result<Self, SinkError> {
+        template.require_extension(".mp4")?;
+        Ok(LocalSink {
+            root: root.into(),
+            template,
+            options: LocalSinkOptions::default(),
+            open: None,
+            last: None,
+        })
+    }
+
+    /// Replaces the options.
+    pub fn with_options(mut self, options: LocalSinkOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The `.part` file being written, if a segment is open.
+    pub fn open_part(&self) -> Option<&Path> {
+        self.open.as_ref().map(|o| o.part.as_path())
+    }
+
+    /// Bytes of the open segment that end on a complete fragment.
+    pub fn open_bytes(&self) -> Option<u64> {
+        self.open.as_ref().map(|o| o.good_len)
+    }
+
+    /// The segment most recently finished or aborted with something kept.
+    pub fn last_stored(&self) -> Option<&StoredSegment> {
+        self.last.as_ref()
+    }
+
+    /// The file path `name` (a `/`-separated object name) maps to.
+    fn path_for(&self, name: &str) -> PathBuf {
+        let mut p = self.root.clone();
+        p.extend(name.split('/'));
+        p
+    }
+
+    fn stored(&self, path: &Path, bytes: u64, fragments: u32) -> StoredSegment {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        let name = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        StoredSegment {
+            name,
+            location: path.display().to_string(),
+            bytes,
+            fragments,
+        }
+    }
+
+    async fn finish_inner(
+        &mut self,
+        open: OpenSegment,
+        end: &SegmentEnd,
+    ) -> Result<StoredSegment, SinkError> {
+        let OpenSegment {
+            file,
+            part,
+            wanted,
+            good_len,
+            fragments,
+            lost_fragments,
+            poisoned,
+            ..
+        } = open;
+        let patches = end.header_patches.clone();
+        let path = part.clone();
+        let result = blocking(&path, move || {
+            if poisoned || lost_fragments {
+                // The muxer's patches describe fragments that are not all in
+                // the file; let repair cut the tail and measure what is.
+                drop(file);
+                return Ok(match repair_file(&part)? {
+                    RepairOutcome::Repaired {
+                        path,
+                        kept_bytes,
+                        fragments,
+                        ..
+                    } => Some((path, kept_bytes, fragments)),
+                    RepairOutcome::Failed(e) => return Err(e),
+                    _ => None,
+                });
+            }
+            let io_err = |action, e| SinkError::from_io(action, &part, e);
+            for p in &patches {
+                if p.offset.checked_add(8).is_none_or(|e| e > good_len) {
+                    return Err(SinkError::InvalidPatch {
+                        offset: p.offset,
+                        len: good_len,
+                        path: part.clone(),
+                    });
+                }
+            }
+            let mut f = &*file;
+            for p in &patches {
+                f.seek(SeekFrom::Start(p.offset))
+                    .map_err(|e| io_err("patching", e))?;
+                f.write_all(&p.bytes).map_err(|e| io_err("patching", e))?;
+            }
+            file.sync_all().map_err(|e| io_err("syncing", e))?;
+            drop(file);
+            let target = free_final_name(&wanted, Some(&part))?;
+            fs::rename(&part, &target).map_err(|e| io_err("renaming", e))?;
+            if let Some(dir) = target.parent() {
+                sync_dir(dir)?;
+            }
+            Ok(Some((target, good_len, fragments)))
+        })
+        .await??;
+        match result {
+            Some((path, bytes, fragments)) => {
+                let s = self.stored(&path, bytes, fragments);
+                self.last = Some(s.clone());
+                Ok(s)
+            }
+            // Repair removed it: every fragment was lost.
+            None => Err(SinkError::Poisoned { path }),
+        }
+    }
+}
+
+impl SegmentSink for LocalSink {
+    async fn start(&mut self, camera: &str, start: &SegmentStart) -> Result<(), SinkError> {
+        if let Some(open) = &self.open {
+            tracing::warn!(
+                part = %open.part.display(),
+                "segment started while another was open; keeping the old one's fragments"
+            );
+            if let Err(e) = self.abort().await {
+                tracing::warn!(error = %e, "could not close the previous segment; it stays as .part for repair");
+            }
+        }
+        let wanted = self.path_for(&self.template.render(camera, start.wall_start, start.index));
+        let init = start.init.clone();
+        let sync = self.options.sync_each_fragment;
+        let w = wanted.clone();
+        let (file, part) = blocking(&wanted, move || create_part(&w, &init, sync)).await??;
+        self.open = Some(OpenSegment {
+            index: start.index,
+            file: Arc::new(file),
+            part,
+            wanted,
+            good_len: start.init.len() as u64,
+            fragments: 0,
+            lost_fragments: false,
+            poisoned: false,
+        });
+        Ok(())
+    }
+
+    async fn fragment(&mut self, fragment: &Fragment) -> Result<(), SinkError> {
+        let open = self
+            .open
+            .as_mut()
+            .ok_or(SinkError::NoOpenSegment { call: "fragment" })?;
+        if fragment.segment != open.index {
+            return Err(SinkError::SegmentMismatch {
+                open: open.index,
+                got: fragment.segment,
+                path: open.part.clone(),
+            });
+        }
+        if open.poisoned {
+            return Err(SinkError::Poisoned {
+                path: open.part.clone(),
+            });
+        }
+        // Cloning `Bytes` only bumps reference counts; the payloads go to
+        // the kernel in one `writev` without being concatenated.
+        let chunks: Vec<Bytes> = fragment.bytes.chunks().cloned().collect();
+        let len = fragment.bytes.len() as u64;
+        let file = open.file.clone();
+        let part = open.part.clone();
+        let good_len = open.good_len;
+        let sync = self.options.sync_each_fragment;
+        let result = blocking(&open.part, move || {
+            let written = write_all_vectored(&file, &chunks)
+                .map_err(|e| SinkError::from_io("writing", &part, e))
+                .and_then(|()| {
+                    if sync {
+                        file.sync_data()
+                            .map_err(|e| SinkError::from_io("syncing", &part, e))
+                    } else {
+                        Ok(())
+                    }
+                });
+            written.map_err(|e| {
+                // Cut the torn fragment off so the file stays a valid
+                // prefix and later fragments can follow it.
+                let rolled_back = file
+                    .set_len(good_len)
+                    .and_then(|()| (&*file).seek(SeekFrom::Start(good_len)));
+                (e, rolled_back.is_ok())
+            })
+        })
+        .await?;
+        match result {
+            Ok(()) => {
+                open.good_len += len;
+                open.fragments += 1;
+                Ok(())
+            }
+            Err((e, rolled_back)) => {
+                open.lost_fragments = true;
+                open.poisoned |= !rolled_back;
+                Err(e)
+            }
+        }
+    }
+
+    async fn finish(&mut self, end: &SegmentEnd) -> Result<StoredSegment, SinkError> {
+        let open = self
+            .open
+            .take()
+            .ok_or(SinkError::NoOpenSegment { call: "finish" })?;
+        if end.index != open.index {
+            let e = SinkError::SegmentMismatch {
+                open: open.index,
+                got: end.index,
+                path: open.part.clone(),
+            };
+            self.open = Some(open);
+            return Err(e);
+        }
+        self.finish_inner(open, end).await
+    }
+
+    async fn abort(&mut self) -> Result<Option<StoredSegment>, SinkError> {
+        let Some(open) = self.open.take() else {
+            return Ok(None);
+        };
+        let OpenSegment { file, part, .. } = open;
+        let p = part.clone();
+        let outcome = blocking(&part, move || {
+            drop(file);
+            repair_file(&p)
+        })
+        .await??;
+        match outcome {
+            RepairOutcome::Repaired {
+                path,
+                kept_bytes,
+                fragments,
+                ..
+            } => {
+                let s = self.stored(&path, kept_bytes, fragments);
+                self.last = Some(s.clone());
+                Ok(Some(s))
+            }
+            RepairOutcome::Failed(e) => Err(e),
+            RepairOutcome::Removed { .. } | RepairOutcome::Skipped { .. } => Ok(None),
+        }
+    }
+}
+
+/// Runs blocking file I/O off the async worker threads.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SinkError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SinkError::TaskFailed {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// Creates the directories and a fresh `.part` for `wanted` (or a suffixed
+/// name), and writes the init segment.
+fn create_part(wanted: &Path, init: &[u8], sync: bool) -> Result<(File, PathBuf), SinkError> {
+    let dir = wanted.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| SinkError::from_io("creating directory", dir, e))?;
+    for n in 0..MAX_SUFFIX {
+        let candidate = suffixed(wanted, n);
+        if exists(&candidate) {
+            continue;
+        }
+        let part = part_path(&candidate);
+        // `create_new` makes the reservation atomic against other writers.
+        let mut file = match OpenOptions::new().write(true).create_new(true).open(&part) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(SinkError::from_io("creating", &part, e)),
+        };
+        let written = file
+            .write_all(init)
+            .and_then(|()| if sync { file.sync_data() } else { Ok(()) })
+            .map_err(|e| SinkError::from_io("writing", &part, e));
+        if let Err(e) = written {
+            // Without a complete init there is no video to keep.
+            drop(file);
+            let _ = fs::remove_file(&part);
+            return Err(e);
+        }
+        // Make the new name durable, so synced fragments are reachable after
+        // a power loss.
+        sync_dir(dir)?;
+        return Ok((file, part));
+    }
+    Err(SinkError::NameExhausted {
+        path: wanted.to_owned(),
+        tried: MAX_SUFFIX,
+    })
+}
+
+/// Writes every chunk, in order, with as few `writev` calls as the kernel
+/// allows.
+fn write_all_vectored(mut file: &File, chunks: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = chunks
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| IoSlice::new(c))
+        .collect();
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        match file.write_vectored(bufs) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `NAME.mp4` for `n == 0`, else `NAME-n.mp4`.
+pub(crate) fn suffixed(wanted: &Path, n: u32) -> PathBuf {
+    if n == 0 {
+        return wanted.to_owned();
+    }
+    let name = wanted
+        .file_name()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    let new = match name.strip_suffix(".mp4") {
+        Some(stem) => format!("{stem}-{n}.mp4"),
+        None => format!("{name}-{n}"),
+    };
+    wanted.with_file_name(new)
+}
+
+/// `NAME.mp4.part` for `NAME.mp4`.
+pub(crate) fn part_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+/// Anything at `path`, even a dangling link or something we may not stat,
+/// counts as taken: better a suffix than an overwrite.
+fn exists(path: &Path) -> bool {
+    match fs::symlink_metadata(path) {
+        Ok(_) => true,
+        Err(e) => e.kind() != io::ErrorKind::NotFound,
+    }
+}
+
+/// The first of `wanted`, `wanted-1`, ... that is neither an existing file
+/// nor (unless it is `own_part`) another writer's `.part`.
+pub(crate) fn free_final_name(
+    wanted: &Path,
+    own_part: Option<&Path>,
+) -> Result<PathBuf, SinkError> {
+    for n in 0..MAX_SUFFIX {
+        let candidate = suffixed(wanted, n);
+        if exists(&candidate) {
+            continue;
+        }
+        let part = part_path(&candidate);
+        if Some(part.as_path()) != own_part && exists(&part) {
+            continue;
+        }
+        return Ok(candidate);
+    }
+    Err(SinkError::NameExhausted {
+        path: wanted.to_owned(),
+        tried: MAX_SUFFIX,
+    })
+}
+
+/// `fsync`s a directory so renames and new entries in it survive a power
+/// loss. Filesystems that cannot sync directories are tolerated.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), SinkError> {
+    let result = File::open(dir).and_then(|d| d.sync_all());
+    match result {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(SinkError::from_io("syncing directory", dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes() {
+        let p = Path::new("/r/cam/20240101/000000_cam.mp4");
+        assert_eq!(suffixed(p, 0), p);
+        assert_eq!(
+            suffixed(p, 1),
+            Path::new("/r/cam/20240101/000000_cam-1.mp4")
+        );
+        assert_eq!(
+            suffixed(p, 12),
+            Path::new("/r/cam/20240101/000000_cam-12.mp4")
+        );
+        assert_eq!(
+            part_path(p),
+            Path::new("/r/cam/20240101/000000_cam.mp4.part")
+        );
+    }
+
+    #[test]
+    fn free_names_skip_files_and_other_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let wanted = dir.path().join("a.mp4");
+        assert_eq!(free_final_name(&wanted, None).unwrap(), wanted);
+        fs::write(&wanted, b"x").unwrap();
+        fs::write(dir.path().join("a-1.mp4.part"), b"x").unwrap();
+        assert_eq!(
+            free_final_name(&wanted, None).unwrap(),
+            dir.path().join("a-2.mp4")
+        );
+        let own = dir.path().join("a-1.mp4.part");
+        assert_eq!(
+            free_final_name(&wanted, Some(&own)).unwrap(),
+            dir.path().join("a-1.mp4")
+        );
+    }
+
+    #[test]
+    fn vectored_write_of_many_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        // More chunks than IOV_MAX (1024) forces several writev calls.
+        let chunks: Vec<Bytes> = (0..3000u32)
+            .map(|i| Bytes::from(vec![(i % 251) as u8; (i % 7) as usize]))
+            .collect();
+        write_all_vectored(&file, &chunks).unwrap();
+        let expected: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        assert_eq!(fs::read(&path).unwrap(), expected);
+    }
+
+    /// A write error that cannot be rolled back poisons the segment, and
+    /// what was written before stays repairable: `finish` publishes it.
+    #[tokio::test]
+    async fn failed_write_keeps_earlier_fragments() {
+        use crate::mux::{EndReason, FragmentBytes, SegmentEnd, SegmentStart, WallTime};
+        let ftyp = b"\0\0\0\x10ftypisom\0\0\0\0";
+        let moov = b"\0\0\0\x08moov";
+        let frag = |seq: u32| Fragment {
+            segment: 3,
+            sequence: seq,
+            bytes: FragmentBytes {
+                header: Bytes::from_static(b"\0\0\0\x08moof\0\0\0\x0cmdat"),
+                payloads: vec![Bytes::from_static(b"abcd")],
+            },
+            start_ns: 0,
+            duration_ns: 0,
+            wall_start: WallTime(0),
+            wall_end: WallTime(0),
+            samples: vec![1],
+            starts_with_keyframe: true,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LocalSink::new(dir.path(), ObjectNameTemplate::default()).unwrap();
+        let start = SegmentStart {
+            index: 3,
+            init: Bytes::from([&ftyp[..], &moov[..]].concat()),
+            wall_start: WallTime(0),
+            tracks: vec![],
+        };
+        sink.start("cam", &start).await.unwrap();
+        sink.fragment(&frag(1)).await.unwrap();
+        // Swap in a read-only handle: writes and truncation both fail.
+        let part = sink.open_part().unwrap().to_owned();
+        sink.open.as_mut().unwrap().file = Arc::new(File::open(&part).unwrap());
+        let e = sink.fragment(&frag(2)).await.unwrap_err();
+        assert!(e.to_string().contains(&*part.to_string_lossy()), "{e}");
+        let e = sink.fragment(&frag(3)).await.unwrap_err();
+        assert!(matches!(e, SinkError::Poisoned { .. }), "{e:?}");
+        let end = SegmentEnd {
+            index: 3,
+            reason: EndReason::Finished,
+            duration_ns: 0,
+            wall_start: WallTime(0),
+            wall_end: WallTime(0),
+            samples: vec![],
+            bytes: 0,
+            fragments: 3,
+            header_patches: vec![],
+        };
+        let stored = sink.finish(&end).await.unwrap();
+        assert_eq!((stored.fragments, stored.bytes), (1, 24 + 20));
+        assert_eq!(stored.name, "cam/19700101/000000_cam.mp4");
+        assert!(!part.exists());
+    }
+
+    #[test]
+    fn writes_to_a_full_device_map_to_storage_full() {
+        // /dev/full fails every write with ENOSPC.
+        let Ok(file) = OpenOptions::new().write(true).open("/dev/full") else {
+            return;
+        };
+        let err = write_all_vectored(&file, &[Bytes::from_static(b"abc")]).unwrap_err();
+        let e = SinkError::from_io("writing", "/dev/full", err);
+        assert!(e.is_storage_full(), "{e:?}");
+    }
+}

@@ -1,0 +1,538 @@
+//! Object and file names from a template such as
+//! `{camera}/{YYYYMMDD}/{HHMMSS}_{camera}.mp4`.
+//!
+//! Times are UTC. The civil-date conversion is done here rather than with a
+//! date crate: it is twenty lines and keeps the dependency tree small.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::mux::WallTime;
+
+/// The default template: one folder per camera and UTC day, files named by
+/// the segment's UTC start time.
+pub const DEFAULT_TEMPLATE: &str = "{camera}/{YYYYMMDD}/{HHMMSS}_{camera}.mp4";
+
+/// The placeholders a template may use, for error messages.
+const KNOWN: &str = "{camera} {YYYY} {MM} {DD} {hh} {mm} {ss} {YYYYMMDD} {HHMMSS} {segment} {unix}";
+
+/// Why a template was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template is empty.
+    #[error("object name template is empty: use e.g. {DEFAULT_TEMPLATE:?}")]
+    Empty,
+    /// `{name}` is not a known placeholder.
+    #[error("object name template {template:?} uses unknown placeholder {{{name}}}: known ones are {KNOWN}")]
+    UnknownPlaceholder {
+        /// The template.
+        template: String,
+        /// The placeholder name without braces.
+        name: String,
+    },
+    /// A `{` without `}` or a stray `}`.
+    #[error("object name template {template:?} has an unmatched brace at byte {at}: placeholders look like {{camera}}")]
+    UnmatchedBrace {
+        /// The template.
+        template: String,
+        /// Byte offset of the brace.
+        at: usize,
+    },
+    /// The template starts with `/`.
+    #[error("object name template {template:?} is an absolute path: names are relative to the output directory or bucket; drop the leading '/'")]
+    Absolute {
+        /// The template.
+        template: String,
+    },
+    /// A path component is empty, `.` or `..`.
+    #[error("object name template {template:?} has a path component {component:?}: empty, '.' and '..' components are not allowed (they would escape or confuse the output directory)")]
+    BadComponent {
+        /// The template.
+        template: String,
+        /// The offending component.
+        component: String,
+    },
+    /// A control character (including NUL) in the template.
+    #[error("object name template {template:?} contains a control character: remove it")]
+    ControlCharacter {
+        /// The template.
+        template: String,
+    },
+    /// The name does not end in the extension the sink needs.
+    #[error("object name template {template:?} must end in {extension:?} (the sink relies on it to find and repair files)")]
+    WrongExtension {
+        /// The template.
+        template: String,
+        /// The required extension, with its dot.
+        extension: &'static str,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Camera,
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Date,
+    Time,
+    Segment,
+    Unix,
+}
+
+/// A validated object name template.
+///
+/// Placeholders: `{camera}` (sanitized camera id), `{YYYY}` `{MM}` `{DD}`
+/// `{hh}` `{mm}` `{ss}` (UTC, zero-padded), `{YYYYMMDD}`, `{HHMMSS}`,
+/// `{segment}` (the muxer's segment index) and `{unix}` (seconds since the
+/// epoch). Names are `/`-separated and relative.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectNameTemplate {
+    source: String,
+    parts: Vec<Part>,
+}
+
+impl Default for ObjectNameTemplate {
+    fn default() -> Self {
+        ObjectNameTemplate::parse(DEFAULT_TEMPLATE).expect("the default template is valid")
+    }
+}
+
+impl std::str::FromStr for ObjectNameTemplate {
+    type Err = TemplateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ObjectNameTemplate::parse(s)
+    }
+}
+
+impl std::fmt::Display for ObjectNameTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl ObjectNameTemplate {
+    /// Parses and validates `template`, so that a bad configuration fails at
+    /// startup rather than at the first segment.
+    pub fn parse(template: &str) -> Result<Self, TemplateError> {
+        let owned = || template.to_owned();
+        if template.is_empty() {
+            return Err(TemplateError::Empty);
+        }
+        if template.chars().any(char::is_control) {
+            return Err(TemplateError::ControlCharacter { template: owned() });
+        }
+        if template.starts_with('/') {
+            return Err(TemplateError::Absolute { template: owned() });
+        }
+        for component in template.split('/') {
+            if component.is_empty() || component == "." || component == ".." {
+                return Err(TemplateError::BadComponent {
+                    template: owned(),
+                    component: component.to_owned(),
+                });
+            }
+        }
+
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = template;
+        let mut offset = 0;
+        while let Some(i) = rest.find(['{', '}']) {
+            if rest.as_bytes()[i] == b'}' {
+                return Err(TemplateError::UnmatchedBrace {
+                    template: owned(),
+                    at: offset + i,
+                });
+            }
+            literal.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let close = after.find('}').filter(|&j| !after[..j].contains('{'));
+            let Some(j) = close else {
+                return Err(TemplateError::UnmatchedBrace {
+                    template: owned(),
+                    at: offset + i,
+                });
+            };
+            let name = &after[..j];
+            let part = match name {
+                "camera" => Part::Camera,
+                "YYYY" => Part::Year,
+                "MM" => Part::Month,
+                "DD" => Part::Day,
+                "hh" => Part::Hour,
+                "mm" => Part::Minute,
+                "ss" => Part::Second,
+                "YYYYMMDD" => Part::Date,
+                "HHMMSS" => Part::Time,
+                "segment" => Part::Segment,
+                "unix" => Part::Unix,
+                _ => {
+                    return Err(TemplateError::UnknownPlaceholder {
+                        template: owned(),
+                        name: name.to_owned(),
+                    })
+                }
+            };
+            if !literal.is_empty() {
+                parts.push(Part::Literal(std::mem::take(&mut literal)));
+            }
+            parts.push(part);
+            let consumed = i + 1 + j + 1;
+            offset += consumed;
+            rest = &rest[consumed..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Ok(ObjectNameTemplate {
+            source: template.to_owned(),
+            parts,
+        })
+    }
+
+    /// The template text as given.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Checks that rendered names end in `extension` (e.g. `".mp4"`).
+    pub fn require_extension(&self, extension: &'static str) -> Result<(), TemplateError> {
+        match self.parts.last() {
+            Some(Part::Literal(l)) if l.ends_with(extension) && l.len() > extension.len() => Ok(()),
+            // A literal of exactly ".mp4" after a placeholder is fine too.
+            Some(Part::Literal(l)) if l == extension && self.parts.len() > 1 => Ok(()),
+            _ => Err(TemplateError::WrongExtension {
+                template: self.source.clone(),
+                extension,
+            }),
+        }
+    }
+
+    /// Renders the name for a segment of `camera` starting at `wall` (UTC).
+    ///
+    /// The camera id is passed through [`sanitize_camera_id`] first, so the
+    /// result never escapes the output directory.
+    pub fn render(&self, camera: &str, wall: WallTime, segment: u64) -> String {
+        let camera = sanitize_camera_id(camera);
+        let t = CivilTime::from_unix_secs(wall.unix_secs());
+        let mut out = String::with_capacity(self.source.len() + 32);
+        for part in &self.parts {
+            // Writing to a String cannot fail.
+            let _ = match part {
+                Part::Literal(l) => {
+                    out.push_str(l);
+                    Ok(())
+                }
+                Part::Camera => {
+                    out.push_str(&camera);
+                    Ok(())
+                }
+                Part::Year => write!(out, "{:04}", t.year),
+                Part::Month => write!(out, "{:02}", t.month),
+                Part::Day => write!(out, "{:02}", t.day),
+                Part::Hour => write!(out, "{:02}", t.hour),
+                Part::Minute => write!(out, "{:02}", t.minute),
+                Part::Second => write!(out, "{:02}", t.second),
+                Part::Date => write!(out, "{:04}{:02}{:02}", t.year, t.month, t.day),
+                Part::Time => write!(out, "{:02}{:02}{:02}", t.hour, t.minute, t.second),
+                Part::Segment => write!(out, "{segment}"),
+                Part::Unix => write!(out, "{}", wall.unix_secs()),
+            };
+        }
+        out
+    }
+}
+
+/// Makes a camera id safe to use as one path component and object-key
+/// segment.
+///
+/// `/`, `\` and control characters become `_`; a leading `.` becomes `_`
+/// (so `.`, `..` and hidden names cannot occur); an empty id becomes `_`.
+/// Other characters, including non-ASCII letters, are kept.
+pub fn sanitize_camera_id(camera: &str) -> Cow<'_, str> {
+    let bad = |c: char| c == '/' || c == '\\' || c.is_control();
+    if !camera.is_empty() && !camera.starts_with('.') && !camera.chars().any(bad) {
+        return Cow::Borrowed(camera);
+    }
+    if camera.is_empty() {
+        return Cow::Owned("_".to_owned());
+    }
+    let mut out: String = camera
+        .chars()
+        .map(|c| if bad(c) { '_' } else { c })
+        .collect();
+    if out.starts_with('.') {
+        out.replace_range(0..1, "_");
+    }
+    Cow::Owned(out)
+}
+
+/// A UTC calendar date and time of day.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CivilTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+impl CivilTime {
+    /// Splits seconds since the Unix epoch (UTC, no leap seconds) into a
+    /// proleptic Gregorian date and time.
+    pub fn from_unix_secs(secs: i64) -> Self {
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400) as u32;
+        let (year, month, day) = civil_from_days(days);
+        CivilTime {
+            year,
+            month,
+            day,
+            hour: sod / 3600,
+            minute: sod / 60 % 60,
+            second: sod % 60,
+        }
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day).
+///
+/// Counts in 400-year eras starting on 0000-03-01, where every era has the
+/// same 146 097 days and putting February last makes the leap day the era's
+/// (and year's) final day, so no month table is needed.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    // 719 468 days from 0000-03-01 to 1970-01-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    // Remove the leap days so far in the era, then whole years fit 365 days.
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    // Months March..February have lengths 31,30,31,30,31,31,30,31,30,31,31,28/29:
+    // (153 * m + 2) / 5 is the first day of month m counted from March.
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(secs: i64) -> WallTime {
+        WallTime(secs * 1_000_000_000)
+    }
+
+    /// Independent, slow reference: walk day by day from the epoch.
+    fn reference_date(days: i64) -> (i64, u32, u32) {
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let len = |y: i64, m: u32| match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let (mut y, mut m, mut d) = (1970i64, 1u32, 1u32);
+        if days >= 0 {
+            for _ in 0..days {
+                d += 1;
+                if d > len(y, m) {
+                    d = 1;
+                    m += 1;
+                    if m > 12 {
+                        m = 1;
+                        y += 1;
+                    }
+                }
+            }
+        } else {
+            for _ in 0..-days {
+                if d == 1 {
+                    if m == 1 {
+                        m = 12;
+                        y -= 1;
+                    } else {
+                        m -= 1;
+                    }
+                    d = len(y, m);
+                } else {
+                    d -= 1;
+                }
+            }
+        }
+        (y, m, d)
+    }
+
+    #[test]
+    fn civil_dates_match_day_by_day_reference() {
+        // 1900-01-01 (day -25567) to well past 2100 covers the 100- and
+        // 400-year leap rules.
+        let mut expected = reference_date(-25_567);
+        for days in -25_567..60_000 {
+            assert_eq!(civil_from_days(days), expected, "day {days}");
+            let (y, m, d) = expected;
+            expected = reference_date_step(y, m, d);
+        }
+    }
+
+    fn reference_date_step(y: i64, m: u32, d: u32) -> (i64, u32, u32) {
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let len = match m {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        if d < len {
+            (y, m, d + 1)
+        } else if m < 12 {
+            (y, m + 1, 1)
+        } else {
+            (y + 1, 1, 1)
+        }
+    }
+
+    #[test]
+    fn reference_agrees_on_known_days() {
+        assert_eq!(reference_date(0), (1970, 1, 1));
+        assert_eq!(reference_date(-1), (1969, 12, 31));
+        assert_eq!(reference_date(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn known_instants() {
+        let t = ObjectNameTemplate::default();
+        assert_eq!(t.render("cam", ts(0), 0), "cam/19700101/000000_cam.mp4");
+        // Last second of 2023 and first of 2024.
+        assert_eq!(
+            t.render("cam", ts(1_704_067_199), 0),
+            "cam/20231231/235959_cam.mp4"
+        );
+        assert_eq!(
+            t.render("cam", ts(1_704_067_200), 0),
+            "cam/20240101/000000_cam.mp4"
+        );
+        // Leap days: 2024-02-29 exists, 2100-02-29 does not, 2000-02-29 does.
+        assert_eq!(
+            t.render("c", ts(1_709_164_800), 0),
+            "c/20240229/000000_c.mp4"
+        );
+        assert_eq!(
+            t.render("c", ts(1_709_251_199), 0),
+            "c/20240229/235959_c.mp4"
+        );
+        assert_eq!(
+            t.render("c", ts(1_709_251_200), 0),
+            "c/20240301/000000_c.mp4"
+        );
+        assert_eq!(
+            t.render("c", ts(4_107_542_399), 0),
+            "c/21000228/235959_c.mp4"
+        );
+        assert_eq!(
+            t.render("c", ts(4_107_542_400), 0),
+            "c/21000301/000000_c.mp4"
+        );
+        assert_eq!(t.render("c", ts(951_782_400), 0), "c/20000229/000000_c.mp4");
+        // Before the epoch: floor, not truncation toward zero.
+        assert_eq!(t.render("c", WallTime(-1), 0), "c/19691231/235959_c.mp4");
+        // Sub-second part is dropped.
+        assert_eq!(
+            t.render("c", WallTime(1_704_067_199_999_999_999), 0),
+            "c/20231231/235959_c.mp4"
+        );
+    }
+
+    #[test]
+    fn every_placeholder() {
+        let t = ObjectNameTemplate::parse(
+            "{YYYY}/{MM}/{DD}/{hh}-{mm}-{ss}_{YYYYMMDD}T{HHMMSS}_{segment}_{unix}_{camera}.mp4",
+        )
+        .unwrap();
+        // 2021-03-04 05:06:07 UTC
+        let secs = 1_614_834_367;
+        assert_eq!(
+            t.render("front door", ts(secs), 42),
+            "2021/03/04/05-06-07_20210304T050607_42_1614834367_front door.mp4"
+        );
+        assert_eq!(t.to_string(), t.as_str());
+    }
+
+    #[test]
+    fn template_errors() {
+        use TemplateError::*;
+        let e = |s: &str| ObjectNameTemplate::parse(s).unwrap_err();
+        assert_eq!(e(""), Empty);
+        assert!(
+            matches!(e("{camera}/{date}.mp4"), UnknownPlaceholder { name, .. } if name == "date")
+        );
+        assert!(matches!(e("/{camera}.mp4"), Absolute { .. }));
+        assert!(
+            matches!(e("{camera}/../x.mp4"), BadComponent { component, .. } if component == "..")
+        );
+        assert!(matches!(e("../x.mp4"), BadComponent { .. }));
+        assert!(matches!(e("a/./x.mp4"), BadComponent { .. }));
+        assert!(matches!(e("a//x.mp4"), BadComponent { .. }));
+        assert!(matches!(e("a/"), BadComponent { .. }));
+        assert!(matches!(e("{camera.mp4"), UnmatchedBrace { at: 0, .. }));
+        assert!(matches!(e("x}.mp4"), UnmatchedBrace { at: 1, .. }));
+        assert!(matches!(e("{ca{camera}.mp4"), UnmatchedBrace { at: 0, .. }));
+        assert!(matches!(e("a\0b.mp4"), ControlCharacter { .. }));
+        // Messages name the template and suggest the fix.
+        let msg = e("{camera}/{date}.mp4").to_string();
+        assert!(
+            msg.contains("{camera}/{date}.mp4") && msg.contains("{YYYYMMDD}"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn extension_check() {
+        let ok = |s: &str| {
+            ObjectNameTemplate::parse(s)
+                .unwrap()
+                .require_extension(".mp4")
+        };
+        assert!(ok(DEFAULT_TEMPLATE).is_ok());
+        assert!(ok("{camera}.mp4").is_ok());
+        assert!(ok("{camera}.mkv").is_err());
+        assert!(ok("{camera}").is_err());
+        assert!(ok(".mp4").is_err());
+    }
+
+    #[test]
+    fn camera_ids_are_sanitized() {
+        assert_eq!(sanitize_camera_id("front"), "front");
+        assert!(matches!(sanitize_camera_id("front"), Cow::Borrowed(_)));
+        assert_eq!(sanitize_camera_id("a/b"), "a_b");
+        assert_eq!(sanitize_camera_id(".."), "_.");
+        assert_eq!(sanitize_camera_id("."), "_");
+        assert_eq!(sanitize_camera_id(""), "_");
+        assert_eq!(sanitize_camera_id("../../etc"), "_._.._etc");
+        assert_eq!(sanitize_camera_id("a\\b\nc"), "a_b_c");
+        assert_eq!(sanitize_camera_id("Küche"), "Küche");
+        let t = ObjectNameTemplate::default();
+        let name = t.render("../../etc/passwd", ts(0), 0);
+        assert!(
+            !name
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty()),
+            "{name}"
+        );
+        assert!(name.starts_with("_._.._etc_passwd/"), "{name}");
+    }
+}

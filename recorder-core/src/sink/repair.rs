@@ -1,0 +1,579 @@
+//! Turning the `.part` files a crash left behind into playable `.mp4`s.
+//!
+//! A segment file is `ftyp`, `moov`, then fragments (`prft`? `moof` `mdat`),
+//! appended in order. After a crash the tail may be torn anywhere. Repair
+//! keeps everything up to the end of the last `mdat` that directly follows a
+//! complete `moof`, recomputes the duration the muxer would have patched in
+//! at the end, and publishes the file under its final name.
+//!
+//! Run it before any sink writes under the same directory (at startup): it
+//! cannot tell a crashed file from one that is still being written.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::boxes::{find_child, parse_header, Children, Header, Reader};
+use super::local::{free_final_name, sync_dir};
+use super::SinkError;
+
+/// The most bytes a `moov` or `moof` may have before it is treated as
+/// corrupt: real ones are kilobytes, and a garbage size must not make
+/// repair allocate gigabytes.
+const MAX_META_BOX: u64 = 64 << 20;
+
+/// What [`repair_dir`] did, one entry per `.part` file found.
+#[derive(Debug, Default)]
+pub struct RepairReport {
+    /// Every file looked at, in path order.
+    pub files: Vec<RepairedFile>,
+}
+
+impl RepairReport {
+    /// Files published as `.mp4`.
+    pub fn repaired(&self) -> usize {
+        self.count(|o| matches!(o, RepairOutcome::Repaired { .. }))
+    }
+
+    /// Files deleted because they held no complete fragment.
+    pub fn removed(&self) -> usize {
+        self.count(|o| matches!(o, RepairOutcome::Removed { .. }))
+    }
+
+    /// Files that could not be repaired (left in place).
+    pub fn failed(&self) -> usize {
+        self.count(|o| matches!(o, RepairOutcome::Failed(_) | RepairOutcome::Skipped { .. }))
+    }
+
+    fn count(&self, f: impl Fn(&RepairOutcome) -> bool) -> usize {
+        self.files.iter().filter(|r| f(&r.outcome)).count()
+    }
+}
+
+/// One `.part` file and what became of it.
+#[derive(Debug)]
+pub struct RepairedFile {
+    /// The `.part` file as found.
+    pub part: PathBuf,
+    /// What was done.
+    pub outcome: RepairOutcome,
+}
+
+/// The fate of one `.part` file.
+#[derive(Debug)]
+pub enum RepairOutcome {
+    /// Cut after its last complete fragment and renamed.
+    Repaired {
+        /// The published `.mp4` (with a `-N` suffix if the name was taken).
+        path: PathBuf,
+        /// Bytes kept.
+        kept_bytes: u64,
+        /// Bytes cut off the torn tail.
+        cut_bytes: u64,
+        /// Complete fragments kept.
+        fragments: u32,
+        /// True if `mvhd`/`mehd` now carry the recomputed duration (false
+        /// when the `moov` or fragments lacked what the computation needs;
+        /// the file still plays, players just scan for the length).
+        duration_patched: bool,
+    },
+    /// Deleted: it held no complete fragment, hence no video.
+    Removed {
+        /// Size of the deleted file.
+        bytes: u64,
+        /// Why (no `moov`, no complete fragment).
+        reason: &'static str,
+    },
+    /// Left untouched because it does not look like a segment this crate
+    /// writes (it does not start with `ftyp`).
+    Skipped {
+        /// Why.
+        reason: &'static str,
+    },
+    /// An I/O error; the file was left in place.
+    Failed(SinkError),
+}
+
+/// Repairs every `*.mp4.part` file under `root`, recursively.
+///
+/// Symbolic links are not followed. A missing `root` is an empty report.
+/// Problems with single files or subdirectories are recorded in the report
+/// and do not stop the scan; only an unreadable `root` is an error.
+///
+/// This does blocking I/O; from async code call it via
+/// `tokio::task::spawn_blocking`.
+pub fn repair_dir(root: &Path) -> Result<RepairReport, SinkError> {
+    let mut report = RepairReport::default();
+    let top = match fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(SinkError::from_io("listing", root, e)),
+    };
+    let mut parts = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), top)];
+    while let Some((dir, rd)) = stack.pop() {
+        for entry in rd {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    report.files.push(RepairedFile {
+                        part: dir.clone(),
+                        outcome: RepairOutcome::Failed(SinkError::from_io("listing", &dir, e)),
+                    });
+                    break;
+                }
+            };
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                match fs::read_dir(&path) {
+                    Ok(sub) => stack.push((path, sub)),
+                    Err(e) => report.files.push(RepairedFile {
+                        part: path.clone(),
+                        outcome: RepairOutcome::Failed(SinkError::from_io("listing", &path, e)),
+                    }),
+                }
+            } else if ft.is_file() && is_part(&path) {
+                parts.push(path);
+            }
+        }
+    }
+    parts.sort();
+    for part in parts {
+        let outcome = repair_file(&part).unwrap_or_else(RepairOutcome::Failed);
+        report.files.push(RepairedFile { part, outcome });
+    }
+    Ok(report)
+}
+
+fn is_part(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".mp4.part"))
+}
+
+/// Repairs one `.part` file (see the module docs): cuts the torn tail,
+/// patches the duration, renames to `.mp4` without overwriting anything,
+/// or deletes the file if it holds no complete fragment.
+pub fn repair_file(part: &Path) -> Result<RepairOutcome, SinkError> {
+    let io_err = |action, e| SinkError::from_io(action, part, e);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(part)
+        .map_err(|e| io_err("opening", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_err("reading metadata of", e))?
+        .len();
+    let analysis = analyze(&mut file, len).map_err(|e| io_err("reading", e))?;
+
+    let reason = match analysis.state {
+        State::NotOurs => {
+            return Ok(RepairOutcome::Skipped {
+                reason: "does not start with an `ftyp` box, so it was not written by camrec",
+            })
+        }
+        State::NoInit => Some("no complete `moov` (the crash came before any video)"),
+        State::Init if analysis.fragments == 0 => Some("no complete fragment (no video)"),
+        State::Init => None,
+    };
+    if let Some(reason) = reason {
+        drop(file);
+        fs::remove_file(part).map_err(|e| io_err("removing", e))?;
+        if let Some(dir) = part.parent() {
+            sync_dir(dir)?;
+        }
+        return Ok(RepairOutcome::Removed { bytes: len, reason });
+    }
+
+    if analysis.keep < len {
+        file.set_len(analysis.keep)
+            .map_err(|e| io_err("truncating", e))?;
+    }
+    for (offset, bytes) in &analysis.patches {
+        file.seek(SeekFrom::Start(*offset))
+            .map_err(|e| io_err("patching", e))?;
+        file.write_all(bytes).map_err(|e| io_err("patching", e))?;
+    }
+    file.sync_all().map_err(|e| io_err("syncing", e))?;
+    drop(file);
+
+    let wanted = part.with_extension(""); // strips ".part"
+    let path = free_final_name(&wanted, Some(part))?;
+    fs::rename(part, &path).map_err(|e| io_err("renaming", e))?;
+    if let Some(dir) = part.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(RepairOutcome::Repaired {
+        path,
+        kept_bytes: analysis.keep,
+        cut_bytes: len - analysis.keep,
+        fragments: analysis.fragments,
+        duration_patched: !analysis.patches.is_empty(),
+    })
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum State {
+    /// The first box is not `ftyp`.
+    NotOurs,
+    /// No complete `moov` yet.
+    NoInit,
+    /// The init segment is complete.
+    Init,
+}
+
+/// What a scan of a segment file found.
+#[derive(Debug)]
+struct Analysis {
+    state: State,
+    /// Length of the longest prefix that ends on a complete fragment (or
+    /// on the init segment).
+    keep: u64,
+    fragments: u32,
+    /// `(file offset, bytes)` that put the recomputed duration in place.
+    patches: Vec<(u64, Vec<u8>)>,
+}
+
+/// Walks the top-level boxes of `file` (of length `len`).
+fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
+    let mut a = Analysis {
+        state: State::NoInit,
+        keep: 0,
+        fragments: 0,
+        patches: Vec::new(),
+    };
+    let mut info: Option<MoovInfo> = None;
+    // The last complete `moof` not yet followed by its `mdat`: (end, body).
+    let mut pending_moof: Option<(u64, Vec<u8>)> = None;
+    let mut track_end: Option<u64> = None;
+    let mut pos = 0u64;
+    while pos < len {
+        let mut buf = [0u8; 16];
+        let want = (len - pos).min(16) as usize;
+        let n = read_at(file, pos, &mut buf[..want])?;
+        let Header::Box(h) = parse_header(&buf[..n]) else {
+            break;
+        };
+        // Size 0 ("to end of file") cannot tell a complete box from a torn one.
+        let Some(end) = pos.checked_add(h.size).filter(|&e| h.size != 0 && e <= len) else {
+            break;
+        };
+        if pos == 0 && h.kind != *b"ftyp" {
+            a.state = State::NotOurs;
+            return Ok(a);
+        }
+        match &h.kind {
+            b"moov" => {
+                if a.state == State::Init || h.size > MAX_META_BOX {
+                    break;
+                }
+                let body = read_body(file, pos + h.header_len, h.size - h.header_len)?;
+                info = parse_moov(&body, pos + h.header_len);
+                a.state = State::Init;
+                a.keep = end;
+            }
+            b"moof" => {
+                if a.state != State::Init || h.size > MAX_META_BOX {
+                    break;
+                }
+                let body = read_body(file, pos + h.header_len, h.size - h.header_len)?;
+                pending_moof = Some((end, body));
+            }
+            b"mdat" => match pending_moof.take() {
+                Some((moof_end, moof)) if moof_end == pos => {
+                    a.fragments += 1;
+                    a.keep = end;
+                    if let Some(e) = info.as_ref().and_then(|i| fragment_end(&moof, i)) {
+                        track_end = Some(track_end.map_or(e, |t| t.max(e)));
+                    }
+                }
+                // An `mdat` with no `moof` right before it is not our layout.
+                _ => break,
+            },
+            // `prft`, `free` and the like: a `moof` must be followed directly
+            // by its `mdat`, so anything in between orphans it.
+            _ => pending_moof = None,
+        }
+        pos = end;
+    }
+    if let (Some(info), Some(end)) = (&info, track_end) {
+        a.patches = info.duration_patches(end);
+    }
+    Ok(a)
+}
+
+fn read_at<F: Read + Seek>(file: &mut F, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+    file.seek(SeekFrom::Start(pos))?;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn read_body<F: Read + Seek>(file: &mut F, pos: u64, len: u64) -> io::Result<Vec<u8>> {
+    let mut body = vec![0u8; len as usize];
+    let n = read_at(file, pos, &mut body)?;
+    // The file shrank under us; treat the missing part as zeros, which at
+    // worst makes the duration computation give up.
+    body.truncate(n);
+    Ok(body)
+}
+
+/// What the duration computation needs from the `moov`.
+#[derive(Debug)]
+struct MoovInfo {
+    movie_timescale: u32,
+    /// File offset and width (4 or 8) of `mvhd.duration`.
+    mvhd_duration: (u64, usize),
+    /// File offset and width of `mehd.fragment_duration`, if present.
+    mehd_duration: Option<(u64, usize)>,
+    /// The first track's id and `mdhd` timescale.
+    track_id: u32,
+    media_timescale: u32,
+    /// `trex.default_sample_duration` for that track.
+    trex_duration: Option<u32>,
+}
+
+impl MoovInfo {
+    fn duration_patches(&self, media_end: u64) -> Vec<(u64, Vec<u8>)> {
+        let movie = (u128::from(media_end) * u128::from(self.movie_timescale)
+            + u128::from(self.media_timescale) / 2)
+            / u128::from(self.media_timescale);
+        let field = |(offset, width): (u64, usize)| {
+            let bytes = if width == 8 {
+                u64::try_from(movie)
+                    .unwrap_or(u64::MAX)
+                    .to_be_bytes()
+                    .to_vec()
+            } else {
+                u32::try_from(movie)
+                    .unwrap_or(u32::MAX)
+                    .to_be_bytes()
+                    .to_vec()
+            };
+            (offset, bytes)
+        };
+        std::iter::once(self.mvhd_duration)
+            .chain(self.mehd_duration)
+            .map(field)
+            .collect()
+    }
+}
+
+/// Reads the fields [`MoovInfo`] needs; `None` if anything is missing.
+/// `base` is the file offset of `moov`'s body.
+fn parse_moov(moov: &[u8], base: u64) -> Option<MoovInfo> {
+    let (mvhd, mvhd_off) = find_child(moov, b"mvhd")?;
+    let mut r = Reader::new(mvhd);
+    let (version, _) = r.version_flags()?;
+    let width = if version == 1 { 8 } else { 4 };
+    r.skip(2 * width)?; // creation and modification times
+    let movie_timescale = r.u32()?;
+    let mvhd_duration = (base + (mvhd_off + r.pos()) as u64, width);
+    r.skip(width)?;
+
+    let (trak, _) = find_child(moov, b"trak")?;
+    let (tkhd, _) = find_child(trak, b"tkhd")?;
+    let mut r = Reader::new(tkhd);
+    let (version, _) = r.version_flags()?;
+    r.skip(if version == 1 { 16 } else { 8 })?;
+    let track_id = r.u32()?;
+    let (mdia, _) = find_child(trak, b"mdia")?;
+    let (mdhd, _) = find_child(mdia, b"mdhd")?;
+    let mut r = Reader::new(mdhd);
+    let (version, _) = r.version_flags()?;
+    r.skip(if version == 1 { 16 } else { 8 })?;
+    let media_timescale = r.u32()?;
+    if media_timescale == 0 || movie_timescale == 0 {
+        return None;
+    }
+
+    let mut mehd_duration = None;
+    let mut trex_duration = None;
+    if let Some((mvex, mvex_off)) = find_child(moov, b"mvex") {
+        for (kind, body, off) in Children::new(mvex) {
+            let mut r = Reader::new(body);
+            match &kind {
+                b"mehd" => {
+                    let Some((version, _)) = r.version_flags() else {
+                        continue;
+                    };
+                    let width = if version == 1 { 8 } else { 4 };
+                    if r.remaining() >= width {
+                        mehd_duration = Some((base + (mvex_off + off + r.pos()) as u64, width));
+                    }
+                }
+                b"trex" => {
+                    let fields = (|| {
+                        r.version_flags()?;
+                        let id = r.u32()?;
+                        r.skip(4)?;
+                        Some((id, r.u32()?))
+                    })();
+                    if let Some((_, d)) = fields.filter(|(id, _)| *id == track_id) {
+                        trex_duration = Some(d);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(MoovInfo {
+        movie_timescale,
+        mvhd_duration,
+        mehd_duration,
+        track_id,
+        media_timescale,
+        trex_duration,
+    })
+}
+
+/// The end time (in the track's timescale) of the first track's samples
+/// in this `moof`: `tfdt` plus the `trun` sample durations. `None` if the
+/// fragment has no such track or lacks what the sum needs.
+fn fragment_end(moof: &[u8], info: &MoovInfo) -> Option<u64> {
+    let mut end = None;
+    for (kind, traf, _) in Children::new(moof) {
+        if kind != *b"traf" {
+            continue;
+        }
+        let (tfhd, _) = find_child(traf, b"tfhd")?;
+        let mut r = Reader::new(tfhd);
+        let (_, flags) = r.version_flags()?;
+        if r.u32()? != info.track_id {
+            continue;
+        }
+        if flags & 0x01 != 0 {
+            r.skip(8)?; // base_data_offset
+        }
+        if flags & 0x02 != 0 {
+            r.skip(4)?; // sample_description_index
+        }
+        let default_duration = if flags & 0x08 != 0 {
+            Some(r.u32()?)
+        } else {
+            info.trex_duration
+        };
+
+        let (tfdt, _) = find_child(traf, b"tfdt")?;
+        let mut r = Reader::new(tfdt);
+        let (version, _) = r.version_flags()?;
+        let mut t = if version == 1 {
+            r.u64()?
+        } else {
+            u64::from(r.u32()?)
+        };
+
+        for (kind, trun, _) in Children::new(traf) {
+            if kind != *b"trun" {
+                continue;
+            }
+            let mut r = Reader::new(trun);
+            let (_, flags) = r.version_flags()?;
+            let count = r.u32()?;
+            if flags & 0x01 != 0 {
+                r.skip(4)?; // data_offset
+            }
+            if flags & 0x04 != 0 {
+                r.skip(4)?; // first_sample_flags
+            }
+            if flags & 0x100 != 0 {
+                let per_sample = 4 * (flags & 0xf00).count_ones() as usize;
+                // Refuse counts the box cannot hold before looping on them.
+                if (count as usize).checked_mul(per_sample)? > r.remaining() {
+                    return None;
+                }
+                for _ in 0..count {
+                    t = t.saturating_add(u64::from(r.u32()?));
+                    r.skip(per_sample - 4)?;
+                }
+            } else {
+                t = t.saturating_add(u64::from(count) * u64::from(default_duration?));
+            }
+        }
+        end = Some(end.map_or(t, |e: u64| e.max(t)));
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Cursor;
+
+    fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn not_ours_and_empty() {
+        let a = analyze(&mut Cursor::new(b""), 0).unwrap();
+        assert_eq!((a.state, a.fragments, a.keep), (State::NoInit, 0, 0));
+        let data = bx(b"free", b"");
+        let a = analyze(&mut Cursor::new(&data), data.len() as u64).unwrap();
+        assert_eq!(a.state, State::NotOurs);
+    }
+
+    #[test]
+    fn mdat_without_moof_is_cut() {
+        let mut data = bx(b"ftyp", b"isom\0\0\0\0");
+        data.extend(bx(b"moov", b""));
+        let init = data.len() as u64;
+        data.extend(bx(b"mdat", b"xx"));
+        let a = analyze(&mut Cursor::new(&data), data.len() as u64).unwrap();
+        assert_eq!((a.state, a.fragments, a.keep), (State::Init, 0, init));
+        // A fragment, then moof, prft, mdat: the second moof is orphaned
+        // and everything from it on is cut.
+        let mut data2 = data[..init as usize].to_vec();
+        data2.extend(bx(b"moof", b""));
+        data2.extend(bx(b"mdat", b""));
+        let one = data2.len() as u64;
+        data2.extend(bx(b"moof", b""));
+        data2.extend(bx(b"prft", b""));
+        data2.extend(bx(b"mdat", b""));
+        let a = analyze(&mut Cursor::new(&data2), data2.len() as u64).unwrap();
+        assert_eq!((a.fragments, a.keep), (1, one));
+    }
+
+    proptest! {
+        #[test]
+        fn analyze_never_panics_on_noise(tail in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut data = bx(b"ftyp", b"isom\0\0\0\0");
+            data.extend(&tail);
+            let a = analyze(&mut Cursor::new(&data), data.len() as u64).unwrap();
+            prop_assert!(a.keep <= data.len() as u64);
+            let a = analyze(&mut Cursor::new(&tail), tail.len() as u64).unwrap();
+            prop_assert!(a.keep <= tail.len() as u64);
+        }
+
+        #[test]
+        fn moov_and_moof_parsers_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let info = MoovInfo {
+                movie_timescale: 1000,
+                mvhd_duration: (0, 8),
+                mehd_duration: None,
+                track_id: 1,
+                media_timescale: 90_000,
+                trex_duration: Some(3000),
+            };
+            let _ = parse_moov(&body, 0);
+            let _ = fragment_end(&body, &info);
+            // Also with the noise wrapped in plausible containers.
+            let traf = bx(b"traf", &body);
+            let _ = fragment_end(&traf, &info);
+            let _ = parse_moov(&bx(b"mvhd", &body), 0);
+        }
+    }
+}
