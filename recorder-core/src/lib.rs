@@ -4,3 +4,4 @@
 //! sink (bytes) → store.
 
 pub mod mux;
+pub mod source;
