@@ -203,11 +203,23 @@ async fn records_video_and_audio_with_auth() {
     pts.sort_unstable();
     pts.dedup();
     assert_eq!(pts.len(), video.len(), "no duplicate video pts");
-    assert!(pts.windows(2).all(|w| w[1] - w[0] == 3600), "25 fps spacing");
-    // Audio: strictly increasing by one AAC frame.
+    // B-frames of the last group may still be in flight: check spacing up
+    // to the last keyframe.
+    let last_kf = *kf.last().unwrap();
+    let gaps: Vec<i64> = pts
+        .windows(2)
+        .filter(|w| w[1] <= last_kf)
+        .map(|w| w[1] - w[0])
+        .filter(|&d| d != 3600)
+        .collect();
+    assert!(gaps.is_empty(), "25 fps spacing, found gaps {gaps:?}");
+    println!("{:?}", info.timeline);
+    // Audio: strictly increasing by one AAC frame. gst's rtpmp4gpay
+    // rounds nanosecond buffer times to the 48 kHz clock, so its RTP
+    // timestamps alternate 1023/1025; the source passes them on as sent.
     assert!(audio
         .windows(2)
-        .all(|w| w[1].pts - w[0].pts == 1024 && w[1].wall > w[0].wall));
+        .all(|w| (w[1].pts - w[0].pts - 1024).abs() <= 1 && w[1].wall > w[0].wall));
     assert!(audio.iter().all(|f| f.duration_hint == Some(1024)));
     // Both tracks start together in the file; the source aligns them
     // within a few frames whether or not sender reports were seen.
