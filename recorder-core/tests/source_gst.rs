@@ -225,12 +225,18 @@ async fn records_video_and_audio_with_auth() {
     // within a few frames whether or not sender reports were seen.
     let v0 = video[0].pts as f64 / 90_000.0;
     let a0 = audio[0].pts as f64 / 48_000.0;
-    assert!((v0 - a0).abs() < 0.2, "video starts at {v0} s, audio at {a0} s");
+    assert!(
+        (v0 - a0).abs() < 0.2,
+        "video starts at {v0} s, audio at {a0} s"
+    );
     // Wall clock advances with media time.
     let last = video.iter().max_by_key(|f| f.pts).unwrap();
     let dwall = (last.wall.0 - video[0].wall.0) as f64 / 1e9;
     let dpts = (last.pts - video[0].pts) as f64 / 90_000.0;
-    assert!((dwall - dpts).abs() < 1.0, "wall {dwall} s vs media {dpts} s");
+    assert!(
+        (dwall - dpts).abs() < 1.0,
+        "wall {dwall} s vs media {dpts} s"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

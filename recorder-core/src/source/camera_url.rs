@@ -108,10 +108,7 @@ impl CameraUrl {
             return Err(UrlError::MissingHost);
         }
         let user = decode(url.username(), "user name")?;
-        let password = url
-            .password()
-            .map(|p| decode(p, "password"))
-            .transpose()?;
+        let password = url.password().map(|p| decode(p, "password")).transpose()?;
         let creds = match (user.is_empty(), password) {
             (true, Some(_)) => return Err(UrlError::PasswordWithoutUser),
             (true, None) => None,

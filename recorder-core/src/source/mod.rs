@@ -16,7 +16,7 @@ pub mod timeline;
 pub use backoff::{Backoff, BackoffConfig};
 pub use camera_url::{CameraUrl, UrlError};
 pub use rtsp::{
-    connect, ProbeInfo, Session, SessionGroup, SkippedStream, SourceConfig, SourceError, SourceEvent, TrackInfo,
-    Transport,
+    connect, ProbeInfo, Session, SessionGroup, SkippedStream, SourceConfig, SourceError,
+    SourceEvent, TrackInfo, Transport,
 };
 pub use timeline::{Placement, Timeline, TimelineConfig, TimelineStats};

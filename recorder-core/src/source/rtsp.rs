@@ -277,7 +277,11 @@ pub struct ProbeInfo {
 impl fmt::Display for ProbeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "url:       {}", self.url)?;
-        writeln!(f, "server:    {}", self.tool.as_deref().unwrap_or("(no a=tool)"))?;
+        writeln!(
+            f,
+            "server:    {}",
+            self.tool.as_deref().unwrap_or("(no a=tool)")
+        )?;
         writeln!(f, "transport: {}", self.transport)?;
         for t in &self.tracks {
             write!(
@@ -288,7 +292,8 @@ impl fmt::Display for ProbeInfo {
                 t.rfc6381.as_deref().unwrap_or(&t.encoding)
             )?;
             match &t.spec.codec {
-                CodecConfig::H264 { width, height, .. } | CodecConfig::H265 { width, height, .. } => {
+                CodecConfig::H264 { width, height, .. }
+                | CodecConfig::H265 { width, height, .. } => {
                     write!(f, " {width}x{height}")?;
                     if let Some(r) = t.frame_rate {
                         write!(f, " {r:.2} fps")?;
@@ -305,7 +310,12 @@ impl fmt::Display for ProbeInfo {
                     ..
                 } => write!(f, " {sample_rate} Hz {channels} ch")?,
             }
-            let srs = self.timeline.sender_reports.get(t.track).copied().unwrap_or(0);
+            let srs = self
+                .timeline
+                .sender_reports
+                .get(t.track)
+                .copied()
+                .unwrap_or(0);
             writeln!(f, ", timescale {}, {srs} sender reports", t.spec.timescale)?;
         }
         for s in &self.skipped {
@@ -317,7 +327,10 @@ impl fmt::Display for ProbeInfo {
                 "clock:     camera clock is {:+.3} s from ours (RTCP sender reports)",
                 ns as f64 / 1e9
             ),
-            None => writeln!(f, "clock:     no RTCP sender reports yet; using arrival time"),
+            None => writeln!(
+                f,
+                "clock:     no RTCP sender reports yet; using arrival time"
+            ),
         }
     }
 }
@@ -496,7 +509,10 @@ fn wall_of(t: retina::WallTime) -> WallTime {
 /// `group` should be one per camera, reused across reconnects: stale
 /// sessions of a previous connection are waited out first (bounded by
 /// [`SourceConfig::stale_session_wait`]).
-pub async fn connect(cfg: &SourceConfig, group: &Arc<SessionGroup>) -> Result<Session, SourceError> {
+pub async fn connect(
+    cfg: &SourceConfig,
+    group: &Arc<SessionGroup>,
+) -> Result<Session, SourceError> {
     let url = &cfg.url;
     let redacted = url.redacted();
     let status = group.stale_sessions();
@@ -757,7 +773,10 @@ impl Session {
         self.handle(item)
     }
 
-    fn handle(&mut self, item: Option<Result<CodecItem, retina::Error>>) -> Result<(), SourceError> {
+    fn handle(
+        &mut self,
+        item: Option<Result<CodecItem, retina::Error>>,
+    ) -> Result<(), SourceError> {
         let item = match item {
             None => {
                 return Err(SourceError::EndOfStream {
@@ -773,10 +792,7 @@ impl Session {
                     return Ok(());
                 };
                 let new_codec = if f.has_new_parameters() {
-                    self.demuxed
-                        .streams()
-                        .get(f.stream_id())
-                        .and_then(codec_of)
+                    self.demuxed.streams().get(f.stream_id()).and_then(codec_of)
                 } else {
                     None
                 };
@@ -874,7 +890,9 @@ impl Session {
         }
         let all_srs = (0..self.tracks.len()).all(|t| self.timeline.has_sender_report(t));
         let span = match (self.held.front(), self.held.back()) {
-            (Some(a), Some(b)) => Duration::from_nanos(b.arrival.0.saturating_sub(a.arrival.0).max(0) as u64),
+            (Some(a), Some(b)) => {
+                Duration::from_nanos(b.arrival.0.saturating_sub(a.arrival.0).max(0) as u64)
+            }
             _ => Duration::ZERO,
         };
         // A cap on count too: a burst of frames must not grow memory unbounded.

@@ -325,7 +325,13 @@ mod tests {
     fn without_sr_tracks_align_by_arrival() {
         let mut t = tl();
         let v0 = t.place(0, 1_000_000, at(0)).unwrap();
-        assert_eq!(v0, Placement { pts: 0, wall: at(0) });
+        assert_eq!(
+            v0,
+            Placement {
+                pts: 0,
+                wall: at(0)
+            }
+        );
         // Audio's first frame arrives 20 ms later, with an unrelated RTP base.
         let a0 = t.place(1, 77, at(20)).unwrap();
         assert_eq!(a0.pts, 960);
@@ -429,7 +435,9 @@ mod tests {
     fn camera_clock_far_off_is_not_wall_clock() {
         let mut t = tl();
         // Camera thinks it is one hour earlier (time zone).
-        let off = t.sender_report(0, 0, at(-3_600_000).to_ntp(), at(0)).unwrap();
+        let off = t
+            .sender_report(0, 0, at(-3_600_000).to_ntp(), at(0))
+            .unwrap();
         assert_eq!(off, -3_600 * SEC);
         t.sender_report(1, 0, at(-3_600_000 + 50).to_ntp(), at(0));
         let v = t.place(0, 9000, at(130)).unwrap();
