@@ -315,3 +315,58 @@ async fn silent_server_times_out_as_unreachable() {
     assert!(err.to_string().contains("0.8 s"), "{err}");
     hold.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_transport_delivers_frames() {
+    let Some(server) = GstServer::start(None) else {
+        return;
+    };
+    let mut cfg = SourceConfig::new(server.url(""));
+    cfg.transport = recorder_core::source::Transport::Udp;
+    let mut session = connect(&cfg, &Arc::new(SessionGroup::default()))
+        .await
+        .expect("connect over UDP");
+    let (mut v, mut a) = (0, 0);
+    while v < 25 || a < 40 {
+        if let SourceEvent::Frame(f) = session.next().await.expect("next") {
+            if f.track == 0 {
+                v += 1;
+            } else {
+                a += 1;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_after_the_file_ends_is_a_stall() {
+    let Some(server) = GstServer::start(None) else {
+        return;
+    };
+    let mut cfg = SourceConfig::new(server.url(""));
+    cfg.stall_timeout = Duration::from_millis(1500);
+    let mut session = connect(&cfg, &Arc::new(SessionGroup::default()))
+        .await
+        .expect("connect");
+    let start = Instant::now();
+    let mut frames = 0;
+    let err = loop {
+        match session.next().await {
+            Ok(SourceEvent::Frame(_)) => frames += 1,
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never stalled");
+    };
+    println!("{err} after {frames} frames");
+    // The 6 s file plays to its end; then gst either closes the session or
+    // goes quiet, and the watchdog must notice the quiet.
+    assert!(
+        matches!(
+            err,
+            SourceError::Stalled { .. } | SourceError::EndOfStream { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(frames > 350, "the whole file arrived first ({frames} frames)");
+}
