@@ -110,7 +110,7 @@ fn now_ns() -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_video_and_audio_with_auth() {
+async fn source_records_video_and_audio_with_auth() {
     let Some(server) = GstServer::start(Some(("camuser", SECRET))) else {
         return;
     };
@@ -240,7 +240,7 @@ async fn records_video_and_audio_with_auth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_is_unauthorized() {
+async fn source_wrong_password_is_unauthorized() {
     let Some(server) = GstServer::start(Some(("camuser", SECRET))) else {
         return;
     };
@@ -262,7 +262,7 @@ async fn wrong_password_is_unauthorized() {
 }
 
 #[tokio::test]
-async fn refused_port_is_unreachable() {
+async fn source_refused_port_is_unreachable() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -284,7 +284,7 @@ async fn refused_port_is_unreachable() {
 }
 
 #[tokio::test]
-async fn silent_server_times_out_as_unreachable() {
+async fn source_silent_server_times_out_as_unreachable() {
     // Accepts the TCP connection but never answers, like a hung camera.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -317,7 +317,7 @@ async fn silent_server_times_out_as_unreachable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_transport_delivers_frames() {
+async fn source_udp_transport_delivers_frames() {
     let Some(server) = GstServer::start(None) else {
         return;
     };
@@ -339,7 +339,7 @@ async fn udp_transport_delivers_frames() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silence_after_the_file_ends_is_a_stall() {
+async fn source_silence_after_the_file_ends_is_a_stall() {
     let Some(server) = GstServer::start(None) else {
         return;
     };
@@ -368,5 +368,8 @@ async fn silence_after_the_file_ends_is_a_stall() {
         ),
         "{err:?}"
     );
-    assert!(frames > 350, "the whole file arrived first ({frames} frames)");
+    assert!(
+        frames > 350,
+        "the whole file arrived first ({frames} frames)"
+    );
 }

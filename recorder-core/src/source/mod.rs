@@ -8,6 +8,7 @@
 //!
 //! [`Frame`]: crate::mux::types::Frame
 
+mod assembler;
 pub mod backoff;
 pub mod camera_url;
 pub mod rtsp;

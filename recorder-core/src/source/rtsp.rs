@@ -7,7 +7,6 @@
 //! and hand frames on through a channel; never stop polling to apply
 //! backpressure.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -24,8 +23,9 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 pub use retina::client::SessionGroup;
 
+use super::assembler::{Assembler, RawFrame};
 use super::camera_url::CameraUrl;
-use super::timeline::{Timeline, TimelineConfig, TimelineStats};
+use super::timeline::{TimelineConfig, TimelineStats};
 use crate::mux::{CodecConfig, Frame, TrackSpec, WallTime};
 
 /// How RTP travels from the camera.
@@ -368,18 +368,6 @@ pub enum SourceEvent {
     },
 }
 
-/// A frame read from retina, not yet placed on the timeline.
-struct Raw {
-    track: usize,
-    rtp: i64,
-    arrival: WallTime,
-    keyframe: bool,
-    duration_hint: Option<u32>,
-    data: Bytes,
-    loss: u16,
-    new_codec: Option<CodecConfig>,
-}
-
 /// A playing camera session. Drop it to tear down.
 pub struct Session {
     url: CameraUrl,
@@ -389,13 +377,8 @@ pub struct Session {
     /// SDP stream index → track index.
     stream_track: Vec<Option<usize>>,
     infos: Vec<TrackInfo>,
-    tracks: Vec<TrackSpec>,
     skipped: Vec<SkippedStream>,
-    timeline: Timeline,
-    held: VecDeque<Raw>,
-    holding: bool,
-    sr_wait: Duration,
-    ready: VecDeque<SourceEvent>,
+    asm: Assembler,
     first_frame_timeout: Duration,
     stall_timeout: Duration,
     /// When the next frame must have arrived by.
@@ -407,7 +390,7 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("url", &self.url)
-            .field("tracks", &self.tracks.len())
+            .field("tracks", &self.infos.len())
             .field("skipped", &self.skipped)
             .finish_non_exhaustive()
     }
@@ -655,7 +638,6 @@ pub async fn connect(
         });
     }
     let tracks: Vec<TrackSpec> = infos.iter().map(|i| i.spec.clone()).collect();
-    let timescales: Vec<u32> = tracks.iter().map(|t| t.timescale).collect();
     let tool = demuxed.tool().map(|t| t.to_string());
     let mut session = Session {
         url: url.clone(),
@@ -664,13 +646,8 @@ pub async fn connect(
         tool,
         stream_track,
         infos,
-        tracks,
         skipped,
-        timeline: Timeline::new(&timescales, cfg.timeline.clone()),
-        held: VecDeque::new(),
-        holding: true,
-        sr_wait: cfg.sr_wait,
-        ready: VecDeque::new(),
+        asm: Assembler::new(tracks, cfg.sr_wait, cfg.timeline.clone()),
         first_frame_timeout: cfg.first_frame_timeout,
         stall_timeout: cfg.stall_timeout,
         deadline: Instant::now() + cfg.first_frame_timeout,
@@ -684,7 +661,7 @@ impl Session {
     /// The recorded tracks, in muxer order. Current: updated when
     /// [`SourceEvent::ParametersChanged`] is yielded.
     pub fn tracks(&self) -> &[TrackSpec] {
-        &self.tracks
+        self.asm.tracks()
     }
 
     /// Offered streams that are not recorded.
@@ -711,24 +688,20 @@ impl Session {
             transport: self.transport,
             tracks: self.infos.clone(),
             skipped: self.skipped.clone(),
-            timeline: self.timeline.stats(),
+            timeline: self.asm.stats(),
         }
     }
 
     /// The next event. Errors end the session: drop it and reconnect.
     pub async fn next(&mut self) -> Result<SourceEvent, SourceError> {
         loop {
-            if let Some(ev) = self.ready.pop_front() {
+            if let Some(ev) = self.asm.pop() {
+                if let SourceEvent::ParametersChanged { track, codec } = &ev {
+                    self.parameters_changed(*track, codec);
+                }
                 return Ok(ev);
             }
-            if !self.holding {
-                if let Some(raw) = self.held.pop_front() {
-                    self.emit(raw);
-                    continue;
-                }
-            }
             self.read_one().await?;
-            self.update_holding();
         }
     }
 
@@ -746,7 +719,7 @@ impl Session {
                 }
             };
             self.handle(item)?;
-            pending.retain(|&t| !codec_known(&self.tracks[t].codec));
+            pending.retain(|&t| !codec_known(&self.asm.tracks()[t].codec));
         }
         Ok(())
     }
@@ -796,8 +769,8 @@ impl Session {
                 } else {
                     None
                 };
-                let known = codec_known(&self.tracks[track].codec);
-                let raw = Raw {
+                let known = codec_known(&self.asm.tracks()[track].codec);
+                let raw = RawFrame {
                     track,
                     rtp: f.timestamp().timestamp(),
                     arrival: wall_of(f.start_ctx().received_wall()),
@@ -825,13 +798,13 @@ impl Session {
                         self.infos[track].frame_rate = fps.or(self.infos[track].frame_rate);
                     }
                     self.infos[track].spec.codec = codec.clone();
-                    self.tracks[track].codec = codec;
-                    self.held.push_back(Raw {
+                    self.asm.set_initial_codec(track, codec);
+                    self.asm.push_frame(RawFrame {
                         new_codec: None,
                         ..raw
                     });
                 } else {
-                    self.held.push_back(raw);
+                    self.asm.push_frame(raw);
                 }
                 self.frame_arrived();
             }
@@ -839,7 +812,7 @@ impl Session {
                 let Some(track) = self.stream_track.get(f.stream_id()).copied().flatten() else {
                     return Ok(());
                 };
-                self.held.push_back(Raw {
+                self.asm.push_frame(RawFrame {
                     track,
                     rtp: f.timestamp().timestamp(),
                     arrival: wall_of(f.ctx().received_wall()),
@@ -859,19 +832,9 @@ impl Session {
                     return Ok(());
                 };
                 if let Ok(Some(sr)) = first.as_sender_report() {
-                    let ntp = sr.ntp_timestamp().0;
                     let arrival = wall_of(pkt.ctx().received_wall());
-                    if let Some(off) =
-                        self.timeline
-                            .sender_report(track, ts.timestamp(), ntp, arrival)
-                    {
-                        self.ready.push_back(SourceEvent::SenderReport {
-                            track,
-                            rtp: ts.timestamp(),
-                            ntp: WallTime::from_ntp(ntp),
-                            camera_clock_offset_ns: off,
-                        });
-                    }
+                    self.asm
+                        .sender_report(track, ts.timestamp(), sr.ntp_timestamp().0, arrival);
                 }
             }
             _ => {}
@@ -884,49 +847,13 @@ impl Session {
         self.deadline = Instant::now() + self.stall_timeout;
     }
 
-    fn update_holding(&mut self) {
-        if !self.holding {
+    fn parameters_changed(&mut self, track: usize, codec: &CodecConfig) {
+        let Some(info) = self.infos.get_mut(track) else {
             return;
-        }
-        let all_srs = (0..self.tracks.len()).all(|t| self.timeline.has_sender_report(t));
-        let span = match (self.held.front(), self.held.back()) {
-            (Some(a), Some(b)) => {
-                Duration::from_nanos(b.arrival.0.saturating_sub(a.arrival.0).max(0) as u64)
-            }
-            _ => Duration::ZERO,
         };
-        // A cap on count too: a burst of frames must not grow memory unbounded.
-        if all_srs || span >= self.sr_wait || self.held.len() > 4096 {
-            self.holding = false;
-        }
-    }
-
-    fn emit(&mut self, raw: Raw) {
-        if raw.loss > 0 {
-            self.ready.push_back(SourceEvent::Loss {
-                track: raw.track,
-                packets: u32::from(raw.loss),
-            });
-        }
-        if let Some(codec) = raw.new_codec {
-            if self.tracks[raw.track].codec != codec {
-                self.tracks[raw.track].codec = codec.clone();
-                self.infos[raw.track].spec.codec = codec.clone();
-                self.ready.push_back(SourceEvent::ParametersChanged {
-                    track: raw.track,
-                    codec,
-                });
-            }
-        }
-        if let Some(p) = self.timeline.place(raw.track, raw.rtp, raw.arrival) {
-            self.ready.push_back(SourceEvent::Frame(Frame {
-                track: raw.track,
-                pts: p.pts,
-                wall: p.wall,
-                keyframe: raw.keyframe,
-                duration_hint: raw.duration_hint,
-                data: raw.data,
-            }));
+        info.spec.codec = codec.clone();
+        if let Some((_, rfc, _)) = self.demuxed.streams().get(info.stream).and_then(codec_of) {
+            info.rfc6381 = rfc;
         }
     }
 }
