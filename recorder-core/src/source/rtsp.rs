@@ -914,6 +914,14 @@ mod tests {
     }
 
     #[test]
+    fn config_debug_hides_the_password() {
+        let cfg = SourceConfig::new(url());
+        let d = format!("{cfg:?}");
+        assert!(!d.contains("TopSecret9"), "{d}");
+        assert!(d.contains("admin:***@cam"));
+    }
+
+    #[test]
     fn transport_parses() {
         assert_eq!("TCP".parse::<Transport>().unwrap(), Transport::Tcp);
         assert_eq!("udp".parse::<Transport>().unwrap(), Transport::Udp);
