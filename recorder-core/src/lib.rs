@@ -1,7 +1,8 @@
 //! camrec's library: record IP cameras into fragmented MP4 segments.
 //!
-//! Data flows one way: camera → source (frames) → [`mux`] (fragments) →
-//! sink (bytes) → store.
+//! Data flows one way: camera → [`source`] (frames) → [`mux`] (fragments) →
+//! [`sink`] (bytes) → store.
 
 pub mod mux;
 pub mod sink;
+pub mod source;
