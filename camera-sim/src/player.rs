@@ -108,6 +108,8 @@ struct Track {
     packets: u32,
     octets: u32,
     next_sr: Instant,
+    /// Per track, so the loss pattern doesn't depend on A/V interleaving.
+    drop_rng: StdRng,
 }
 
 /// Why sending stopped.
@@ -117,7 +119,6 @@ struct Player {
     mount: Arc<Mount>,
     out: Output,
     t0: Instant,
-    rng: StdRng,
 }
 
 fn ticks_to_duration(ticks: u64, clock: u32) -> Duration {
@@ -153,16 +154,12 @@ pub(crate) async fn run(mount: Arc<Mount>, setups: Vec<TrackSetup>, out: Output)
                 packets: 0,
                 octets: 0,
                 next_sr: t0 + SR_INTERVAL / 2,
+                drop_rng: StdRng::seed_from_u64(seed ^ (setup.kind as u64 + 1)),
                 setup,
             })
         })
         .collect();
-    let mut player = Player {
-        mount,
-        out,
-        t0,
-        rng: StdRng::seed_from_u64(seed),
-    };
+    let mut player = Player { mount, out, t0 };
     let _ = player.play(&mut tracks).await;
 }
 
@@ -310,7 +307,7 @@ impl Player {
         for p in payloads {
             let seq = t.seq;
             t.seq = t.seq.wrapping_add(1);
-            if drop_p > 0.0 && self.rng.gen_bool(drop_p) {
+            if drop_p > 0.0 && t.drop_rng.gen_bool(drop_p) {
                 dropped = true;
                 C::add(&counters.packets_dropped, 1);
                 continue;
@@ -383,7 +380,7 @@ impl Player {
 
     async fn send_garbage(&mut self) -> Result<(), Gone> {
         let mut junk = vec![0u8; GARBAGE_LEN];
-        self.rng.fill_bytes(&mut junk);
+        rand::thread_rng().fill_bytes(&mut junk);
         // Not '$' and not a letter, so it can't be mistaken for a frame or reply.
         junk[0] = 0xff;
         self.out.tx.send(Out::Data(junk)).await.map_err(|_| Gone)
