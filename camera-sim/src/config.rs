@@ -122,6 +122,7 @@ impl MountConfig {
 pub struct SimConfig {
     pub(crate) mounts: Vec<MountConfig>,
     pub(crate) credentials: Option<Credentials>,
+    pub(crate) session_timeout: Option<u32>,
 }
 
 impl SimConfig {
@@ -138,6 +139,15 @@ impl SimConfig {
     /// Adds a mount.
     pub fn mount(mut self, mount: MountConfig) -> Self {
         self.mounts.push(mount);
+        self
+    }
+
+    /// The `timeout=` advertised in `Session` headers (default 60 s).
+    /// Clients send keepalives at about half of it, so a short timeout makes
+    /// keepalive faults show up quickly in tests. It is only advertised:
+    /// sessions live as long as their connection.
+    pub fn session_timeout(mut self, secs: u32) -> Self {
+        self.session_timeout = Some(secs);
         self
     }
 

@@ -147,6 +147,7 @@ fn build_shared(config: SimConfig) -> Result<Shared> {
     Ok(Shared {
         mounts,
         credentials: config.credentials,
+        session_timeout: config.session_timeout.unwrap_or(60).max(1),
     })
 }
 

@@ -19,8 +19,7 @@ use crate::rtsp::request::{self, Incoming, Request};
 use crate::rtsp::response::Response;
 use crate::sdp;
 use crate::session::{
-    bind_udp_pair, parse_transport, ClientTransport, Session, TrackKind, TrackSetup,
-    TrackTransport, TIMEOUT_SECS,
+    bind_udp_pair, parse_transport, ClientTransport, Session, TrackKind, TrackSetup, TrackTransport,
 };
 use crate::stats::MountCounters;
 
@@ -54,6 +53,7 @@ impl Mount {
 pub(crate) struct Shared {
     pub mounts: HashMap<String, Arc<Mount>>,
     pub credentials: Option<Credentials>,
+    pub session_timeout: u32,
 }
 
 /// Accepts connections until `shutdown` flips.
@@ -127,10 +127,14 @@ async fn connection(
         local_ip: local.ip(),
     };
     let mut buf = BytesMut::with_capacity(4096);
+    let mut writer_done = false;
     'conn: loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            _ = &mut writer => break,
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
             n = rd.read_buf(&mut buf) => {
                 match n {
                     Ok(0) | Err(_) => break,
@@ -159,7 +163,10 @@ async fn connection(
     // the writer flush what is queued (e.g. a 400) and finish.
     conn.sessions.clear();
     drop(conn);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
+    if !writer_done {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut writer).await;
+        writer.abort();
+    }
 }
 
 /// The connection is gone; stop handling requests.
@@ -343,9 +350,10 @@ impl Conn {
             .expect("just checked or inserted");
         session.tracks.retain(|t| t.kind != kind);
         session.tracks.push(setup);
-        Response::new(200)
-            .header("Transport", reply)
-            .header("Session", format!("{id};timeout={TIMEOUT_SECS}"))
+        Response::new(200).header("Transport", reply).header(
+            "Session",
+            format!("{id};timeout={}", self.shared.session_timeout),
+        )
     }
 
     fn play(&mut self, req: &Request) -> Response {
@@ -381,7 +389,10 @@ impl Conn {
             self.pending_go = Some(go_tx);
         }
         Response::new(200)
-            .header("Session", format!("{id};timeout={TIMEOUT_SECS}"))
+            .header(
+                "Session",
+                format!("{id};timeout={}", self.shared.session_timeout),
+            )
             .header("Range", "npt=0.000-")
             .header("RTP-Info", rtp_info.join(","))
     }

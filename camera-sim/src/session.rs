@@ -9,9 +9,6 @@ use tokio::task::JoinHandle;
 
 use crate::server::Mount;
 
-/// Advertised session timeout in seconds.
-pub(crate) const TIMEOUT_SECS: u32 = 60;
-
 /// Which track of the clip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TrackKind {

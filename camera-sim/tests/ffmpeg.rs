@@ -1,13 +1,12 @@
 //! Checks the simulator against ffmpeg/ffprobe, a client that isn't ours.
 
+mod common;
+
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use camera_sim::{AuthMode, SimConfig, SimHandle, Simulator};
-
-fn start(config: SimConfig) -> SimHandle {
-    Simulator::start_in_thread(config, "127.0.0.1:0".parse().unwrap()).unwrap()
-}
+use camera_sim::{AuthMode, MountConfig, SimConfig};
+use common::start;
 
 /// Runs a command, killing it if it exceeds `limit` so a hang fails the test.
 fn run(cmd: &mut Command, limit: Duration) -> Output {
@@ -149,4 +148,30 @@ fn unknown_path_is_404() {
     let out = ffprobe_streams(&sim.url("/nope"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+}
+
+#[test]
+fn b_frames_decode_cleanly() {
+    let sim = start(SimConfig::new().mount(MountConfig::new("/b", common::bframe_clip())));
+    let out = ffmpeg_decode(&sim.url("/b"), "tcp", 3);
+    assert_clean_decode(&out);
+}
+
+#[test]
+fn h265_hev1_and_hvc1_decode_cleanly() {
+    let sim = start(
+        SimConfig::new()
+            .mount(MountConfig::new("/hev1", common::hevc_clip("hev1")))
+            .mount(MountConfig::new("/hvc1", common::hevc_clip("hvc1"))),
+    );
+    for path in ["/hev1", "/hvc1"] {
+        let out = ffprobe_streams(&sim.url(path));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("codec_name=hevc|width=320|height=240"),
+            "{path}: {stdout}"
+        );
+    }
+    let out = ffmpeg_decode(&sim.url("/hvc1"), "tcp", 2);
+    assert_clean_decode(&out);
 }
