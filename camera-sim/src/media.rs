@@ -100,7 +100,11 @@ fn parse(mut bytes: Vec<u8>) -> Result<Clip> {
         let fourcc = &bytes[pos + 4..pos + 8];
         if fourcc == b"hvc1" || fourcc == b"hev1" {
             bytes[pos + 4..pos + 8].copy_from_slice(b"hev1");
-            hvcc = find_child(&bytes[pos + 8 + 78..*end], b"hvcC").map(parse_hvcc);
+            // Child boxes follow the 78-byte VisualSampleEntry fields.
+            hvcc = bytes
+                .get(pos + 8 + 78..*end)
+                .and_then(|children| find_child(children, b"hvcC"))
+                .map(parse_hvcc);
         }
     }
     let size = bytes.len() as u64;

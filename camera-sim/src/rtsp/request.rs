@@ -205,6 +205,27 @@ SET_PARAMETER rtsp://h/s/ RTSP/1.0\r\ncseq: 2\r\nSession: abc;timeout=60\r\nCont
     }
 
     #[test]
+    fn random_input_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let seeds: [&[u8]; 3] = [
+            b"SETUP rtsp://h/s/trackID=0 RTSP/1.0\r\nCSeq: 3\r\nContent-Length: 2\r\n\r\nab",
+            b"$\x00\x00\x10abc",
+            b"GET_PARAMETER * RTSP/1.0\r\n\r\n",
+        ];
+        for i in 0..20_000 {
+            let mut input = seeds[i % seeds.len()].to_vec();
+            for _ in 0..rng.gen_range(0..6) {
+                let pos = rng.gen_range(0..input.len());
+                input[pos] = rng.gen();
+            }
+            input.truncate(rng.gen_range(0..=input.len()));
+            let mut buf = BytesMut::from(input.as_slice());
+            while let Ok(Some(_)) = parse(&mut buf) {}
+        }
+    }
+
+    #[test]
     fn paths() {
         assert_eq!(
             uri_path("rtsp://u:p@h:554/a/b?x=1").as_deref(),
