@@ -1,0 +1,93 @@
+//! H.264 RTP payloads per RFC 6184: single NAL unit packets and FU-A.
+
+use bytes::Bytes;
+
+use super::{mark_last, Payload, MAX_PAYLOAD};
+
+const FU_A: u8 = 28;
+
+/// NAL unit type of an H.264 NAL.
+pub(crate) fn nal_type(nal: &[u8]) -> u8 {
+    nal.first().map_or(0, |b| b & 0x1f)
+}
+
+/// Whether the access unit holds an IDR slice.
+pub(crate) fn is_idr(nals: &[Bytes]) -> bool {
+    nals.iter().any(|n| nal_type(n) == 5)
+}
+
+/// Whether the access unit already carries its own SPS.
+pub(crate) fn has_sps(nals: &[Bytes]) -> bool {
+    nals.iter().any(|n| nal_type(n) == 7)
+}
+
+/// Packetizes one access unit; the last payload gets the marker bit.
+pub(crate) fn packetize(nals: &[Bytes], max_payload: usize) -> Vec<Payload> {
+    let max_payload = max_payload.clamp(3, MAX_PAYLOAD);
+    let mut out = Vec::new();
+    for nal in nals.iter().filter(|n| !n.is_empty()) {
+        if nal.len() <= max_payload {
+            out.push(Payload {
+                data: nal.to_vec(),
+                marker: false,
+            });
+            continue;
+        }
+        let indicator = (nal[0] & 0xe0) | FU_A;
+        let typ = nal[0] & 0x1f;
+        let chunks: Vec<&[u8]> = nal[1..].chunks(max_payload - 2).collect();
+        let last = chunks.len() - 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let mut header = typ;
+            if i == 0 {
+                header |= 0x80;
+            }
+            if i == last {
+                header |= 0x40;
+            }
+            let mut data = Vec::with_capacity(chunk.len() + 2);
+            data.extend_from_slice(&[indicator, header]);
+            data.extend_from_slice(chunk);
+            out.push(Payload {
+                data,
+                marker: false,
+            });
+        }
+    }
+    mark_last(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_nals_go_whole_with_marker_on_last() {
+        let nals = [
+            Bytes::from_static(&[0x67, 1, 2]),
+            Bytes::from_static(&[0x65, 3]),
+        ];
+        let p = packetize(&nals, 1388);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].data, vec![0x67, 1, 2]);
+        assert!(!p[0].marker && p[1].marker);
+    }
+
+    #[test]
+    fn large_nal_fragments_and_reassembles() {
+        let mut nal = vec![0x65];
+        nal.extend((0..3000u32).map(|i| i as u8));
+        let p = packetize(&[Bytes::from(nal.clone())], 1000);
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[0].data[0], 0x7c);
+        assert_eq!(p[0].data[1], 0x85);
+        assert_eq!(p[3].data[1], 0x45);
+        assert!(p[3].marker && !p[2].marker);
+        let mut re = vec![(p[0].data[0] & 0xe0) | (p[0].data[1] & 0x1f)];
+        for x in &p {
+            assert!(x.data.len() <= 1000);
+            re.extend_from_slice(&x.data[2..]);
+        }
+        assert_eq!(re, nal);
+    }
+}
