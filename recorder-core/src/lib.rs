@@ -4,5 +4,6 @@
 //! [`sink`] (bytes) → store.
 
 pub mod mux;
+pub mod recorder;
 pub mod sink;
 pub mod source;
