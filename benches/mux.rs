@@ -16,7 +16,9 @@ fn one_hour() -> (Vec<TrackSpec>, Vec<Frame>) {
         TrackSpec {
             timescale: 90_000,
             codec: CodecConfig::H264 {
-                avcc: Bytes::from_static(&[1, 0x64, 0x00, 0x28, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00]),
+                avcc: Bytes::from_static(&[
+                    1, 0x64, 0x00, 0x28, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00,
+                ]),
                 width: 1920,
                 height: 1080,
             },
@@ -57,7 +59,11 @@ fn one_hour() -> (Vec<TrackSpec>, Vec<Frame>) {
             wall: WallTime(base + i * 40_000_000),
             keyframe: key,
             duration_hint: None,
-            data: if key { i_frame.clone() } else { p_frame.clone() },
+            data: if key {
+                i_frame.clone()
+            } else {
+                p_frame.clone()
+            },
         });
     }
     (tracks, frames)

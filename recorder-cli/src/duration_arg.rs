@@ -18,13 +18,21 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("{s:?}: expected a number before {rest:?} (e.g. 15m, 30s, 1h30m)"));
+            return Err(format!(
+                "{s:?}: expected a number before {rest:?} (e.g. 15m, 30s, 1h30m)"
+            ));
         }
-        let n: f64 = rest[..digits].parse().map_err(|_| format!("{s:?}: bad number {:?}", &rest[..digits]))?;
+        let n: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{s:?}: bad number {:?}", &rest[..digits]))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "h" => 3600.0,
             "m" | "min" => 60.0,

@@ -12,7 +12,9 @@ pub fn install() -> watch::Receiver<bool> {
         tracing::info!("stopping: closing open segments (press Ctrl-C again to exit at once)");
         let _ = tx.send(true);
         wait_one().await;
-        eprintln!("camrec: second signal, exiting now; unfinished files are repaired on the next start");
+        eprintln!(
+            "camrec: second signal, exiting now; unfinished files are repaired on the next start"
+        );
         std::process::exit(130);
     });
     rx

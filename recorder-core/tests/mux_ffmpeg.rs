@@ -33,7 +33,11 @@ fn remux(fixture_name: &str, cfg: MuxerConfig) -> Outcome {
             p
         })
         .collect();
-    Outcome { dir, files, segments }
+    Outcome {
+        dir,
+        files,
+        segments,
+    }
 }
 
 fn check_against_source(fixture_name: &str) {
@@ -46,32 +50,70 @@ fn check_against_source(fixture_name: &str) {
         ..MuxerConfig::default()
     };
     let out = remux(fixture_name, cfg);
-    assert!(out.files.len() >= 3, "6 s at 2 s segments: got {} segments", out.files.len());
+    assert!(
+        out.files.len() >= 3,
+        "6 s at 2 s segments: got {} segments",
+        out.files.len()
+    );
     let mut video = 0;
     let mut audio = 0;
     for f in &out.files {
         let errors = ffmpeg_errors(f);
-        assert!(errors.is_empty(), "{}: ffmpeg reported:\n{errors}", f.display());
-        assert!(first_frame_is_key(f), "{} does not start on a keyframe", f.display());
+        assert!(
+            errors.is_empty(),
+            "{}: ffmpeg reported:\n{errors}",
+            f.display()
+        );
+        assert!(
+            first_frame_is_key(f),
+            "{} does not start on a keyframe",
+            f.display()
+        );
         video += decoded_frames(f, "v");
         audio += decoded_frames(f, "a");
     }
-    assert_eq!(video, decoded_frames(&src, "v"), "video frames: ours vs source");
+    assert_eq!(
+        video,
+        decoded_frames(&src, "v"),
+        "video frames: ours vs source"
+    );
     // Audio sent before the first video keyframe cannot be placed (no
     // segment is open yet), and the source's edit list hides its AAC
     // priming frame from ffmpeg's count while we store it: one frame either way.
     let src_audio = decoded_frames(&src, "a");
-    assert!(audio.abs_diff(src_audio) <= 1, "audio frames {audio} vs source {src_audio}");
+    assert!(
+        audio.abs_diff(src_audio) <= 1,
+        "audio frames {audio} vs source {src_audio}"
+    );
     // A/V start offset equal to the source's within one audio frame.
     let first = &out.files[0];
     let ours = start_time(first, "a") - start_time(first, "v");
     let theirs = start_time(&src, "a") - start_time(&src, "v");
-    if std::env::var_os("KEEP_SEGMENTS").is_some() { let _ = out.dir.keep(); eprintln!("kept {:?}", out.files); return; }
-    assert!((ours - theirs).abs() <= 1024.0 / 48_000.0 + 1e-6, "A/V offset {ours} vs source {theirs}");
+    if std::env::var_os("KEEP_SEGMENTS").is_some() {
+        let _ = out.dir.keep();
+        eprintln!("kept {:?}", out.files);
+        return;
+    }
+    assert!(
+        (ours - theirs).abs() <= 1024.0 / 48_000.0 + 1e-6,
+        "A/V offset {ours} vs source {theirs}"
+    );
     // Segments tile the timeline: the summed durations cover the source.
-    let total: i64 = out.segments.iter().map(|s| s.end.as_ref().unwrap().duration_ns).sum();
-    assert!((total - 6_000_000_000).abs() <= 40_000_000, "total duration {total} ns");
-    if std::env::var_os("KEEP_SEGMENTS").is_some() { let _ = out.dir.keep(); eprintln!("kept {:?}", out.files); } else { drop(out.dir); }
+    let total: i64 = out
+        .segments
+        .iter()
+        .map(|s| s.end.as_ref().unwrap().duration_ns)
+        .sum();
+    assert!(
+        (total - 6_000_000_000).abs() <= 40_000_000,
+        "total duration {total} ns"
+    );
+    if std::env::var_os("KEEP_SEGMENTS").is_some() {
+        let _ = out.dir.keep();
+        eprintln!("kept {:?}", out.files);
+    } else {
+        drop(out.dir);
+    }
 }
 
 #[test]
@@ -95,11 +137,18 @@ fn bframe_presentation_order_survives() {
     let out = remux("h264_bframes_aac.mp4", MuxerConfig::default());
     // ffprobe's presentation timestamps of our single segment must be the
     // source's, in the same order.
-    let ours: Vec<i64> = ffprobe(&out.files[0], &["-select_streams", "v:0", "-show_entries", "packet=pts"])
-        .into_iter()
-        .map(|(_, v)| v.parse().unwrap())
+    let ours: Vec<i64> = ffprobe(
+        &out.files[0],
+        &["-select_streams", "v:0", "-show_entries", "packet=pts"],
+    )
+    .into_iter()
+    .map(|(_, v)| v.parse().unwrap())
+    .collect();
+    let source: Vec<i64> = frames
+        .iter()
+        .filter(|f| f.track == 0)
+        .map(|f| f.pts)
         .collect();
-    let source: Vec<i64> = frames.iter().filter(|f| f.track == 0).map(|f| f.pts).collect();
     assert_eq!(ours.len(), source.len());
     let base = ours.iter().min().unwrap() - source.iter().min().unwrap();
     let shifted: Vec<i64> = ours.iter().map(|p| p - base).collect();
@@ -127,7 +176,10 @@ fn wall_clock_aligned_segments_start_on_boundaries() {
     for s in &segs[1..] {
         let secs = s.start.wall_start.0 as f64 / 1e9;
         let into = secs.rem_euclid(2.0);
-        assert!(into < 1.0 + 1e-6, "segment starts {into} s after a 2 s boundary (GOP is 1 s)");
+        assert!(
+            into < 1.0 + 1e-6,
+            "segment starts {into} s after a 2 s boundary (GOP is 1 s)"
+        );
     }
     for s in &segs[..segs.len() - 1] {
         assert_eq!(s.end.as_ref().unwrap().reason, EndReason::WallClockBoundary);

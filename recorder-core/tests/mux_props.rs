@@ -42,7 +42,18 @@ fn case() -> impl Strategy<Value = Case> {
         prop::bool::weighted(0.2),
     )
         .prop_map(
-            |(seed, frames, bframes, audio, jumps, leading_non_key, start, segment_ms, fragment_ms, restarts)| Case {
+            |(
+                seed,
+                frames,
+                bframes,
+                audio,
+                jumps,
+                leading_non_key,
+                start,
+                segment_ms,
+                fragment_ms,
+                restarts,
+            )| Case {
                 seed,
                 frames,
                 bframes,
@@ -94,12 +105,18 @@ fn build(c: &Case) -> Vec<Input> {
     let mut decode: Vec<(i64, bool)> = Vec::new();
     let mut k = 0;
     while k < presentation.len() {
-        let end = (k + 1..presentation.len()).find(|&j| presentation[j].1).unwrap_or(presentation.len());
+        let end = (k + 1..presentation.len())
+            .find(|&j| presentation[j].1)
+            .unwrap_or(presentation.len());
         decode.push(presentation[k]);
         let mut j = k + 1;
         while j < end {
             if c.bframes && j + 3 <= end {
-                decode.extend_from_slice(&[presentation[j + 2], presentation[j], presentation[j + 1]]);
+                decode.extend_from_slice(&[
+                    presentation[j + 2],
+                    presentation[j],
+                    presentation[j + 1],
+                ]);
                 j += 3;
             } else {
                 decode.push(presentation[j]);
@@ -114,7 +131,11 @@ fn build(c: &Case) -> Vec<Input> {
     let mut offset = 0i64;
     for (n, (pts, key)) in decode.into_iter().enumerate() {
         if c.jumps && rng.gen_bool(0.02) {
-            offset += if rng.gen_bool(0.5) { 90_000 * 30 } else { -90_000 * 5 };
+            offset += if rng.gen_bool(0.5) {
+                90_000 * 30
+            } else {
+                -90_000 * 5
+            };
         }
         if c.restarts && n > 0 && rng.gen_bool(0.02) {
             out.push(Input::Restart);
@@ -150,7 +171,9 @@ fn tracks(audio: bool) -> Vec<TrackSpec> {
     let mut t = vec![TrackSpec {
         timescale: 90_000,
         codec: CodecConfig::H264 {
-            avcc: Bytes::from_static(&[1, 0x4d, 0x40, 0x1e, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00]),
+            avcc: Bytes::from_static(&[
+                1, 0x4d, 0x40, 0x1e, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00,
+            ]),
             width: 1920,
             height: 1080,
         },
@@ -202,27 +225,51 @@ fn check(c: Case) -> Result<(), TestCaseError> {
             prop_assert_eq!(samples.len() as u64, end.samples[ti]);
             for (si, s) in samples.iter().enumerate() {
                 if s.composition_offset < 0 && !c.bframes {
-                    eprintln!("seg {} track {ti} sample {si}/{}: {:?}", seg.start.index, samples.len(), &samples[si.saturating_sub(2)..(si + 2).min(samples.len())].iter().map(|s| (s.decode_time, s.duration, s.composition_offset, s.sync)).collect::<Vec<_>>());
+                    eprintln!(
+                        "seg {} track {ti} sample {si}/{}: {:?}",
+                        seg.start.index,
+                        samples.len(),
+                        &samples[si.saturating_sub(2)..(si + 2).min(samples.len())]
+                            .iter()
+                            .map(|s| (s.decode_time, s.duration, s.composition_offset, s.sync))
+                            .collect::<Vec<_>>()
+                    );
                 }
                 prop_assert!(s.duration > 0, "zero duration");
-                prop_assert!(s.composition_offset >= 0 || c.bframes, "negative offset without reordering");
+                prop_assert!(
+                    s.composition_offset >= 0 || c.bframes,
+                    "negative offset without reordering"
+                );
                 prop_assert!(seen.insert(payload_id(&s.data)), "payload stored twice");
                 stored += 1;
             }
             // Decode times only grow, and fragments never overlap.
             let tfdts = &parsed.tfdts[ti];
-            prop_assert!(tfdts.windows(2).all(|w| w[0] < w[1]), "tfdt not increasing: {:?}", tfdts);
+            prop_assert!(
+                tfdts.windows(2).all(|w| w[0] < w[1]),
+                "tfdt not increasing: {:?}",
+                tfdts
+            );
             for w in samples.windows(2) {
-                prop_assert!(w[1].decode_time >= w[0].decode_time + u64::from(w[0].duration), "overlap");
+                prop_assert!(
+                    w[1].decode_time >= w[0].decode_time + u64::from(w[0].duration),
+                    "overlap"
+                );
             }
         }
         // The primary track's durations sum to the segment's span, except
         // for gaps the timeline shows on purpose (reconnects, B-frame
         // guesses), which only ever add time.
         let sum: u64 = video.iter().map(|s| u64::from(s.duration)).sum();
-        let span = video.last().unwrap().decode_time + u64::from(video.last().unwrap().duration) - video[0].decode_time;
+        let span = video.last().unwrap().decode_time + u64::from(video.last().unwrap().duration)
+            - video[0].decode_time;
         let span_ns = (span as i128 * 1_000_000_000 / 90_000) as i64;
-        prop_assert!((span_ns - end.duration_ns).abs() <= 20_000, "span {} vs reported {}", span_ns, end.duration_ns);
+        prop_assert!(
+            (span_ns - end.duration_ns).abs() <= 20_000,
+            "span {} vs reported {}",
+            span_ns,
+            end.duration_ns
+        );
         if !c.bframes && !c.restarts {
             prop_assert_eq!(sum, span, "durations do not sum to the span");
         } else {
@@ -241,10 +288,16 @@ fn check(c: Case) -> Result<(), TestCaseError> {
     // Only video before the first keyframe (and audio while no segment is
     // open) may be skipped; everything else is stored.
     if !c.restarts {
-        let first_key = input_ids.iter().position(|(t, id)| *t == 0 && seen.contains(id));
+        let first_key = input_ids
+            .iter()
+            .position(|(t, id)| *t == 0 && seen.contains(id));
         if let Some(first) = first_key {
             for (t, id) in &input_ids[first..] {
-                prop_assert!(*t != 0 || seen.contains(id), "video frame {} after the first keyframe was dropped", id);
+                prop_assert!(
+                    *t != 0 || seen.contains(id),
+                    "video frame {} after the first keyframe was dropped",
+                    id
+                );
             }
         }
     }
@@ -263,7 +316,10 @@ proptest! {
 fn pathological_inputs_do_not_panic() {
     let mut mux = Muxer::new(tracks(true), MuxerConfig::default()).unwrap();
     let mut ev = Vec::new();
-    for (i, pts) in [i64::MAX, i64::MIN, 0, i64::MAX - 1, -5, 5, i64::MIN + 1].into_iter().enumerate() {
+    for (i, pts) in [i64::MAX, i64::MIN, 0, i64::MAX - 1, -5, 5, i64::MIN + 1]
+        .into_iter()
+        .enumerate()
+    {
         for track in 0..2 {
             mux.push(
                 Frame {
@@ -283,9 +339,19 @@ fn pathological_inputs_do_not_panic() {
     mux.finish(EndReason::Finished, &mut ev);
     assert!(matches!(
         mux.push(
-            Frame { track: 7, pts: 0, wall: WallTime(0), keyframe: true, duration_hint: None, data: Bytes::new() },
+            Frame {
+                track: 7,
+                pts: 0,
+                wall: WallTime(0),
+                keyframe: true,
+                duration_hint: None,
+                data: Bytes::new()
+            },
             &mut ev
         ),
-        Err(MuxError::NoSuchTrack { track: 7, tracks: 2 })
+        Err(MuxError::NoSuchTrack {
+            track: 7,
+            tracks: 2
+        })
     ));
 }

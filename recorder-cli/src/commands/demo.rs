@@ -10,9 +10,12 @@ use super::record::{camera_config, record};
 use crate::args::{DemoArgs, RecordingOptions};
 
 pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
-    let sim = Simulator::start(SimConfig::demo(), "127.0.0.1:0".parse().expect("literal address"))
-        .await
-        .context("cannot start the built-in camera simulator")?;
+    let sim = Simulator::start(
+        SimConfig::demo(),
+        "127.0.0.1:0".parse().expect("literal address"),
+    )
+    .await
+    .context("cannot start the built-in camera simulator")?;
     let url = sim.url("/stream1");
     eprintln!(
         "camrec demo: recording the built-in simulated camera at {url} for {:?} into {}",
@@ -39,7 +42,10 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     if written.is_empty() {
         anyhow::bail!(
             "the demo recorded nothing (last error: {}); run with -v for details",
-            snaps.first().and_then(|s| s.last_error.clone()).unwrap_or_else(|| "none".into())
+            snaps
+                .first()
+                .and_then(|s| s.last_error.clone())
+                .unwrap_or_else(|| "none".into())
         );
     }
     println!("camrec demo wrote {} segments:", written.len());
@@ -47,7 +53,10 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         println!("  {}  ({} KiB)", p.display(), size / 1024);
     }
-    println!("Play one with:  ffplay {}   (or open it in VLC / a browser)", written[0].display());
+    println!(
+        "Play one with:  ffplay {}   (or open it in VLC / a browser)",
+        written[0].display()
+    );
     Ok(())
 }
 
@@ -55,7 +64,9 @@ fn list_mp4(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {

@@ -17,7 +17,13 @@ pub fn camera_id_from_url(url: &CameraUrl) -> String {
     let raw = format!("{}{}", u.host_str().unwrap_or("camera"), u.path());
     let id: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     id.trim_matches('-').to_string()
 }
@@ -38,7 +44,11 @@ pub async fn run(a: RecordArgs) -> anyhow::Result<()> {
     let mut cameras = Vec::new();
     for (i, raw) in a.urls.iter().enumerate() {
         let url = CameraUrl::parse(raw).with_context(|| format!("camera URL #{}", i + 1))?;
-        let id = a.camera_ids.get(i).cloned().unwrap_or_else(|| camera_id_from_url(&url));
+        let id = a
+            .camera_ids
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| camera_id_from_url(&url));
         let mut source = SourceConfig::new(url);
         source.transport = transport;
         source.stall_timeout = a.stall_timeout;
@@ -47,7 +57,10 @@ pub async fn run(a: RecordArgs) -> anyhow::Result<()> {
     let mut ids: Vec<&str> = cameras.iter().map(|c| c.id.as_str()).collect();
     ids.sort();
     if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-        bail!("two cameras would both be called {:?}; give each a distinct --camera-id", w[0]);
+        bail!(
+            "two cameras would both be called {:?}; give each a distinct --camera-id",
+            w[0]
+        );
     }
     let snapshots = record(cameras, &a.rec).await?;
     print_summary(&snapshots);
@@ -70,7 +83,10 @@ pub fn camera_config(id: String, source: SourceConfig, rec: &RecordingOptions) -
 
 /// Repairs leftovers, records until a signal or `--duration`, then closes
 /// every open segment.
-pub async fn record(cameras: Vec<CameraConfig>, rec: &RecordingOptions) -> anyhow::Result<Vec<CameraSnapshot>> {
+pub async fn record(
+    cameras: Vec<CameraConfig>,
+    rec: &RecordingOptions,
+) -> anyhow::Result<Vec<CameraSnapshot>> {
     if rec.segment < Duration::from_secs(1) {
         bail!("--segment {:?} is too short; use at least 1s", rec.segment);
     }
@@ -131,7 +147,10 @@ fn print_summary(snapshots: &[CameraSnapshot]) {
             s.segments_recorded,
             s.bytes_recorded,
             s.reconnects,
-            s.last_error.as_deref().map(|e| format!(", last error: {e}")).unwrap_or_default()
+            s.last_error
+                .as_deref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
         );
     }
 }

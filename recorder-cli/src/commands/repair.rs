@@ -4,7 +4,10 @@ use crate::args::RepairArgs;
 
 pub async fn run(a: RepairArgs) -> anyhow::Result<()> {
     if !a.dir.is_dir() {
-        anyhow::bail!("{} is not a folder; give the recordings folder (--out of camrec record)", a.dir.display());
+        anyhow::bail!(
+            "{} is not a folder; give the recordings folder (--out of camrec record)",
+            a.dir.display()
+        );
     }
     super::record::repair_leftovers(&a.dir).await?;
     println!("repaired what was left in {}", a.dir.display());

@@ -30,7 +30,13 @@ impl BoxWriter {
     }
 
     /// Writes a full box (version and 24-bit flags after the header).
-    pub(crate) fn full(&mut self, fourcc: &[u8; 4], version: u8, flags: u32, f: impl FnOnce(&mut Self)) {
+    pub(crate) fn full(
+        &mut self,
+        fourcc: &[u8; 4],
+        version: u8,
+        flags: u32,
+        f: impl FnOnce(&mut Self),
+    ) {
         self.boxed(fourcc, |w| {
             w.u32((u32::from(version) << 24) | (flags & 0x00ff_ffff));
             f(w);

@@ -38,7 +38,11 @@ const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x020000;
 
 /// Writes `prft`, `moof` and the `mdat` header, with `runs` laid out in
 /// `mdat` in the given order. Returns the header bytes.
-pub(crate) fn write_fragment_header(sequence: u32, prft: &ProducerReference, runs: &[TrackRun<'_>]) -> Vec<u8> {
+pub(crate) fn write_fragment_header(
+    sequence: u32,
+    prft: &ProducerReference,
+    runs: &[TrackRun<'_>],
+) -> Vec<u8> {
     let samples: usize = runs.iter().map(|r| r.samples.len()).sum();
     let mut w = BoxWriter::with_capacity(128 + runs.len() * 64 + samples * 16);
     w.full(b"prft", 1, 0, |w| {
@@ -52,7 +56,9 @@ pub(crate) fn write_fragment_header(sequence: u32, prft: &ProducerReference, run
         w.full(b"mfhd", 0, 0, |w| w.u32(sequence));
         for run in runs {
             w.boxed(b"traf", |w| {
-                w.full(b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF, |w| w.u32(run.track_id));
+                w.full(b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF, |w| {
+                    w.u32(run.track_id)
+                });
                 w.full(b"tfdt", 1, 0, |w| w.u64(run.base_decode_time));
                 let video = run.video;
                 let needs_cto = video && run.samples.iter().any(|s| s.composition_offset != 0);
@@ -116,11 +122,30 @@ mod tests {
     #[test]
     fn audio_fragment_matches_hand_checked_bytes() {
         let samples = [
-            SampleEntry { duration: 1024, size: 3, sync: true, composition_offset: 0 },
-            SampleEntry { duration: 1024, size: 2, sync: true, composition_offset: 0 },
+            SampleEntry {
+                duration: 1024,
+                size: 3,
+                sync: true,
+                composition_offset: 0,
+            },
+            SampleEntry {
+                duration: 1024,
+                size: 2,
+                sync: true,
+                composition_offset: 0,
+            },
         ];
-        let runs = [TrackRun { track_id: 2, video: false, base_decode_time: 0x1_0000_0000, samples: &samples }];
-        let prft = ProducerReference { track_id: 2, ntp: 0x0102_0304_0506_0708, media_time: 7 };
+        let runs = [TrackRun {
+            track_id: 2,
+            video: false,
+            base_decode_time: 0x1_0000_0000,
+            samples: &samples,
+        }];
+        let prft = ProducerReference {
+            track_id: 2,
+            ntp: 0x0102_0304_0506_0708,
+            media_time: 7,
+        };
         let h = write_fragment_header(9, &prft, &runs);
         #[rustfmt::skip]
         let expected: &[u8] = &[
@@ -142,11 +167,30 @@ mod tests {
     #[test]
     fn video_with_reordering_uses_signed_offsets() {
         let samples = [
-            SampleEntry { duration: 3000, size: 10, sync: true, composition_offset: 0 },
-            SampleEntry { duration: 3000, size: 10, sync: false, composition_offset: -3000 },
+            SampleEntry {
+                duration: 3000,
+                size: 10,
+                sync: true,
+                composition_offset: 0,
+            },
+            SampleEntry {
+                duration: 3000,
+                size: 10,
+                sync: false,
+                composition_offset: -3000,
+            },
         ];
-        let runs = [TrackRun { track_id: 1, video: true, base_decode_time: 0, samples: &samples }];
-        let prft = ProducerReference { track_id: 1, ntp: 0, media_time: 0 };
+        let runs = [TrackRun {
+            track_id: 1,
+            video: true,
+            base_decode_time: 0,
+            samples: &samples,
+        }];
+        let prft = ProducerReference {
+            track_id: 1,
+            ntp: 0,
+            media_time: 0,
+        };
         let h = write_fragment_header(1, &prft, &runs);
         let trun = h.windows(4).position(|w| w == b"trun").unwrap();
         assert_eq!(&h[trun + 4..trun + 8], &[1, 0, 0x0f, 0x01]);

@@ -65,7 +65,11 @@ pub(crate) fn write_init(tracks: &[TrackSpec]) -> InitSegment {
                     w.u32(1); // default_sample_description_index
                     w.u32(0); // default_sample_duration
                     w.u32(0); // default_sample_size
-                    w.u32(if t.codec.is_video() { FLAGS_NON_SYNC } else { FLAGS_SYNC });
+                    w.u32(if t.codec.is_video() {
+                        FLAGS_NON_SYNC
+                    } else {
+                        FLAGS_SYNC
+                    });
                 });
             }
         });
@@ -112,7 +116,11 @@ fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
                 w.u32(0);
                 w.bytes(if video { b"vide" } else { b"soun" });
                 w.zeros(12);
-                w.bytes(if video { b"VideoHandler\0" } else { b"SoundHandler\0" });
+                w.bytes(if video {
+                    b"VideoHandler\0"
+                } else {
+                    b"SoundHandler\0"
+                });
             });
             w.boxed(b"minf", |w| {
                 if video {
@@ -146,17 +154,23 @@ fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
 
 fn write_sample_entry(w: &mut BoxWriter, codec: &CodecConfig) {
     match codec {
-        CodecConfig::H264 { avcc, width, height } => {
-            visual_entry(w, b"avc1", *width, *height, b"avcC", avcc)
-        }
-        CodecConfig::H265 { hvcc, width, height } => {
-            visual_entry(w, b"hvc1", *width, *height, b"hvcC", hvcc)
-        }
+        CodecConfig::H264 {
+            avcc,
+            width,
+            height,
+        } => visual_entry(w, b"avc1", *width, *height, b"avcC", avcc),
+        CodecConfig::H265 {
+            hvcc,
+            width,
+            height,
+        } => visual_entry(w, b"hvc1", *width, *height, b"hvcC", hvcc),
         CodecConfig::Aac {
             asc,
             sample_rate,
             channels,
-        } => audio_entry(w, b"mp4a", *sample_rate, *channels, 16, |w| write_esds(w, asc)),
+        } => audio_entry(w, b"mp4a", *sample_rate, *channels, 16, |w| {
+            write_esds(w, asc)
+        }),
         CodecConfig::G711 {
             mu_law,
             sample_rate,
@@ -168,7 +182,14 @@ fn write_sample_entry(w: &mut BoxWriter, codec: &CodecConfig) {
     }
 }
 
-fn visual_entry(w: &mut BoxWriter, fourcc: &[u8; 4], width: u16, height: u16, cfg: &[u8; 4], record: &[u8]) {
+fn visual_entry(
+    w: &mut BoxWriter,
+    fourcc: &[u8; 4],
+    width: u16,
+    height: u16,
+    cfg: &[u8; 4],
+    record: &[u8],
+) {
     w.boxed(fourcc, |w| {
         w.zeros(6);
         w.u16(1); // data_reference_index
@@ -203,7 +224,11 @@ fn audio_entry(
         w.u32(0);
         // 16.16 fixed point; rates above 65535 Hz do not fit and are left
         // to the codec configuration (the ASC carries the true rate).
-        w.u32(if sample_rate <= 0xffff { sample_rate << 16 } else { 0 });
+        w.u32(if sample_rate <= 0xffff {
+            sample_rate << 16
+        } else {
+            0
+        });
         ext(w);
     });
 }
@@ -300,8 +325,14 @@ mod tests {
         assert_eq!(ftyp_len + moov_len, b.len());
         // mvhd is first in moov: header(8) + version/flags(4) + 2 times(16) + timescale(4).
         assert_eq!(init.mvhd_duration_at, ftyp_len + 8 + 8 + 4 + 16 + 4);
-        assert_eq!(&b[init.mvhd_duration_at - 4..init.mvhd_duration_at], &1000u32.to_be_bytes());
-        assert_eq!(&b[init.mehd_duration_at - 8..init.mehd_duration_at - 4], b"mehd");
+        assert_eq!(
+            &b[init.mvhd_duration_at - 4..init.mvhd_duration_at],
+            &1000u32.to_be_bytes()
+        );
+        assert_eq!(
+            &b[init.mehd_duration_at - 8..init.mehd_duration_at - 4],
+            b"mehd"
+        );
         let find = |needle: &[u8]| b.windows(4).filter(|w| *w == needle).count();
         assert_eq!(find(b"trak"), 2);
         assert_eq!(find(b"trex"), 2);

@@ -157,8 +157,12 @@ fn validate(track: usize, spec: &TrackSpec) -> Result<(), MuxError> {
         CodecConfig::H265 { hvcc, .. } if hvcc.len() < 23 || hvcc[0] != 1 => {
             "H.265 hvcC record is shorter than 23 bytes or not version 1"
         }
-        CodecConfig::Aac { asc, .. } if asc.len() < 2 => "AAC AudioSpecificConfig is shorter than 2 bytes",
-        CodecConfig::Aac { channels: 0, .. } | CodecConfig::G711 { channels: 0, .. } => "audio track with 0 channels",
+        CodecConfig::Aac { asc, .. } if asc.len() < 2 => {
+            "AAC AudioSpecificConfig is shorter than 2 bytes"
+        }
+        CodecConfig::Aac { channels: 0, .. } | CodecConfig::G711 { channels: 0, .. } => {
+            "audio track with 0 channels"
+        }
         _ => return Ok(()),
     };
     Err(MuxError::BadCodecConfig { track, problem })
@@ -229,7 +233,10 @@ impl Muxer {
             .iter()
             .map(|t| TrackSpec {
                 timescale: t.spec.timescale,
-                codec: t.pending_codec.clone().unwrap_or_else(|| t.spec.codec.clone()),
+                codec: t
+                    .pending_codec
+                    .clone()
+                    .unwrap_or_else(|| t.spec.codec.clone()),
             })
             .collect()
     }
@@ -244,7 +251,10 @@ impl Muxer {
     /// frames of this track in between are skipped.
     pub fn update_track(&mut self, track: usize, codec: CodecConfig) -> Result<(), MuxError> {
         let tracks = self.tracks.len();
-        let t = self.tracks.get_mut(track).ok_or(MuxError::NoSuchTrack { track, tracks })?;
+        let t = self
+            .tracks
+            .get_mut(track)
+            .ok_or(MuxError::NoSuchTrack { track, tracks })?;
         validate(
             track,
             &TrackSpec {
@@ -336,9 +346,15 @@ impl Muxer {
         if let Some(h) = hint.filter(|h| *h > 0) {
             t.typical = h;
         }
-        let mut pts = raw.saturating_add(t.offset).clamp(-MAX_TIMESTAMP, MAX_TIMESTAMP);
+        let mut pts = raw
+            .saturating_add(t.offset)
+            .clamp(-MAX_TIMESTAMP, MAX_TIMESTAMP);
         if let Some(last) = t.last_pts {
-            let back = if t.video { duration_ticks(self.cfg.max_reorder, ts) } else { 0 };
+            let back = if t.video {
+                duration_ticks(self.cfg.max_reorder, ts)
+            } else {
+                0
+            };
             let jump = duration_ticks(self.cfg.max_timestamp_jump, ts);
             if pts < last.saturating_sub(back) || pts > last.saturating_add(jump) {
                 let expected = last + i64::from(t.typical);
@@ -456,7 +472,9 @@ impl Muxer {
         let t = &self.tracks[frame.track];
         // A stalled primary track must not let audio pile up unbounded.
         if let Some(first) = t.samples.first() {
-            if to_ns(pts - first.pts, t.spec.timescale) as u128 >= 2 * self.cfg.fragment_duration.as_nanos() {
+            if to_ns(pts - first.pts, t.spec.timescale) as u128
+                >= 2 * self.cfg.fragment_duration.as_nanos()
+            {
                 self.flush_holding_last_primary(out);
             }
         }
@@ -505,7 +523,8 @@ impl Muxer {
             return (wall.0 >= boundary).then_some(EndReason::WallClockBoundary);
         }
         let elapsed = to_ns(pts, self.tracks[self.primary].spec.timescale) - seg.start_ns;
-        (elapsed >= 0 && elapsed as u128 >= self.cfg.segment_duration.as_nanos()).then_some(EndReason::Duration)
+        (elapsed >= 0 && elapsed as u128 >= self.cfg.segment_duration.as_nanos())
+            .then_some(EndReason::Duration)
     }
 
     fn start_segment(&mut self, pts: i64, wall: WallTime, out: &mut Vec<MuxEvent>) {
@@ -516,7 +535,11 @@ impl Muxer {
         }
         let specs: Vec<TrackSpec> = self.tracks.iter().map(|t| t.spec.clone()).collect();
         let init = write_init(&specs);
-        let seg_ns = self.cfg.segment_duration.as_nanos().clamp(1, i64::MAX as u128) as i64;
+        let seg_ns = self
+            .cfg
+            .segment_duration
+            .as_nanos()
+            .clamp(1, i64::MAX as u128) as i64;
         let boundary = self
             .cfg
             .align_to_wall_clock
@@ -562,7 +585,10 @@ impl Muxer {
         let file_ns = self
             .tracks
             .iter()
-            .filter_map(|t| t.next_dts.map(|end| to_ns(end - t.origin, t.spec.timescale)))
+            .filter_map(|t| {
+                t.next_dts
+                    .map(|end| to_ns(end - t.origin, t.spec.timescale))
+            })
             .max()
             .unwrap_or(0)
             .max(0);
@@ -614,14 +640,24 @@ impl Muxer {
         if self.tracks.iter().all(|t| t.samples.is_empty()) {
             return;
         }
-        for t in self.tracks.iter_mut().filter(|t| t.video && !t.samples.is_empty()) {
+        for t in self
+            .tracks
+            .iter_mut()
+            .filter(|t| t.video && !t.samples.is_empty())
+        {
             if t.decode_delay.is_none() {
                 // Decode times are the sorted presentation times shifted
                 // back by the deepest reordering seen: every composition
                 // offset is then >= 0, which all players handle.
                 let mut sorted: Vec<i64> = t.samples.iter().map(|s| s.pts).collect();
                 sorted.sort_unstable();
-                let delay = t.samples.iter().zip(&sorted).map(|(s, d)| d - s.pts).max().unwrap_or(0);
+                let delay = t
+                    .samples
+                    .iter()
+                    .zip(&sorted)
+                    .map(|(s, d)| d - s.pts)
+                    .max()
+                    .unwrap_or(0);
                 t.decode_delay = Some(delay.max(0));
             }
         }
@@ -631,7 +667,11 @@ impl Muxer {
                 .iter()
                 .filter_map(|t| {
                     let first = if t.video {
-                        t.samples.iter().map(|s| s.pts).min().map(|p| p - t.decode_delay.unwrap_or(0))
+                        t.samples
+                            .iter()
+                            .map(|s| s.pts)
+                            .min()
+                            .map(|p| p - t.decode_delay.unwrap_or(0))
                     } else {
                         t.samples.first().map(|s| s.pts)
                     };
@@ -659,7 +699,8 @@ impl Muxer {
                 // clock disagrees with the others after a reconnect) is
                 // moved forward whole: clamping single decode times would
                 // scramble presentation order.
-                let first = t.samples.iter().map(|s| s.pts).min().unwrap_or(lower) - t.decode_delay.unwrap_or(0);
+                let first = t.samples.iter().map(|s| s.pts).min().unwrap_or(lower)
+                    - t.decode_delay.unwrap_or(0);
                 if first < lower {
                     let delta = lower - first;
                     for s in &mut t.samples {
@@ -697,7 +738,10 @@ impl Muxer {
                 Some(next) if ti == self.primary && !t.reordered => next,
                 _ => guess,
             };
-            let end = end.clamp(last + 1, last.saturating_add(duration_ticks(max_jump, t.spec.timescale).max(1)));
+            let end = end.clamp(
+                last + 1,
+                last.saturating_add(duration_ticks(max_jump, t.spec.timescale).max(1)),
+            );
             let mut entries = Vec::with_capacity(n);
             for (i, s) in t.samples.iter().enumerate() {
                 let next = if i + 1 < n { dts[i + 1] } else { end };
@@ -705,17 +749,15 @@ impl Muxer {
                     duration: u32::try_from(next - dts[i]).unwrap_or(u32::MAX),
                     size: s.data.len() as u32,
                     sync: s.sync,
-                    composition_offset: (s.pts - dts[i]).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+                    composition_offset: (s.pts - dts[i])
+                        .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+                        as i32,
                 });
             }
             let base = (dts[0] - t.origin) as u64;
             t.segment_first_dts.get_or_insert(dts[0]);
             if reference.is_none() || ti == self.primary {
-                let first = t
-                    .samples
-                    .iter()
-                    .min_by_key(|s| s.pts)
-                    .expect("non-empty");
+                let first = t.samples.iter().min_by_key(|s| s.pts).expect("non-empty");
                 reference = Some((
                     ti,
                     ProducerReference {
@@ -749,7 +791,11 @@ impl Muxer {
             samples[*ti] = entries.len() as u32;
         }
         let rt = &self.tracks[ref_track];
-        let ref_base = tables.iter().find(|(ti, ..)| *ti == ref_track).map(|(.., b)| *b).unwrap_or(0);
+        let ref_base = tables
+            .iter()
+            .find(|(ti, ..)| *ti == ref_track)
+            .map(|(.., b)| *b)
+            .unwrap_or(0);
         let duration_ns = to_ns(ref_span, rt.spec.timescale);
         let starts_with_keyframe = tables
             .iter()

@@ -29,8 +29,7 @@ pub struct CameraConfig {
 /// (codec parameters may differ; the muxer starts a new segment for those).
 fn same_layout(a: &[TrackSpec], b: &[TrackSpec]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|(x, y)| x.timescale == y.timescale && x.codec.is_video() == y.codec.is_video())
 }
@@ -50,21 +49,28 @@ impl<S: SegmentSink> Pipeline<'_, S> {
         for ev in std::mem::take(&mut self.events) {
             let result = match &ev {
                 MuxEvent::SegmentStarted(s) => {
-                    self.status.bytes_recorded.fetch_add(s.init.len() as u64, Ordering::Relaxed);
+                    self.status
+                        .bytes_recorded
+                        .fetch_add(s.init.len() as u64, Ordering::Relaxed);
                     self.sink.start(self.id, s).await.map(|_| None)
                 }
                 MuxEvent::Fragment(f) => {
-                    self.status.bytes_recorded.fetch_add(f.bytes.len() as u64, Ordering::Relaxed);
+                    self.status
+                        .bytes_recorded
+                        .fetch_add(f.bytes.len() as u64, Ordering::Relaxed);
                     self.sink.fragment(f).await.map(|_| None)
                 }
-                MuxEvent::SegmentFinished(e) => self.sink.finish(e).await.map(|s| Some((s, e.reason))),
+                MuxEvent::SegmentFinished(e) => {
+                    self.sink.finish(e).await.map(|s| Some((s, e.reason)))
+                }
             };
             match result {
                 Ok(Some((stored, reason))) => self.stored(stored, reason),
                 Ok(None) => {
                     if let MuxEvent::SegmentStarted(s) = &ev {
                         tracing::debug!(camera = self.id, index = s.index, "segment started");
-                        self.status.set_segment(Some(format!("segment {}", s.index)));
+                        self.status
+                            .set_segment(Some(format!("segment {}", s.index)));
                     }
                 }
                 Err(e) => {
@@ -77,7 +83,9 @@ impl<S: SegmentSink> Pipeline<'_, S> {
     }
 
     fn stored(&mut self, stored: StoredSegment, reason: EndReason) {
-        self.status.segments_recorded.fetch_add(1, Ordering::Relaxed);
+        self.status
+            .segments_recorded
+            .fetch_add(1, Ordering::Relaxed);
         self.status.set_segment(None);
         tracing::info!(
             camera = self.id,
@@ -99,7 +107,9 @@ impl<S: SegmentSink> Pipeline<'_, S> {
 
     fn sync_skipped(&self) {
         if let Some(m) = &self.muxer {
-            self.status.frames_skipped.store(m.stats().frames_skipped, Ordering::Relaxed);
+            self.status
+                .frames_skipped
+                .store(m.stats().frames_skipped, Ordering::Relaxed);
         }
     }
 }
@@ -200,7 +210,9 @@ pub async fn run_camera<S: SegmentSink>(
             match event {
                 Ok(SourceEvent::Frame(f)) => {
                     status.frames.fetch_add(1, Ordering::Relaxed);
-                    status.last_frame_unix_ns.store(f.wall.0.max(0) as u64, Ordering::Relaxed);
+                    status
+                        .last_frame_unix_ns
+                        .store(f.wall.0.max(0) as u64, Ordering::Relaxed);
                     if let Err(e) = m.push(f, &mut pipe.events) {
                         tracing::warn!(camera = %cfg.id, error = %e, "frame refused");
                     }
@@ -214,7 +226,9 @@ pub async fn run_camera<S: SegmentSink>(
                     }
                 }
                 Ok(SourceEvent::Loss { packets, .. }) => {
-                    status.packets_lost.fetch_add(u64::from(packets), Ordering::Relaxed);
+                    status
+                        .packets_lost
+                        .fetch_add(u64::from(packets), Ordering::Relaxed);
                 }
                 Ok(SourceEvent::SenderReport { .. }) => {}
                 Err(e) => {

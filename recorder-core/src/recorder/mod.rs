@@ -41,7 +41,11 @@ impl Recorder {
     }
 
     /// Starts recording a camera into `sink` (on the current tokio runtime).
-    pub fn add_camera<S: SegmentSink + 'static>(&mut self, cfg: CameraConfig, sink: S) -> Arc<CameraStatus> {
+    pub fn add_camera<S: SegmentSink + 'static>(
+        &mut self,
+        cfg: CameraConfig,
+        sink: S,
+    ) -> Arc<CameraStatus> {
         let status = Arc::new(CameraStatus::new(cfg.id.clone()));
         self.statuses.push(status.clone());
         self.tasks

@@ -130,7 +130,10 @@ impl CameraStatus {
     }
 
     pub(crate) fn set_segment(&self, s: Option<String>) {
-        *self.current_segment.lock().unwrap_or_else(|p| p.into_inner()) = s;
+        *self
+            .current_segment
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = s;
     }
 
     /// Copies every field.
@@ -147,8 +150,16 @@ impl CameraStatus {
             reconnects: l(&self.reconnects),
             sink_errors: l(&self.sink_errors),
             last_frame_unix_ns: l(&self.last_frame_unix_ns),
-            last_error: self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            current_segment: self.current_segment.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            current_segment: self
+                .current_segment
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }

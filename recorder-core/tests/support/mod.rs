@@ -11,7 +11,9 @@ use bytes::Bytes;
 use recorder_core::mux::*;
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// The body of the first box named `fourcc` anywhere in `data` (fixtures
@@ -46,17 +48,40 @@ pub fn load_fixture(path: &Path) -> (Vec<TrackSpec>, Vec<Frame>) {
         let stsd = &trak.mdia.minf.stbl.stsd;
         let (codec, video) = if let Some(avc1) = &stsd.avc1 {
             let avcc = Bytes::copy_from_slice(box_body(&data, b"avcC").unwrap());
-            (CodecConfig::H264 { avcc, width: avc1.width, height: avc1.height }, true)
+            (
+                CodecConfig::H264 {
+                    avcc,
+                    width: avc1.width,
+                    height: avc1.height,
+                },
+                true,
+            )
         } else if let Some(hev1) = &stsd.hev1 {
             let hvcc = Bytes::copy_from_slice(box_body(&data, b"hvcC").unwrap());
-            (CodecConfig::H265 { hvcc, width: hev1.width, height: hev1.height }, true)
+            (
+                CodecConfig::H265 {
+                    hvcc,
+                    width: hev1.width,
+                    height: hev1.height,
+                },
+                true,
+            )
         } else if stsd.mp4a.is_none() && box_body(&data, b"hvcC").is_some() {
             // The mp4 crate reads `hev1` entries only; ours are `hvc1`.
             let hvcc = Bytes::copy_from_slice(box_body(&data, b"hvcC").unwrap());
-            (CodecConfig::H265 { hvcc, width: track.width(), height: track.height() }, true)
+            (
+                CodecConfig::H265 {
+                    hvcc,
+                    width: track.width(),
+                    height: track.height(),
+                },
+                true,
+            )
         } else if let Some(mp4a) = &stsd.mp4a {
             let d = &mp4a.esds.as_ref().unwrap().es_desc.dec_config.dec_specific;
-            let asc = ((d.profile as u16) << 11) | ((d.freq_index as u16) << 7) | ((d.chan_conf as u16) << 3);
+            let asc = ((d.profile as u16) << 11)
+                | ((d.freq_index as u16) << 7)
+                | ((d.chan_conf as u16) << 3);
             (
                 CodecConfig::Aac {
                     asc: Bytes::copy_from_slice(&asc.to_be_bytes()),
@@ -85,7 +110,11 @@ pub fn load_fixture(path: &Path) -> (Vec<TrackSpec>, Vec<Frame>) {
             frames.push((dts as f64 / timescale as f64, frame));
         }
     }
-    frames.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.track.cmp(&b.1.track)));
+    frames.sort_by(|a, b| {
+        a.0.partial_cmp(&b.0)
+            .unwrap()
+            .then(a.1.track.cmp(&b.1.track))
+    });
     (specs, frames.into_iter().map(|(_, f)| f).collect())
 }
 
@@ -152,11 +181,15 @@ pub struct Parsed {
 }
 
 pub fn parse_segment(data: &[u8]) -> Parsed {
-    let reader = mp4::Mp4Reader::read_header(Cursor::new(data), data.len() as u64).expect("mp4 crate parses the segment");
+    let reader = mp4::Mp4Reader::read_header(Cursor::new(data), data.len() as u64)
+        .expect("mp4 crate parses the segment");
     assert!(reader.is_fragmented());
     let mut ids: Vec<u32> = reader.tracks().keys().copied().collect();
     ids.sort();
-    let timescales: Vec<u32> = ids.iter().map(|id| reader.tracks()[id].timescale()).collect();
+    let timescales: Vec<u32> = ids
+        .iter()
+        .map(|id| reader.tracks()[id].timescale())
+        .collect();
     let mut tracks = vec![Vec::new(); ids.len()];
     let mut tfdts = vec![Vec::new(); ids.len()];
     // Top-level moof offsets, in order, to resolve default-base-is-moof.
@@ -233,38 +266,72 @@ pub fn ffprobe(path: &Path, args: &[&str]) -> Vec<(String, String)> {
         .arg(path)
         .output()
         .expect("run ffprobe");
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect()
 }
 
 /// Decoded frame count of the first stream of `kind` ("v" or "a").
 pub fn decoded_frames(path: &Path, kind: &str) -> u64 {
     let sel = format!("{kind}:0");
-    ffprobe(path, &["-count_frames", "-select_streams", &sel, "-show_entries", "stream=nb_read_frames"])
-        .into_iter()
-        .find(|(k, _)| k == "nb_read_frames")
-        .map(|(_, v)| v.parse().unwrap())
-        .unwrap_or(0)
+    ffprobe(
+        path,
+        &[
+            "-count_frames",
+            "-select_streams",
+            &sel,
+            "-show_entries",
+            "stream=nb_read_frames",
+        ],
+    )
+    .into_iter()
+    .find(|(k, _)| k == "nb_read_frames")
+    .map(|(_, v)| v.parse().unwrap())
+    .unwrap_or(0)
 }
 
 /// start_time of the first stream of `kind`, in seconds.
 pub fn start_time(path: &Path, kind: &str) -> f64 {
     let sel = format!("{kind}:0");
-    ffprobe(path, &["-select_streams", &sel, "-show_entries", "stream=start_time"])
-        .into_iter()
-        .find(|(k, _)| k == "start_time")
-        .map(|(_, v)| v.parse().unwrap())
-        .unwrap()
+    ffprobe(
+        path,
+        &[
+            "-select_streams",
+            &sel,
+            "-show_entries",
+            "stream=start_time",
+        ],
+    )
+    .into_iter()
+    .find(|(k, _)| k == "start_time")
+    .map(|(_, v)| v.parse().unwrap())
+    .unwrap()
 }
 
 /// Whether the first decoded video frame is a keyframe.
 pub fn first_frame_is_key(path: &Path) -> bool {
-    ffprobe(path, &["-select_streams", "v:0", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame"])
-        .into_iter()
-        .find(|(k, _)| k == "key_frame")
-        .map(|(_, v)| v == "1")
-        .unwrap()
+    ffprobe(
+        path,
+        &[
+            "-select_streams",
+            "v:0",
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "frame=key_frame",
+        ],
+    )
+    .into_iter()
+    .find(|(k, _)| k == "key_frame")
+    .map(|(_, v)| v == "1")
+    .unwrap()
 }
