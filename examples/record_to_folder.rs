@@ -14,7 +14,9 @@ use recorder_core::source::{BackoffConfig, CameraUrl, SourceConfig};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().ok_or("usage: record_to_folder RTSP_URL [OUT_DIR] [SECONDS]")?;
+    let url = args
+        .next()
+        .ok_or("usage: record_to_folder RTSP_URL [OUT_DIR] [SECONDS]")?;
     let out = args.next().unwrap_or_else(|| "./recordings".into());
     let secs: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(60);
 

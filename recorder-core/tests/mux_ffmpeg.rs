@@ -185,3 +185,77 @@ fn wall_clock_aligned_segments_start_on_boundaries() {
         assert_eq!(s.end.as_ref().unwrap().reason, EndReason::WallClockBoundary);
     }
 }
+
+#[test]
+fn g711_audio_is_stored_so_ffmpeg_decodes_it() {
+    let (mut specs, frames) = load_fixture(&fixture("h264_aac.mp4"));
+    // Replace the AAC track with 8 kHz G.711: 20 ms packets of 160 bytes.
+    for (mu_law, codec_name) in [(true, "pcm_mulaw"), (false, "pcm_alaw")] {
+        specs[1] = TrackSpec {
+            timescale: 8000,
+            codec: CodecConfig::G711 {
+                mu_law,
+                sample_rate: 8000,
+                channels: 1,
+            },
+        };
+        let video: Vec<Frame> = frames.iter().filter(|f| f.track == 0).cloned().collect();
+        let mut input = Vec::new();
+        let mut audio_pts = 0i64;
+        for v in video {
+            while audio_pts * i64::from(specs[0].timescale) / 8000 <= v.pts {
+                let payload: Vec<u8> = (0..160).map(|i| ((audio_pts + i) % 251) as u8).collect();
+                input.push(Frame {
+                    track: 1,
+                    pts: audio_pts,
+                    wall: v.wall,
+                    keyframe: true,
+                    duration_hint: Some(160),
+                    data: bytes::Bytes::from(payload),
+                });
+                audio_pts += 160;
+            }
+            input.push(v);
+        }
+        let mut mux = Muxer::new(specs.clone(), MuxerConfig::default()).unwrap();
+        let mut events = Vec::new();
+        for f in input {
+            mux.push(f, &mut events).unwrap();
+        }
+        mux.finish(EndReason::Finished, &mut events);
+        let segs = assemble(events);
+        assert_eq!(segs.len(), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g711.mp4");
+        std::fs::write(&path, &segs[0].bytes).unwrap();
+        let errors = ffmpeg_errors(&path);
+        assert!(errors.is_empty(), "{codec_name}: {errors}");
+        let codec = ffprobe(
+            &path,
+            &[
+                "-select_streams",
+                "a:0",
+                "-show_entries",
+                "stream=codec_name,sample_rate",
+            ],
+        );
+        assert!(
+            codec.contains(&("codec_name".into(), codec_name.into())),
+            "{codec:?}"
+        );
+        assert!(
+            codec.contains(&("sample_rate".into(), "8000".into())),
+            "{codec:?}"
+        );
+        // 6 s of 20 ms packets decode to 6 s of samples.
+        let dur: f64 = ffprobe(
+            &path,
+            &["-select_streams", "a:0", "-show_entries", "stream=duration"],
+        )
+        .into_iter()
+        .find(|(k, _)| k == "duration")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+        assert!((dur - 6.0).abs() < 0.1, "{codec_name} audio lasts {dur} s");
+    }
+}

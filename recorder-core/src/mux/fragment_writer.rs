@@ -20,6 +20,10 @@ pub(crate) struct TrackRun<'a> {
     /// Decode time of the first sample relative to the segment start.
     pub(crate) base_decode_time: u64,
     pub(crate) samples: &'a [SampleEntry],
+    /// For PCM (G.711): bytes per PCM sample. Players expect one MP4
+    /// sample per PCM sample, so the run is written as that many 1-tick
+    /// samples of this size, through `tfhd` defaults.
+    pub(crate) pcm_sample_size: Option<u32>,
 }
 
 /// The wall-clock anchor of a fragment.
@@ -35,6 +39,8 @@ const TRUN_SIZE: u32 = 0x000200;
 const TRUN_FLAGS: u32 = 0x000400;
 const TRUN_CTO: u32 = 0x000800;
 const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x020000;
+const TFHD_DEFAULT_DURATION: u32 = 0x000008;
+const TFHD_DEFAULT_SIZE: u32 = 0x000010;
 
 /// Writes `prft`, `moof` and the `mdat` header, with `runs` laid out in
 /// `mdat` in the given order. Returns the header bytes.
@@ -56,9 +62,21 @@ pub(crate) fn write_fragment_header(
         w.full(b"mfhd", 0, 0, |w| w.u32(sequence));
         for run in runs {
             w.boxed(b"traf", |w| {
-                w.full(b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF, |w| {
-                    w.u32(run.track_id)
-                });
+                match run.pcm_sample_size {
+                    Some(size) => w.full(
+                        b"tfhd",
+                        0,
+                        TFHD_DEFAULT_BASE_IS_MOOF | TFHD_DEFAULT_DURATION | TFHD_DEFAULT_SIZE,
+                        |w| {
+                            w.u32(run.track_id);
+                            w.u32(1);
+                            w.u32(size);
+                        },
+                    ),
+                    None => w.full(b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF, |w| {
+                        w.u32(run.track_id)
+                    }),
+                }
                 w.full(b"tfdt", 1, 0, |w| w.u64(run.base_decode_time));
                 let video = run.video;
                 let needs_cto = video && run.samples.iter().any(|s| s.composition_offset != 0);
@@ -69,6 +87,15 @@ pub(crate) fn write_fragment_header(
                 }
                 if needs_cto {
                     flags |= TRUN_CTO;
+                }
+                if let Some(size) = run.pcm_sample_size {
+                    let bytes: u64 = run.samples.iter().map(|s| u64::from(s.size)).sum();
+                    w.full(b"trun", 0, TRUN_DATA_OFFSET, |w| {
+                        w.u32((bytes / u64::from(size.max(1))) as u32);
+                        data_offset_at.push(w.pos());
+                        w.i32(0);
+                    });
+                    return;
                 }
                 // Version 1 makes composition offsets signed; the muxer
                 // avoids negative ones, but reordering deeper than the
@@ -140,6 +167,7 @@ mod tests {
             video: false,
             base_decode_time: 0x1_0000_0000,
             samples: &samples,
+            pcm_sample_size: None,
         }];
         let prft = ProducerReference {
             track_id: 2,
@@ -185,6 +213,7 @@ mod tests {
             video: true,
             base_decode_time: 0,
             samples: &samples,
+            pcm_sample_size: None,
         }];
         let prft = ProducerReference {
             track_id: 1,

@@ -146,6 +146,14 @@ fn duration_ticks(d: std::time::Duration, timescale: u32) -> i64 {
     (d.as_nanos() * u128::from(timescale) / NANOS as u128).min(i64::MAX as u128) as i64
 }
 
+/// Bytes per PCM sample for codecs stored one MP4 sample per PCM sample.
+fn pcm_sample_size(codec: &CodecConfig) -> Option<u32> {
+    match codec {
+        CodecConfig::G711 { channels, .. } => Some(u32::from(*channels).max(1)),
+        _ => None,
+    }
+}
+
 fn validate(track: usize, spec: &TrackSpec) -> Result<(), MuxError> {
     if spec.timescale == 0 {
         return Err(MuxError::ZeroTimescale { track });
@@ -719,10 +727,22 @@ impl Muxer {
                     *d -= delay;
                 }
             }
-            let mut prev = lower - 1;
-            for d in dts.iter_mut() {
-                *d = (*d).max(prev + 1);
-                prev = *d;
+            let pcm = pcm_sample_size(&t.spec.codec);
+            if let Some(size) = pcm {
+                // PCM time is its byte count: within a fragment samples
+                // are contiguous (a lost packet shortens the fragment's
+                // audio; the next fragment's tfdt puts it back in place).
+                let mut d = dts[0].max(lower);
+                for (slot, s) in dts.iter_mut().zip(&t.samples) {
+                    *slot = d;
+                    d += (s.data.len() as u32 / size).max(1) as i64;
+                }
+            } else {
+                let mut prev = lower - 1;
+                for d in dts.iter_mut() {
+                    *d = (*d).max(prev + 1);
+                    prev = *d;
+                }
             }
             if n >= 2 && t.video {
                 let mut diffs: Vec<i64> = dts.windows(2).map(|w| w[1] - w[0]).collect();
@@ -734,8 +754,9 @@ impl Muxer {
             let guess = last + i64::from(t.samples[n - 1].hint.unwrap_or(t.typical));
             // The next frame's timestamp gives the exact end, unless frames
             // are reordered: then the next decode time is not known yet.
-            let end = match next_primary {
-                Some(next) if ti == self.primary && !t.reordered => next,
+            let end = match (pcm, next_primary) {
+                (Some(size), _) => last + (t.samples[n - 1].data.len() as u32 / size).max(1) as i64,
+                (None, Some(next)) if ti == self.primary && !t.reordered => next,
                 _ => guess,
             };
             let end = end.clamp(
@@ -782,6 +803,7 @@ impl Muxer {
                 video: self.tracks[*ti].video,
                 base_decode_time: *base,
                 samples: entries,
+                pcm_sample_size: pcm_sample_size(&self.tracks[*ti].spec.codec),
             })
             .collect();
         seg.sequence += 1;
