@@ -20,7 +20,9 @@ pub struct BackoffConfig {
     /// The largest window.
     pub cap: Duration,
     /// A session that stayed up this long counts as healthy: the next
-    /// failure starts again from `base`.
+    /// failure starts again from `base`. 10 s by default, so a camera that
+    /// drops every ~15 s (Tapo's keepalive bug) is re-opened within ~0.5 s
+    /// each time instead of backing off to the cap.
     pub stable_after: Duration,
     /// Delay after a configuration error (401, 404, no usable stream).
     pub config_error_delay: Duration,
@@ -31,7 +33,7 @@ impl Default for BackoffConfig {
         BackoffConfig {
             base: Duration::from_millis(500),
             cap: Duration::from_secs(30),
-            stable_after: Duration::from_secs(30),
+            stable_after: Duration::from_secs(10),
             config_error_delay: Duration::from_secs(60),
         }
     }
