@@ -245,7 +245,15 @@ impl fmt::Display for CameraUrl {
                 u.query_pairs_mut().clear().extend_pairs(pairs);
             }
         }
-        f.write_str(u.as_str())
+        // The password may also appear elsewhere in what the user typed
+        // (a path, a mistyped second URL): mask it there too. Very short
+        // passwords are left alone there, or masking would mangle the URL.
+        match &self.creds {
+            Some(c) if c.password.len() >= 4 && u.as_str().contains(c.password.as_str()) => {
+                f.write_str(&self.scrub(u.as_str()))
+            }
+            _ => f.write_str(u.as_str()),
+        }
     }
 }
 
@@ -258,6 +266,14 @@ impl fmt::Debug for CameraUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_repeated_in_the_path_is_masked() {
+        // Found by the camera_url fuzz target.
+        let u = CameraUrl::parse("rtsp://a1dmin:secret12\r@19rtsp://a1dmin:secret12\r@121").unwrap();
+        let shown = format!("{u} {u:?}");
+        assert!(!shown.contains("secret12"), "{shown}");
+    }
 
     #[test]
     fn splits_credentials() {
