@@ -6,7 +6,7 @@
 //! - [`timeline`]: RTP timestamps to a shared `pts` and a wall clock (pure).
 //! - [`rtsp`]: the async edge: connect, timeouts, events.
 //!
-//! [`Frame`]: crate::mux::types::Frame
+//! [`Frame`]: crate::mux::Frame
 
 mod assembler;
 pub mod backoff;
