@@ -464,10 +464,22 @@ pub fn slug(raw: &str) -> String {
     out.trim_matches('-').chars().take(64).collect()
 }
 
-/// A camera id from its URL: host and path.
+/// A camera id from its URL: host and path (as earlier versions derived
+/// it, so folders of existing setups keep their names).
 pub fn camera_id_from_url(url: &CameraUrl) -> String {
     let u = url.url();
-    slug(&format!("{}{}", u.host_str().unwrap_or("camera"), u.path()))
+    let raw = format!("{}{}", u.host_str().unwrap_or("camera"), u.path());
+    let id: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    id.trim_matches('-').chars().take(64).collect()
 }
 
 fn minutes(m: f64) -> Option<Duration> {
@@ -926,6 +938,13 @@ pub fn build(
         ));
     }
     if !errors.is_empty() {
+        // File problems in file order first, then environment and flags.
+        errors.sort_by_key(|e| match &e.at {
+            Origin::File { line, col, .. } => (0, *line, *col),
+            Origin::Env(_) => (1, 0, 0),
+            Origin::Flag(_) => (2, 0, 0),
+            Origin::Default => (3, 0, 0),
+        });
         return Err(ConfigErrors(errors));
     }
     Ok(Config {

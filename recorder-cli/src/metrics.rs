@@ -296,7 +296,7 @@ impl Collector for CameraCollector {
         }
         {
             let mut m = enc.encode_descriptor(
-                "camrec_camera_info",
+                "camrec_camera",
                 "Camera id and display name",
                 None,
                 MetricType::Info,
@@ -438,4 +438,82 @@ pub fn encode(registry: &Registry) -> String {
         out.clear();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(state: CameraState, err: Option<&str>, config: bool) -> CameraSnapshot {
+        let st = CameraStatus::new("c");
+        let mut s = st.snapshot();
+        s.state = state;
+        s.last_error = err.map(str::to_string);
+        s.last_error_is_config = config;
+        s
+    }
+
+    #[test]
+    fn readiness_rule() {
+        use CameraState::*;
+        assert!(camera_readiness(&snap(Recording, None, false)).ready);
+        assert!(camera_readiness(&snap(Retrying, Some("refused"), false)).ready);
+        assert!(camera_readiness(&snap(Connecting, Some("refused"), false)).ready);
+        let r = camera_readiness(&snap(Retrying, Some("401"), true));
+        assert!(!r.ready);
+        assert_eq!(r.reason.as_deref(), Some("configuration error: 401"));
+        assert!(!camera_readiness(&snap(Connecting, None, false)).ready);
+        assert!(!camera_readiness(&snap(Stopped, None, false)).ready);
+    }
+
+    #[test]
+    fn upload_observer_feeds_metrics() {
+        let o = observed(
+            Vec::new(),
+            Vec::new(),
+            StoreCheck::LocalDir(std::env::temp_dir()),
+        );
+        let reg = o.registry();
+        o.uploads
+            .segment_uploaded("cam", Duration::from_millis(300));
+        o.uploads.upload_failed("cam");
+        o.uploads.spool_bytes(1234);
+        o.uploads.upload_lag("cam", Duration::from_secs(3));
+        let text = encode(&reg);
+        assert!(
+            text.contains("camrec_s3_segments_uploaded_total{camera=\"cam\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("camrec_s3_upload_failures_total{camera=\"cam\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("camrec_s3_upload_duration_seconds_count{camera=\"cam\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("camrec_s3_spool_bytes 1234"), "{text}");
+        assert!(
+            text.contains("camrec_s3_upload_lag_seconds{camera=\"cam\"} 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unwritable_store_is_not_ready() {
+        let o = observed(
+            Vec::new(),
+            Vec::new(),
+            StoreCheck::LocalDir("/nonexistent/camrec".into()),
+        );
+        let r = o.readiness();
+        assert!(!r.ready);
+        assert!(r.storage.reason.unwrap().contains("not writable"));
+        let o = observed(
+            Vec::new(),
+            Vec::new(),
+            StoreCheck::LocalDir(std::env::temp_dir()),
+        );
+        assert!(o.readiness().ready);
+    }
 }

@@ -142,3 +142,49 @@ pub async fn run(statuses: Vec<Arc<CameraStatus>>, tail: LogTail, mut stop: watc
     let _ = write!(stderr, "\x1b[?25h");
     tail.set_capturing(false);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_rendering() {
+        let st = CameraStatus::new("front");
+        let a = st.snapshot();
+        st.video_frames
+            .fetch_add(50, std::sync::atomic::Ordering::Relaxed);
+        st.frames
+            .fetch_add(90, std::sync::atomic::Ordering::Relaxed);
+        st.bytes_recorded
+            .fetch_add(250_000, std::sync::atomic::Ordering::Relaxed);
+        let b = st.snapshot();
+        let r = rates(&a, &b, Duration::from_secs(2));
+        assert_eq!(
+            r,
+            Rates {
+                fps: 25.0,
+                bitrate: 1_000_000.0
+            }
+        );
+        let mut b2 = b.clone();
+        b2.last_error = Some("x".repeat(300));
+        let lines = render(&[(b2, r)], &["WARN something".into()], 100);
+        assert!(lines[0].starts_with("CAMERA"));
+        assert!(
+            lines[1].contains("front")
+                && lines[1].contains("25.0")
+                && lines[1].contains("1.0 Mb/s")
+        );
+        assert!(lines[1].contains("250 kB"));
+        assert!(lines.iter().all(|l| l.chars().count() <= 100));
+        assert!(lines.last().unwrap().contains("WARN something"));
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500_000), "1.5 MB");
+        assert_eq!(human_bytes(2_340_000_000), "2.34 GB");
+        assert_eq!(human_bitrate(800_000.0), "800 kb/s");
+    }
+}

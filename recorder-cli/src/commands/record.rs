@@ -179,17 +179,14 @@ pub async fn repair_leftovers(out: &Path) -> anyhow::Result<()> {
 
 fn print_summary(snapshots: &[CameraSnapshot]) {
     for s in snapshots {
-        eprintln!(
-            "{}: {} frames, {} segments, {} bytes, {} reconnects{}",
-            s.id,
-            s.frames,
-            s.segments_recorded,
-            s.bytes_recorded,
-            s.reconnects,
-            s.last_error
-                .as_deref()
-                .map(|e| format!(", last error: {e}"))
-                .unwrap_or_default()
+        tracing::info!(
+            camera = %s.id,
+            frames = s.frames,
+            segments = s.segments_recorded,
+            bytes = s.bytes_recorded,
+            reconnects = s.reconnects,
+            last_error = s.last_error.as_deref().unwrap_or("none"),
+            "camera summary"
         );
     }
 }
