@@ -483,11 +483,11 @@ pub fn camera_id_from_url(url: &CameraUrl) -> String {
 }
 
 fn minutes(m: f64) -> Option<Duration> {
-    (m.is_finite() && m >= 0.0 && m < 1e9).then(|| Duration::from_secs_f64(m * 60.0))
+    (m.is_finite() && (0.0..1e9).contains(&m)).then(|| Duration::from_secs_f64(m * 60.0))
 }
 
 fn seconds(s: f64) -> Option<Duration> {
-    (s.is_finite() && s >= 0.0 && s < 1e12).then(|| Duration::from_secs_f64(s))
+    (s.is_finite() && (0.0..1e12).contains(&s)).then(|| Duration::from_secs_f64(s))
 }
 
 /// Raw camera entry during merging (URL still text).

@@ -171,7 +171,7 @@ pub fn init(
     if json {
         builder.json().init();
     } else {
-        builder.with_ansi(ansi).init();
+        builder.with_ansi(ansi).with_target(!view).init();
     }
     Ok(tail)
 }

@@ -352,3 +352,13 @@ fn help_documents_exit_codes_and_usage_errors_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn the_documented_example_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/camrec.example.toml");
+    let (code, out, err) = run(camrec().args(["config", "check", "-c", example]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rtsp://admin:***@192.168.1.10:554/stream1"), "{out}");
+    assert!(!out.contains("secret@"), "{out}");
+    assert!(err.contains("2 cameras enabled, 1 disabled"), "{err}");
+}
