@@ -734,6 +734,24 @@ pub fn build(
         })
         .collect();
     apply_env_cameras(&mut raw, env);
+    // A flag sets the value for every camera, per-camera keys included.
+    for r in &mut raw {
+        if flags.segment.is_some() {
+            r.segment = None;
+        }
+        if flags.fragment.is_some() {
+            r.fragment = None;
+        }
+        if flags.align {
+            r.align = None;
+        }
+        if flags.transport.is_some() {
+            r.transport = None;
+        }
+        if flags.stall_timeout.is_some() {
+            r.stall_timeout = None;
+        }
+    }
     if !flags.urls.is_empty() {
         if !flags.camera_ids.is_empty() && flags.camera_ids.len() != flags.urls.len() {
             errors.push(err(

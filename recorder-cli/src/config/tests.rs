@@ -225,3 +225,18 @@ fn slugs_are_file_safe() {
         "192-168-1-10-Streaming-Channels-101"
     );
 }
+
+#[test]
+fn a_flag_wins_over_per_camera_keys() {
+    let text = "[output]\nsegment_duration_minutes = 10\n[[cameras]]\nurl = \"rtsp://a/s\"\nsegment_duration_minutes = 5\n[[cameras]]\nurl = \"rtsp://b/s\"\n";
+    let cfg = parse(text, &Env::new(), &Flags::default()).unwrap();
+    assert_eq!(cfg.cameras[0].segment.v, Duration::from_secs(300));
+    assert_eq!(cfg.cameras[1].segment.v, Duration::from_secs(600));
+    let f = Flags {
+        segment: Some(Duration::from_secs(60)),
+        ..Flags::default()
+    };
+    let cfg = parse(text, &Env::new(), &f).unwrap();
+    assert!(cfg.cameras.iter().all(|c| c.segment.v == Duration::from_secs(60)));
+    assert_eq!(cfg.cameras[0].segment.at, Origin::Flag("--segment".into()));
+}
