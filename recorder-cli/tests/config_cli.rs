@@ -358,7 +358,10 @@ fn the_documented_example_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/camrec.example.toml");
     let (code, out, err) = run(camrec().args(["config", "check", "-c", example]));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("rtsp://admin:***@192.168.1.10:554/stream1"), "{out}");
+    assert!(
+        out.contains("rtsp://admin:***@192.168.1.10:554/stream1"),
+        "{out}"
+    );
     assert!(!out.contains("secret@"), "{out}");
     assert!(err.contains("2 cameras enabled, 1 disabled"), "{err}");
 }

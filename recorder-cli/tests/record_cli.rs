@@ -256,3 +256,32 @@ fn config_file_with_a_disabled_camera_records_only_the_enabled_one() {
         "the disabled camera was started"
     );
 }
+
+#[test]
+fn ready_is_503_while_first_connecting_then_200_once_retrying_a_network_error() {
+    // A "camera" that accepts TCP and never answers: DESCRIBE times out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("rtsp://{}/stream1", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in silent.incoming().take(3) {
+            conns.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = Running::spawn(record_cmd(dir.path(), &[&url, "--camera-id", "mute"]));
+    let addr = rec.metrics_addr();
+    let (code, body) = get(addr, "/ready");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("connecting for the first time"), "{body}");
+    assert_eq!(get(addr, "/health").0, 200);
+    let body = eventually(Duration::from_secs(30), "/ready 200", || {
+        let (code, body) = get(addr, "/ready");
+        (code == 200).then_some(body)
+    });
+    assert!(body.contains("retrying after"), "{body}");
+    rec.signal("TERM");
+    assert_eq!(rec.wait(Duration::from_secs(40)).0, 0);
+    drop(held);
+}

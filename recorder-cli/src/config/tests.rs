@@ -237,6 +237,9 @@ fn a_flag_wins_over_per_camera_keys() {
         ..Flags::default()
     };
     let cfg = parse(text, &Env::new(), &f).unwrap();
-    assert!(cfg.cameras.iter().all(|c| c.segment.v == Duration::from_secs(60)));
+    assert!(cfg
+        .cameras
+        .iter()
+        .all(|c| c.segment.v == Duration::from_secs(60)));
     assert_eq!(cfg.cameras[0].segment.at, Origin::Flag("--segment".into()));
 }
