@@ -612,7 +612,7 @@ pub fn build(
             listen.set(v, at);
         }
     }
-    if let Some(port) = env.get("METRICS_PORT") {
+    if let Some(port) = env.get("METRICS_PORT").filter(|v| !v.trim().is_empty()) {
         let at = Origin::Env("METRICS_PORT".into());
         match port.trim().parse::<u16>() {
             Ok(p) => {
@@ -1020,14 +1020,20 @@ fn apply_env_cameras(raw: &mut Vec<RawCamera>, env: &Env) {
     for n in numbers {
         let url_key = format!("CAMERA{n}_RTSP_URL");
         let name_key = format!("CAMERA{n}_NAME");
-        let url = env.get(&url_key).map(|u| Val {
-            v: u.clone(),
-            at: Origin::Env(url_key.clone()),
-        });
-        let name = env.get(&name_key).map(|u| Val {
-            v: Some(u.clone()),
-            at: Origin::Env(name_key.clone()),
-        });
+        let url = env
+            .get(&url_key)
+            .filter(|v| !v.trim().is_empty())
+            .map(|u| Val {
+                v: u.clone(),
+                at: Origin::Env(url_key.clone()),
+            });
+        let name = env
+            .get(&name_key)
+            .filter(|v| !v.trim().is_empty())
+            .map(|u| Val {
+                v: Some(u.clone()),
+                at: Origin::Env(name_key.clone()),
+            });
         if let Some(existing) = raw.get_mut(n - 1) {
             if let Some(u) = url {
                 existing.url = Some(u);

@@ -243,3 +243,16 @@ fn a_flag_wins_over_per_camera_keys() {
         .all(|c| c.segment.v == Duration::from_secs(60)));
     assert_eq!(cfg.cameras[0].segment.at, Origin::Flag("--segment".into()));
 }
+
+#[test]
+fn empty_env_values_count_as_unset() {
+    let e = env(&[
+        ("CAMERA1_RTSP_URL", ""),
+        ("METRICS_PORT", " "),
+        ("CAMERA2_RTSP_URL", "rtsp://b/s"),
+    ]);
+    let cfg = parse("", &e, &Flags::default()).unwrap();
+    assert_eq!(cfg.cameras.len(), 1);
+    assert_eq!(cfg.cameras[0].id.v, "camera2");
+    assert_eq!(cfg.metrics_listen.v.unwrap().port(), 9090);
+}
