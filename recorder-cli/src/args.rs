@@ -11,7 +11,12 @@ use crate::logging::LogFormat;
 
 /// Record IP cameras into playable fragmented MP4 segments, with no ffmpeg.
 #[derive(Parser, Debug)]
-#[command(name = "camrec", version, about)]
+#[command(
+    name = "camrec",
+    version,
+    about,
+    after_help = "Exit codes: 0 ok; 1 runtime failure; 2 usage or configuration error; 130 stopped by a second signal.\nConfiguration: docs/configuration.md; metrics and health: docs/operations.md."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -25,8 +30,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Record one or more RTSP cameras into a folder.
+    /// Record cameras (from --config, CAMERAn_RTSP_URL, or URLs) into a folder.
     Record(RecordArgs),
+    /// Check a configuration and print the effective settings (secrets redacted).
+    Config(ConfigCommand),
     /// Record the built-in simulated camera for ~30 s into ./recordings.
     Demo(DemoArgs),
     /// Serve an MP4 file (or the built-in clip) as a simulated RTSP camera.
@@ -37,48 +44,89 @@ pub enum Command {
     Repair(RepairArgs),
 }
 
-/// Options shared by `record` and `demo`.
-#[derive(Args, Debug, Clone)]
-pub struct RecordingOptions {
-    /// Folder to write `{camera}/{YYYYMMDD}/{HHMMSS}_{camera}.mp4` into.
-    #[arg(long, short, default_value = "./recordings")]
-    pub out: PathBuf,
-    /// Target segment length (a segment ends at the first keyframe after it).
-    #[arg(long, value_parser = duration_arg::parse, default_value = "15m")]
-    pub segment: Duration,
-    /// Start segments on wall-clock multiples of --segment (:00, :15, ...).
-    #[arg(long)]
-    pub align: bool,
-    /// Longest fragment: video on disk is at most this old plus one GOP.
-    #[arg(long, value_parser = duration_arg::parse, default_value = "1s")]
-    pub fragment: Duration,
-    /// Stop after this long (default: until Ctrl-C / SIGTERM).
-    #[arg(long, value_parser = duration_arg::parse)]
-    pub duration: Option<Duration>,
-    /// File name template.
-    #[arg(long, default_value = recorder_core::sink::DEFAULT_TEMPLATE)]
-    pub template: String,
-    /// fsync every fragment (slower; survives power loss, not just crashes).
-    #[arg(long)]
-    pub sync_fragments: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct RecordArgs {
-    /// Camera URLs, e.g. rtsp://user:pass@192.168.1.10:554/stream1.
-    #[arg(required = true)]
+/// Where the configuration comes from: a file, the environment (see
+/// docs/configuration.md) and these flags, which win over both.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "CAMREC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Camera URLs, e.g. rtsp://user:pass@192.168.1.10:554/stream1; when
+    /// given, they replace the cameras of the file and the environment.
     pub urls: Vec<String>,
     /// Camera ids (one per URL, in order); default derived from the URL.
     #[arg(long = "camera-id")]
     pub camera_ids: Vec<String>,
-    /// RTP transport: tcp or udp.
-    #[arg(long, default_value = "tcp")]
-    pub transport: String,
-    /// Give up on a silent camera after this long and reconnect.
-    #[arg(long, value_parser = duration_arg::parse, default_value = "10s")]
-    pub stall_timeout: Duration,
+    /// Folder to write into (selects local storage) [default: ./recordings].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Target segment length, e.g. 15m (a segment ends at the first keyframe after it).
+    #[arg(long, value_parser = duration_arg::parse)]
+    pub segment: Option<Duration>,
+    /// Start segments on wall-clock multiples of the segment length (:00, :15, ...).
+    #[arg(long)]
+    pub align: bool,
+    /// Longest fragment, e.g. 1s: video on disk is at most this old plus one GOP.
+    #[arg(long, value_parser = duration_arg::parse)]
+    pub fragment: Option<Duration>,
+    /// File name template [default: {camera}/{YYYYMMDD}/{HHMMSS}_{camera}.mp4].
+    #[arg(long)]
+    pub template: Option<String>,
+    /// RTP transport for every camera: tcp or udp.
+    #[arg(long)]
+    pub transport: Option<String>,
+    /// Reconnect to a camera that sent nothing for this long, e.g. 10s.
+    #[arg(long, value_parser = duration_arg::parse)]
+    pub stall_timeout: Option<Duration>,
+    /// fsync every fragment (slower; survives power loss, not just crashes).
+    #[arg(long)]
+    pub sync_fragments: bool,
+    /// Serve /metrics, /health and /ready here [default: 127.0.0.1:9090].
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Do not serve /metrics, /health, /ready.
+    #[arg(long, conflicts_with = "metrics_listen")]
+    pub no_metrics: bool,
+}
+
+/// When to show the live status table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusMode {
+    /// When stderr is a terminal and logs are not JSON.
+    Auto,
+    /// Always (unless logs are JSON).
+    Always,
+    /// Never: plain log lines.
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
     #[command(flatten)]
-    pub rec: RecordingOptions,
+    pub cfg: ConfigArgs,
+    /// Stop after this long (default: until Ctrl-C / SIGTERM).
+    #[arg(long, value_parser = duration_arg::parse)]
+    pub duration: Option<Duration>,
+    /// Live per-camera table on the terminal.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub status: StatusMode,
+    /// Also write every log line to this file (with the status table on,
+    /// only warnings are shown on the terminal).
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigCommand {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Validate the configuration (file + environment + flags) and print
+    /// the effective settings, secrets redacted. Exit code 2 when invalid.
+    Check(ConfigArgs),
 }
 
 #[derive(Args, Debug)]

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use camera_sim::{SimConfig, Simulator};
-use recorder_core::source::{CameraUrl, SourceConfig};
 
-use super::record::{camera_config, record};
-use crate::args::{DemoArgs, RecordingOptions};
+use super::record::record;
+use crate::args::DemoArgs;
+use crate::config::{self, Flags};
 
 pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let sim = Simulator::start(
@@ -22,18 +22,17 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         a.rec.duration,
         a.rec.out.display()
     );
-    let rec = RecordingOptions {
-        out: a.rec.out.clone(),
-        segment: a.rec.segment,
-        align: false,
-        fragment: std::time::Duration::from_secs(1),
-        duration: Some(a.rec.duration),
-        template: recorder_core::sink::DEFAULT_TEMPLATE.to_string(),
-        sync_fragments: false,
+    let flags = Flags {
+        urls: vec![url],
+        camera_ids: vec!["demo".into()],
+        out: Some(a.rec.out.clone()),
+        segment: Some(a.rec.segment),
+        no_metrics: true,
+        ..Flags::default()
     };
-    let source = SourceConfig::new(CameraUrl::parse(&url)?);
+    let cfg = config::build(None, "", &config::Env::new(), &flags)?;
     let before = list_mp4(&a.rec.out.join("demo"));
-    let snaps = record(vec![camera_config("demo".into(), source, &rec)], &rec).await?;
+    let snaps = record(&cfg, Some(a.rec.duration), None).await?;
     sim.shutdown();
     let written: Vec<PathBuf> = list_mp4(&a.rec.out.join("demo"))
         .into_iter()

@@ -1,16 +1,19 @@
 //! The subcommands.
 
+mod config;
 mod demo;
 mod probe;
-mod record;
+pub mod record;
 mod repair;
 mod sim;
 
 use crate::args::Command;
+use crate::logging::LogTail;
 
-pub async fn run(cmd: Command) -> anyhow::Result<()> {
+pub async fn run(cmd: Command, tail: Option<LogTail>) -> anyhow::Result<()> {
     match cmd {
-        Command::Record(a) => record::run(a).await,
+        Command::Record(a) => record::run(a, tail).await,
+        Command::Config(c) => config::run(c).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Sim(a) => sim::run(a).await,
         Command::Probe(a) => probe::run(a).await,

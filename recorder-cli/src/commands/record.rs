@@ -1,114 +1,141 @@
-//! `camrec record`: cameras → local folder.
+//! `camrec record`: configuration → cameras → storage, with metrics, health
+//! and a live status view.
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use recorder_core::mux::MuxerConfig;
 use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder};
-use recorder_core::sink::{repair_dir, LocalSink, LocalSinkOptions, ObjectNameTemplate};
-use recorder_core::source::{BackoffConfig, CameraUrl, SourceConfig, Transport};
+use recorder_core::sink::{repair_dir, LocalSink, LocalSinkOptions};
+use recorder_core::source::{BackoffConfig, SourceConfig};
 
-use crate::args::{RecordArgs, RecordingOptions};
+use crate::args::{ConfigArgs, RecordArgs};
+use crate::config::{self, Camera, Config, StorageKind};
+use crate::logging::LogTail;
+use crate::metrics::{self, StoreCheck, WatchedCamera};
+use crate::UsageError;
 
-/// A camera id from its URL: host and path, safe for file names.
-pub fn camera_id_from_url(url: &CameraUrl) -> String {
-    let u = url.url();
-    let raw = format!("{}{}", u.host_str().unwrap_or("camera"), u.path());
-    let id: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    id.trim_matches('-').to_string()
+/// How long shutdown waits for every camera to close its segment.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The flags of `ConfigArgs` as configuration overrides.
+pub fn flags(a: &ConfigArgs) -> config::Flags {
+    config::Flags {
+        urls: a.urls.clone(),
+        camera_ids: a.camera_ids.clone(),
+        out: a.out.clone(),
+        segment: a.segment,
+        fragment: a.fragment,
+        align: a.align,
+        template: a.template.clone(),
+        transport: a.transport.clone(),
+        stall_timeout: a.stall_timeout,
+        sync_fragments: a.sync_fragments,
+        metrics_listen: a.metrics_listen.clone(),
+        no_metrics: a.no_metrics,
+    }
 }
 
-pub async fn run(a: RecordArgs) -> anyhow::Result<()> {
-    let transport: Transport = a
-        .transport
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("--transport must be tcp or udp")?;
-    if !a.camera_ids.is_empty() && a.camera_ids.len() != a.urls.len() {
-        bail!(
-            "{} --camera-id values for {} URLs: give one id per URL, in the same order",
-            a.camera_ids.len(),
-            a.urls.len()
-        );
-    }
-    let mut cameras = Vec::new();
-    for (i, raw) in a.urls.iter().enumerate() {
-        let url = CameraUrl::parse(raw).with_context(|| format!("camera URL #{}", i + 1))?;
-        let id = a
-            .camera_ids
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| camera_id_from_url(&url));
-        let mut source = SourceConfig::new(url);
-        source.transport = transport;
-        source.stall_timeout = a.stall_timeout;
-        cameras.push(camera_config(id, source, &a.rec));
-    }
-    let mut ids: Vec<&str> = cameras.iter().map(|c| c.id.as_str()).collect();
-    ids.sort();
-    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-        bail!(
-            "two cameras would both be called {:?}; give each a distinct --camera-id",
-            w[0]
-        );
-    }
-    let snapshots = record(cameras, &a.rec).await?;
+/// Loads and validates file + environment + flags.
+pub fn load(a: &ConfigArgs) -> Result<Config, config::ConfigErrors> {
+    config::load(a.config.as_deref(), &config::process_env(), &flags(a))
+}
+
+pub async fn run(a: RecordArgs, tail: Option<LogTail>) -> anyhow::Result<()> {
+    let cfg = load(&a.cfg)?;
+    let snapshots = record(&cfg, a.duration, tail).await?;
     print_summary(&snapshots);
     Ok(())
 }
 
-pub fn camera_config(id: String, source: SourceConfig, rec: &RecordingOptions) -> CameraConfig {
+/// The recorder's settings for one configured camera.
+pub fn camera_config(c: &Camera) -> CameraConfig {
+    let mut source = SourceConfig::new(c.url.v.clone());
+    source.transport = c.transport.v;
+    source.stall_timeout = c.stall_timeout.v;
     CameraConfig {
-        id,
+        id: c.id.v.clone(),
         source,
         muxer: MuxerConfig {
-            segment_duration: rec.segment,
-            align_to_wall_clock: rec.align,
-            fragment_duration: rec.fragment,
+            segment_duration: c.segment.v,
+            align_to_wall_clock: c.align.v,
+            fragment_duration: c.fragment.v,
             ..MuxerConfig::default()
         },
         backoff: BackoffConfig::default(),
     }
 }
 
-/// Repairs leftovers, records until a signal or `--duration`, then closes
-/// every open segment.
+/// Records every enabled camera until a signal or `duration`, serving
+/// metrics and showing the status view meanwhile; then closes every open
+/// segment (graceful shutdown with a deadline).
 pub async fn record(
-    cameras: Vec<CameraConfig>,
-    rec: &RecordingOptions,
+    cfg: &Config,
+    duration: Option<Duration>,
+    tail: Option<LogTail>,
 ) -> anyhow::Result<Vec<CameraSnapshot>> {
-    if rec.segment < Duration::from_secs(1) {
-        bail!("--segment {:?} is too short; use at least 1s", rec.segment);
-    }
-    let template: ObjectNameTemplate = rec
-        .template
-        .parse()
-        .with_context(|| format!("--template {:?}", rec.template))?;
-    std::fs::create_dir_all(&rec.out)
-        .with_context(|| format!("cannot create the output folder {}", rec.out.display()))?;
-    repair_leftovers(&rec.out).await?;
-    let mut recorder = Recorder::new();
-    for cam in cameras {
-        let sink = LocalSink::new(&rec.out, template.clone())
-            .with_context(|| format!("output folder {}", rec.out.display()))?
-            .with_options(LocalSinkOptions {
-                sync_each_fragment: rec.sync_fragments,
-            });
-        tracing::info!(camera = %cam.id, url = %cam.source.url, out = %rec.out.display(), "starting camera");
-        recorder.add_camera(cam, sink);
-    }
     let mut stop = crate::signals::install();
-    match rec.duration {
+    // ---------------------------------------------------------------------
+    // S3 WIRING POINT: the only place that decides between storage kinds.
+    // When the S3 sink lands, build it here from `cfg.storage.s3` (bucket,
+    // prefix, endpoint, region, credentials, part size, spool dir/limit,
+    // max concurrent uploads), hand it `observed.uploads` (an
+    // `UploadObserver`) for the camrec_s3_* metrics, and use
+    // `StoreCheck` for /ready (add a variant for the bucket + spool).
+    // ---------------------------------------------------------------------
+    let dir = match cfg.storage.kind.v {
+        StorageKind::Local => cfg.storage.dir.v.clone(),
+        StorageKind::S3 => {
+            return Err(UsageError(format!(
+                "S3 output not available in this build yet (storage kind \"s3\" set by {}); \
+                 record to a folder with [storage] kind = \"local\" or --out DIR",
+                cfg.storage.kind.at
+            ))
+            .into())
+        }
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    repair_leftovers(&dir).await?;
+
+    let mut recorder = Recorder::new();
+    let mut watched = Vec::new();
+    let mut disabled = Vec::new();
+    for cam in &cfg.cameras {
+        if !cam.enabled.v {
+            tracing::info!(camera = %cam.id.v, "camera disabled in the configuration; not started");
+            disabled.push(cam.id.v.clone());
+            continue;
+        }
+        let sink = LocalSink::new(&dir, cfg.key_template.v.clone())
+            .with_context(|| format!("output folder {}", dir.display()))?
+            .with_options(LocalSinkOptions {
+                sync_each_fragment: cfg.storage.sync_fragments.v,
+            });
+        tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %dir.display(), "starting camera");
+        let status = recorder.add_camera(camera_config(cam), sink);
+        watched.push(WatchedCamera {
+            status,
+            name: cam.name.v.clone(),
+        });
+    }
+    let observed = metrics::observed(watched, disabled, StoreCheck::LocalDir(dir.clone()));
+    let server = match cfg.metrics_listen.v {
+        Some(addr) => {
+            let s = crate::http::serve(addr, observed.clone()).await?;
+            tracing::info!(listen = %s.addr, "serving /metrics, /health and /ready");
+            Some(s)
+        }
+        None => None,
+    };
+    let (view_stop_tx, view_stop) = tokio::sync::watch::channel(false);
+    let view = tail.map(|t| {
+        let statuses = recorder.statuses().to_vec();
+        tokio::spawn(crate::status_view::run(statuses, t, view_stop))
+    });
+
+    match duration {
         Some(d) => {
             tokio::select! {
                 _ = tokio::time::sleep(d) => tracing::info!(after = ?d, "--duration reached, stopping"),
@@ -119,9 +146,21 @@ pub async fn record(
             let _ = stop.wait_for(|s| *s).await;
         }
     }
-    let snapshots = recorder.snapshot();
-    if !recorder.shutdown(Duration::from_secs(30)).await {
-        tracing::warn!("some cameras did not close their segment within 30 s; their files are repaired on the next start");
+    let all_closed = recorder.shutdown(SHUTDOWN_DEADLINE).await;
+    let snapshots: Vec<CameraSnapshot> = observed
+        .cameras
+        .iter()
+        .map(|c| c.status.snapshot())
+        .collect();
+    let _ = view_stop_tx.send(true);
+    if let Some(v) = view {
+        let _ = v.await;
+    }
+    if !all_closed {
+        tracing::warn!("some cameras did not close their segment within {SHUTDOWN_DEADLINE:?}; their files are repaired on the next start");
+    }
+    if let Some(s) = server {
+        s.shutdown().await;
     }
     Ok(snapshots)
 }
@@ -140,17 +179,14 @@ pub async fn repair_leftovers(out: &Path) -> anyhow::Result<()> {
 
 fn print_summary(snapshots: &[CameraSnapshot]) {
     for s in snapshots {
-        eprintln!(
-            "{}: {} frames, {} segments, {} bytes, {} reconnects{}",
-            s.id,
-            s.frames,
-            s.segments_recorded,
-            s.bytes_recorded,
-            s.reconnects,
-            s.last_error
-                .as_deref()
-                .map(|e| format!(", last error: {e}"))
-                .unwrap_or_default()
+        tracing::info!(
+            camera = %s.id,
+            frames = s.frames,
+            segments = s.segments_recorded,
+            bytes = s.bytes_recorded,
+            reconnects = s.reconnects,
+            last_error = s.last_error.as_deref().unwrap_or("none"),
+            "camera summary"
         );
     }
 }

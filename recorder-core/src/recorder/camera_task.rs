@@ -147,7 +147,7 @@ pub async fn run_camera<S: SegmentSink>(
                 let config_error = e.is_config_error();
                 let delay = backoff.next_delay(config_error);
                 tracing::warn!(camera = %cfg.id, url = %url, error = %e, retry_in = ?delay, "cannot open the camera");
-                status.set_error(Some(e.to_string()));
+                status.set_error_kind(Some(e.to_string()), config_error);
                 status.set_state(CameraState::Retrying);
                 // A long outage ends the open segment rather than leaving
                 // it open (and its file unfinished) until the camera returns.
@@ -169,6 +169,7 @@ pub async fn run_camera<S: SegmentSink>(
             tracing::warn!(camera = %cfg.id, stream = ?s, "camera stream not recorded");
         }
         let tracks = session.tracks().to_vec();
+        let video_tracks: Vec<bool> = tracks.iter().map(|t| t.codec.is_video()).collect();
         match &mut pipe.muxer {
             Some(m) if same_layout(&m.tracks(), &tracks) => {
                 m.restart_timeline(&mut pipe.events);
@@ -184,7 +185,7 @@ pub async fn run_camera<S: SegmentSink>(
                     Ok(m) => pipe.muxer = Some(m),
                     Err(e) => {
                         tracing::error!(camera = %cfg.id, error = %e, "cannot record this camera's tracks");
-                        status.set_error(Some(e.to_string()));
+                        status.set_error_kind(Some(e.to_string()), true);
                         status.set_state(CameraState::Retrying);
                         let delay = backoff.next_delay(true);
                         tokio::select! {
@@ -210,6 +211,9 @@ pub async fn run_camera<S: SegmentSink>(
             match event {
                 Ok(SourceEvent::Frame(f)) => {
                     status.frames.fetch_add(1, Ordering::Relaxed);
+                    if video_tracks.get(f.track).copied().unwrap_or(false) {
+                        status.video_frames.fetch_add(1, Ordering::Relaxed);
+                    }
                     status
                         .last_frame_unix_ns
                         .store(f.wall.0.max(0) as u64, Ordering::Relaxed);

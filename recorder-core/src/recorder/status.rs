@@ -1,7 +1,7 @@
 //! What a camera task reports while it runs: a shared, lock-light record a
 //! host app (or the CLI's metrics and terminal view) reads at any time.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 /// Where a camera's recording stands.
@@ -45,6 +45,8 @@ pub struct CameraStatus {
     state: AtomicU8,
     /// Frames received from the camera.
     pub frames: AtomicU64,
+    /// Of `frames`, those of video tracks (for a frame rate).
+    pub video_frames: AtomicU64,
     /// Frames that could not be stored (before the first keyframe, ...).
     pub frames_skipped: AtomicU64,
     /// RTP packets the camera sent that never arrived.
@@ -60,6 +62,9 @@ pub struct CameraStatus {
     /// Wall clock (Unix ns) of the last frame received; 0 before any.
     pub last_frame_unix_ns: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Whether `last_error` is a configuration error (wrong password, no
+    /// such stream, no usable track) that retrying will not fix.
+    last_error_is_config: AtomicBool,
     current_segment: Mutex<Option<String>>,
 }
 
@@ -72,6 +77,8 @@ pub struct CameraSnapshot {
     pub state: CameraState,
     /// See [`CameraStatus::frames`].
     pub frames: u64,
+    /// See [`CameraStatus::video_frames`].
+    pub video_frames: u64,
     /// See [`CameraStatus::frames_skipped`].
     pub frames_skipped: u64,
     /// See [`CameraStatus::packets_lost`].
@@ -88,6 +95,9 @@ pub struct CameraSnapshot {
     pub last_frame_unix_ns: u64,
     /// The last error, redacted (credentials never appear).
     pub last_error: Option<String>,
+    /// True when `last_error` is a configuration error (401, 404, no
+    /// usable stream): retrying alone will not fix it.
+    pub last_error_is_config: bool,
     /// Where the open segment is being written, if one is open.
     pub current_segment: Option<String>,
 }
@@ -99,6 +109,7 @@ impl CameraStatus {
             id: id.into(),
             state: AtomicU8::new(0),
             frames: AtomicU64::new(0),
+            video_frames: AtomicU64::new(0),
             frames_skipped: AtomicU64::new(0),
             packets_lost: AtomicU64::new(0),
             bytes_recorded: AtomicU64::new(0),
@@ -107,6 +118,7 @@ impl CameraStatus {
             sink_errors: AtomicU64::new(0),
             last_frame_unix_ns: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            last_error_is_config: AtomicBool::new(false),
             current_segment: Mutex::new(None),
         }
     }
@@ -126,7 +138,15 @@ impl CameraStatus {
     }
 
     pub(crate) fn set_error(&self, e: Option<String>) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+        self.set_error_kind(e, false);
+    }
+
+    /// Records the last error and whether it is a configuration error.
+    pub(crate) fn set_error_kind(&self, e: Option<String>, config_error: bool) {
+        let mut guard = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        *guard = e;
+        self.last_error_is_config
+            .store(config_error && guard.is_some(), Ordering::Relaxed);
     }
 
     pub(crate) fn set_segment(&self, s: Option<String>) {
@@ -143,6 +163,7 @@ impl CameraStatus {
             id: self.id.clone(),
             state: self.state(),
             frames: l(&self.frames),
+            video_frames: l(&self.video_frames),
             frames_skipped: l(&self.frames_skipped),
             packets_lost: l(&self.packets_lost),
             bytes_recorded: l(&self.bytes_recorded),
@@ -150,6 +171,7 @@ impl CameraStatus {
             reconnects: l(&self.reconnects),
             sink_errors: l(&self.sink_errors),
             last_frame_unix_ns: l(&self.last_frame_unix_ns),
+            last_error_is_config: self.last_error_is_config.load(Ordering::Relaxed),
             last_error: self
                 .last_error
                 .lock()

@@ -1,0 +1,190 @@
+//! The live per-camera table on a terminal, redrawn in place every second
+//! (like `docker stats`). Rates come from the difference between two
+//! snapshots.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use recorder_core::recorder::{CameraSnapshot, CameraStatus};
+use tokio::sync::watch;
+
+use crate::logging::LogTail;
+
+/// Per-camera rates between two snapshots.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rates {
+    /// Video frames per second.
+    pub fps: f64,
+    /// Stored bits per second.
+    pub bitrate: f64,
+}
+
+/// Rates from `prev` to `now` over `dt`.
+pub fn rates(prev: &CameraSnapshot, now: &CameraSnapshot, dt: Duration) -> Rates {
+    let secs = dt.as_secs_f64().max(1e-3);
+    Rates {
+        fps: now.video_frames.saturating_sub(prev.video_frames) as f64 / secs,
+        bitrate: now.bytes_recorded.saturating_sub(prev.bytes_recorded) as f64 * 8.0 / secs,
+    }
+}
+
+/// `1.5 MB`, `830 kB`.
+pub fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.0} kB", b / 1e3)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+/// `2.1 Mbit/s`.
+pub fn human_bitrate(bps: f64) -> String {
+    if bps >= 1e6 {
+        format!("{:.1} Mb/s", bps / 1e6)
+    } else {
+        format!("{:.0} kb/s", bps / 1e3)
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The table for one refresh.
+pub fn render(rows: &[(CameraSnapshot, Rates)], log: &[String], width: usize) -> Vec<String> {
+    let mut out = vec![format!(
+        "{:<16} {:<10} {:>6} {:>10} {:>9} {:>9} {:>5}  {:<14} {}",
+        "CAMERA", "STATE", "FPS", "BITRATE", "STORED", "SEGMENTS", "RECON", "SEGMENT", "LAST ERROR"
+    )];
+    for (s, r) in rows {
+        let line = format!(
+            "{:<16} {:<10} {:>6.1} {:>10} {:>9} {:>9} {:>5}  {:<14} {}",
+            truncate(&s.id, 16),
+            s.state.as_str(),
+            r.fps,
+            human_bitrate(r.bitrate),
+            human_bytes(s.bytes_recorded),
+            s.segments_recorded,
+            s.reconnects,
+            truncate(s.current_segment.as_deref().unwrap_or("-"), 14),
+            s.last_error.as_deref().unwrap_or("-")
+        );
+        out.push(line);
+    }
+    if !log.is_empty() {
+        out.push(String::new());
+        out.push("recent warnings (full log: --log-file):".into());
+        out.extend(log.iter().cloned());
+    }
+    out.into_iter().map(|l| truncate(&l, width)).collect()
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|w: &usize| *w >= 40)
+        .unwrap_or(120)
+}
+
+/// Runs the view until `stop` turns true; leaves the last table on screen.
+pub async fn run(statuses: Vec<Arc<CameraStatus>>, tail: LogTail, mut stop: watch::Receiver<bool>) {
+    tail.set_capturing(true);
+    let mut prev: Vec<CameraSnapshot> = statuses.iter().map(|s| s.snapshot()).collect();
+    let mut prev_t = Instant::now();
+    let mut drawn = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "\x1b[?25l"); // hide the cursor
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        let now_t = Instant::now();
+        let now: Vec<CameraSnapshot> = statuses.iter().map(|s| s.snapshot()).collect();
+        let rows: Vec<(CameraSnapshot, Rates)> = now
+            .iter()
+            .zip(&prev)
+            .map(|(n, p)| (n.clone(), rates(p, n, now_t - prev_t)))
+            .collect();
+        let lines = render(&rows, &tail.lines(), terminal_width());
+        let mut buf = String::new();
+        if drawn > 0 {
+            buf.push_str(&format!("\x1b[{drawn}A"));
+        }
+        buf.push_str("\r\x1b[J");
+        for l in &lines {
+            buf.push_str(l);
+            buf.push('\n');
+        }
+        let _ = stderr.write_all(buf.as_bytes());
+        let _ = stderr.flush();
+        drawn = lines.len();
+        prev = now;
+        prev_t = now_t;
+        if stopping {
+            break;
+        }
+    }
+    let _ = write!(stderr, "\x1b[?25h");
+    tail.set_capturing(false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_rendering() {
+        let st = CameraStatus::new("front");
+        let a = st.snapshot();
+        st.video_frames
+            .fetch_add(50, std::sync::atomic::Ordering::Relaxed);
+        st.frames
+            .fetch_add(90, std::sync::atomic::Ordering::Relaxed);
+        st.bytes_recorded
+            .fetch_add(250_000, std::sync::atomic::Ordering::Relaxed);
+        let b = st.snapshot();
+        let r = rates(&a, &b, Duration::from_secs(2));
+        assert_eq!(
+            r,
+            Rates {
+                fps: 25.0,
+                bitrate: 1_000_000.0
+            }
+        );
+        let mut b2 = b.clone();
+        b2.last_error = Some("x".repeat(300));
+        let lines = render(&[(b2, r)], &["WARN something".into()], 100);
+        assert!(lines[0].starts_with("CAMERA"));
+        assert!(
+            lines[1].contains("front")
+                && lines[1].contains("25.0")
+                && lines[1].contains("1.0 Mb/s")
+        );
+        assert!(lines[1].contains("250 kB"));
+        assert!(lines.iter().all(|l| l.chars().count() <= 100));
+        assert!(lines.last().unwrap().contains("WARN something"));
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500_000), "1.5 MB");
+        assert_eq!(human_bytes(2_340_000_000), "2.34 GB");
+        assert_eq!(human_bitrate(800_000.0), "800 kb/s");
+    }
+}

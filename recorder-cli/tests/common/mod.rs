@@ -1,0 +1,243 @@
+//! Helpers for running the real `camrec` binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use camera_sim::{AuthMode, MountConfig, SimConfig, SimHandle, Simulator};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_camrec");
+
+/// A `camrec` command with a clean environment (no CAMERAn_*, S3_*, ...).
+pub fn camrec() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear();
+    if let Some(p) = std::env::var_os("PATH") {
+        c.env("PATH", p);
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+pub fn run(c: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("run camrec");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The built-in clip on /stream1, optionally behind Digest auth.
+pub fn sim(creds: Option<(&str, &str)>) -> SimHandle {
+    let mut cfg = SimConfig::new().mount(MountConfig::demo("/stream1"));
+    if let Some((u, p)) = creds {
+        cfg = cfg.credentials(u, p, AuthMode::Digest);
+    }
+    Simulator::start_in_thread(cfg, "127.0.0.1:0".parse().unwrap()).expect("start sim")
+}
+
+/// A port nothing listens on (bound then released).
+pub fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A running `camrec record` whose stderr is collected line by line.
+pub struct Running {
+    pub child: Child,
+    pub lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn spawn(mut c: Command) -> Running {
+        c.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn camrec");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l2 = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                l2.lock().unwrap().push(line);
+            }
+        });
+        Running {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.log().into_iter().find(|l| l.contains(needle)) {
+                return l;
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!(
+                    "camrec exited ({st}) before logging {needle:?}:\n{}",
+                    self.log().join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?} within {timeout:?}:\n{}",
+                self.log().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The metrics address from the "serving /metrics" log line (JSON logs).
+    pub fn metrics_addr(&mut self) -> SocketAddr {
+        let line = self.wait_for_line("serving /metrics", Duration::from_secs(20));
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        v["fields"]["listen"]
+            .as_str()
+            .expect("listen field")
+            .parse()
+            .unwrap()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Waits for exit; returns the exit code and every stderr line.
+    pub fn wait(mut self, timeout: Duration) -> (i32, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "camrec did not exit within {timeout:?}:\n{}",
+                    self.log().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        (status.code().unwrap_or(-1), self.log())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP GET: (status, body).
+pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code: u16 = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad response: {resp}"));
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// Polls `f` until it returns Some, or panics with `what`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The value of a metric sample line `name{labels} value`.
+pub fn metric(body: &str, name_and_labels: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Every file under `dir`.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Top-level MP4 box types of a file, in order.
+pub fn top_boxes(path: &Path) -> Vec<String> {
+    let data = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+        let kind = String::from_utf8_lossy(&data[pos + 4..pos + 8]).into_owned();
+        if size < 8 || pos + size > data.len() {
+            out.push(format!("TRUNCATED {kind}"));
+            break;
+        }
+        out.push(kind);
+        pos += size;
+    }
+    out
+}
