@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(url) = CameraUrl::parse(s) {
         let shown = format!("{url} {url:?} {}", url.redacted());
         if let Some(creds) = url.credentials() {
-            if creds.password.len() >= 4 && !url.username().unwrap_or("").contains(&creds.password) {
+            // Passwords shorter than 4 characters, or made of the mask's
+            // own characters, cannot be told apart from the mask.
+            let maskable = creds.password.len() >= 4 && !creds.password.contains('*');
+            if maskable && !url.username().unwrap_or("").contains(&creds.password) {
                 assert!(!shown.contains(&creds.password), "password leaked: {shown}");
             }
         }

@@ -369,8 +369,15 @@ impl Muxer {
                 t.offset = t.offset.saturating_add(expected - pts);
                 pts = expected;
                 self.stats.discontinuities += 1;
-                if let Some(seg) = &mut self.segment {
-                    seg.end_request.get_or_insert(EndReason::Discontinuity);
+                // Only the primary track's jump ends the segment. A secondary
+                // track is re-based onto its continuation, which keeps the
+                // segment consistent; cutting for it too would, when a camera
+                // jumps every clock at once, end the segment the primary's
+                // jump just started one GOP later (a tiny file per jump).
+                if ti == self.primary {
+                    if let Some(seg) = &mut self.segment {
+                        seg.end_request.get_or_insert(EndReason::Discontinuity);
+                    }
                 }
             }
             if pts < last {
@@ -844,5 +851,96 @@ impl Muxer {
             samples,
             starts_with_keyframe,
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::mux::{CodecConfig, Frame, MuxEvent, TrackSpec, WallTime};
+
+    /// Regression (found by the e2e timestamp-jump test): video and audio
+    /// jumping together gave two cuts, the second one GOP after the first.
+    #[test]
+    fn a_jump_of_every_track_cuts_once() {
+        let tracks = vec![
+            TrackSpec {
+                timescale: 90_000,
+                codec: CodecConfig::H264 {
+                    avcc: Bytes::from_static(&[
+                        1, 0x4d, 0x40, 0x1e, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00,
+                    ]),
+                    width: 320,
+                    height: 240,
+                },
+            },
+            TrackSpec {
+                timescale: 16_000,
+                codec: CodecConfig::Aac {
+                    asc: Bytes::from_static(&[0x14, 0x08]),
+                    sample_rate: 16_000,
+                    channels: 1,
+                },
+            },
+        ];
+        let cfg = MuxerConfig {
+            segment_duration: std::time::Duration::from_secs(60),
+            ..MuxerConfig::default()
+        };
+        let mut m = Muxer::new(tracks, cfg).unwrap();
+        let mut out = Vec::new();
+        let hour_v = 3600 * 90_000;
+        let hour_a = 3600 * 16_000;
+        let (mut v, mut a) = (0i64, 0i64);
+        // 8 s at 25 fps with a keyframe every second; AAC frames interleaved
+        // by time; both clocks jump an hour forward at 3 s (video first).
+        for i in 0..200i64 {
+            let jv = if i >= 75 { hour_v } else { 0 };
+            let wall = WallTime(1_700_000_000_000_000_000 + i * 40_000_000);
+            m.push(
+                Frame {
+                    track: 0,
+                    pts: v + jv,
+                    wall,
+                    keyframe: i % 25 == 0,
+                    duration_hint: None,
+                    data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+                },
+                &mut out,
+            )
+            .unwrap();
+            v += 3600;
+            while a * 90_000 / 16_000 <= v {
+                let ja = if a * 90_000 / 16_000 >= 75 * 3600 {
+                    hour_a
+                } else {
+                    0
+                };
+                m.push(
+                    Frame {
+                        track: 1,
+                        pts: a + ja,
+                        wall,
+                        keyframe: true,
+                        duration_hint: Some(1024),
+                        data: Bytes::from_static(&[0x21, 0x10]),
+                    },
+                    &mut out,
+                )
+                .unwrap();
+                a += 1024;
+            }
+        }
+        m.finish(EndReason::Finished, &mut out);
+        let reasons: Vec<EndReason> = out
+            .iter()
+            .filter_map(|e| match e {
+                MuxEvent::SegmentFinished(e) => Some(e.reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons, [EndReason::Discontinuity, EndReason::Finished]);
     }
 }

@@ -20,9 +20,9 @@ pub struct BackoffConfig {
     /// The largest window.
     pub cap: Duration,
     /// A session that stayed up this long counts as healthy: the next
-    /// failure starts again from `base`. 10 s by default, so a camera that
-    /// drops every ~15 s (Tapo's keepalive bug) is re-opened within ~0.5 s
-    /// each time instead of backing off to the cap.
+    /// failure starts again from `base`. Short on purpose: cameras that
+    /// drop every session after a few seconds (Tapo: ~15 s) must be
+    /// reconnected at once every time, not at an ever slower pace.
     pub stable_after: Duration,
     /// Delay after a configuration error (401, 404, no usable stream).
     pub config_error_delay: Duration,
@@ -33,7 +33,7 @@ impl Default for BackoffConfig {
         BackoffConfig {
             base: Duration::from_millis(500),
             cap: Duration::from_secs(30),
-            stable_after: Duration::from_secs(10),
+            stable_after: Duration::from_secs(2),
             config_error_delay: Duration::from_secs(60),
         }
     }
@@ -178,15 +178,27 @@ mod tests {
         assert_eq!(a.attempts(), 20);
     }
 
+    /// Regression (found by the e2e Tapo test): with a 30 s threshold a
+    /// camera that drops every 15 s never counted as healthy, so each
+    /// reconnect waited longer, up to 30 s of lost video per drop.
+    #[test]
+    fn tapo_style_drops_reconnect_quickly_forever() {
+        let mut b = Backoff::with_seed(BackoffConfig::default(), 3);
+        for _ in 0..50 {
+            b.session_ended(Duration::from_secs(15));
+            assert!(b.next_delay(false) < Duration::from_millis(500));
+        }
+    }
+
     #[test]
     fn stable_session_resets() {
         let mut b = Backoff::with_seed(BackoffConfig::default(), 1);
         for _ in 0..5 {
             b.next_delay(false);
         }
-        b.session_ended(Duration::from_secs(5));
+        b.session_ended(Duration::from_millis(1500));
         assert_eq!(b.attempts(), 5, "a short session keeps backing off");
-        b.session_ended(Duration::from_secs(30));
+        b.session_ended(Duration::from_secs(2));
         assert_eq!(b.attempts(), 0);
         assert!(b.next_delay(false) < Duration::from_millis(500));
     }

@@ -240,7 +240,15 @@ impl Timeline {
         };
         let pts = sat_i64(rtp as i128 - first as i128 + t.offset as i128);
         let timescale = t.timescale;
-        let trusted_ntp = ntp.filter(|_| t.sr.is_some_and(|s| s.trusted));
+        // The latest SR maps RTP time to capture time only while the RTP
+        // clock runs on from it: after a timestamp jump (until the next SR)
+        // it would put the frame hours away from its arrival. A capture
+        // time further from arrival than a trusted camera clock can be is
+        // a stale mapping: use arrival for this frame.
+        let max_off = self.config.max_camera_clock_offset.as_nanos() as i128;
+        let trusted_ntp = ntp.filter(|n| {
+            t.sr.is_some_and(|s| s.trusted) && (n.0 as i128 - arrival.0 as i128).abs() <= max_off
+        });
         let wall = self.wall_for(ticks_to_ns(pts as i128, timescale), trusted_ntp, arrival);
         Some(Placement { pts, wall })
     }
@@ -269,6 +277,10 @@ impl Timeline {
             lag.abs() > bound
         } else if lag < -bound {
             // A frame cannot arrive before it was captured: base is wrong.
+            true
+        } else if lag > self.config.late_arrival_grace.as_nanos() as i128 {
+            // Later than any network delay: the camera's timestamps
+            // jumped back (e.g. an RTP jump before the next sender report).
             true
         } else if lag > bound {
             // Late frames: network delay unless it lasts.
@@ -363,6 +375,37 @@ mod tests {
         assert_eq!(a.pts, 4800, "100 ms after video at 48 kHz");
         assert_near(a.wall, at(1100));
         assert_eq!(t.stats().aligned_by_sr, vec![true, true]);
+    }
+
+    /// Regression (found by the e2e timestamp-jump test): after an RTP
+    /// jump, frames placed before the next sender report were stamped with
+    /// the old SR mapping, an hour off, and named their segment so.
+    #[test]
+    fn rtp_jump_before_the_next_sr_keeps_wall_near_arrival() {
+        let mut t = Timeline::new(&[90_000], TimelineConfig::default());
+        t.sender_report(0, 0, T0.to_ntp(), at(0));
+        let p = t.place(0, 90_000, at(1000)).unwrap();
+        assert_near(p.wall, at(1000));
+        let hour = 3600 * 90_000;
+        for (i, ms) in [1040i64, 1080, 1120].into_iter().enumerate() {
+            let p = t.place(0, hour + 93_600 + i as i64 * 3600, at(ms)).unwrap();
+            assert!(
+                (p.wall.0 - at(ms).0).abs() < SEC,
+                "frame at {ms} ms stamped {} s off",
+                (p.wall.0 - at(ms).0) / SEC
+            );
+        }
+        // The camera's next SR includes the jump: capture time again.
+        t.sender_report(0, hour + 180_000, at(2000).to_ntp(), at(2001));
+        let p = t.place(0, hour + 180_000 + 3600, at(2045)).unwrap();
+        assert_near(p.wall, at(2040));
+        // 100 s back: "late" by 100 s is no network delay, and the smooth
+        // clock must not stamp frames in the past until the next SR.
+        let back = hour + 180_000 + 7200 - 100 * 90_000;
+        let p = t.place(0, back, at(2085)).unwrap();
+        assert!((p.wall.0 - at(2085).0).abs() < SEC, "{p:?}");
+        let p = t.place(0, back + 3600, at(2125)).unwrap();
+        assert!((p.wall.0 - at(2125).0).abs() < SEC, "{p:?}");
     }
 
     #[test]
