@@ -97,7 +97,7 @@ fn cli_record_errors_are_clear_and_hide_the_password() {
         .enumerate()
         .map(|(i, (url, _))| {
             camrec()
-                .args(["record", url, "--duration", "3s", "--out"])
+                .args(["record", "--no-metrics", url, "--duration", "3s", "--out"])
                 .arg(tmp.path().join(i.to_string()))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -154,6 +154,7 @@ fn cli_kill_9_then_repair_loses_at_most_2s() {
     let mut child = camrec()
         .args([
             "record",
+            "--no-metrics",
             &url,
             "--camera-id",
             "cam",
@@ -185,6 +186,7 @@ fn cli_kill_9_then_repair_loses_at_most_2s() {
     let (out, text) = run(camrec()
         .args([
             "record",
+            "--no-metrics",
             "rtsp://127.0.0.1:9/none",
             "--duration",
             "1s",

@@ -103,6 +103,12 @@ impl Assembler {
         }
     }
 
+    /// Stops waiting for sender reports: everything held becomes ready.
+    /// Used when the session ends, so frames that arrived are never lost.
+    pub fn release_held(&mut self) {
+        self.holding = false;
+    }
+
     pub fn stats(&self) -> TimelineStats {
         self.timeline.stats()
     }
@@ -266,6 +272,16 @@ mod tests {
         a.push_frame(frame(0, 180_000, 2000));
         assert_eq!(kinds(&mut a), ["F0@0", "F1@160", "F0@90000", "F0@180000"]);
         assert_eq!(a.stats().aligned_by_sr, vec![false, false]);
+    }
+
+    #[test]
+    fn frames_held_when_the_session_ends_are_released() {
+        let mut a = asm(2000);
+        a.push_frame(frame(0, 0, 0));
+        a.push_frame(frame(0, 3600, 40));
+        assert!(a.pop().is_none(), "still waiting for sender reports");
+        a.release_held();
+        assert_eq!(kinds(&mut a), ["F0@0", "F0@3600"]);
     }
 
     #[test]

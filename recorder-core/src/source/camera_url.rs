@@ -270,7 +270,8 @@ mod tests {
     #[test]
     fn password_repeated_in_the_path_is_masked() {
         // Found by the camera_url fuzz target.
-        let u = CameraUrl::parse("rtsp://a1dmin:secret12\r@19rtsp://a1dmin:secret12\r@121").unwrap();
+        let u =
+            CameraUrl::parse("rtsp://a1dmin:secret12\r@19rtsp://a1dmin:secret12\r@121").unwrap();
         let shown = format!("{u} {u:?}");
         assert!(!shown.contains("secret12"), "{shown}");
     }

@@ -384,6 +384,8 @@ pub struct Session {
     /// When the next frame must have arrived by.
     deadline: Instant,
     got_frame: bool,
+    /// The error that ended the session, returned once held frames are out.
+    ended: Option<SourceError>,
 }
 
 impl fmt::Debug for Session {
@@ -652,6 +654,7 @@ pub async fn connect(
         stall_timeout: cfg.stall_timeout,
         deadline: Instant::now() + cfg.first_frame_timeout,
         got_frame: false,
+        ended: None,
     };
     session.await_video_parameters(pending_video).await?;
     Ok(session)
@@ -701,7 +704,15 @@ impl Session {
                 }
                 return Ok(ev);
             }
-            self.read_one().await?;
+            if let Some(e) = &self.ended {
+                return Err(e.clone());
+            }
+            if let Err(e) = self.read_one().await {
+                // Frames held for sender-report alignment arrived before
+                // the session ended: hand them out before the error.
+                self.asm.release_held();
+                self.ended = Some(e);
+            }
         }
     }
 
