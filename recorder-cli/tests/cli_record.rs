@@ -116,7 +116,7 @@ fn cli_record_errors_are_clear_and_hide_the_password() {
         println!("{text}");
         assert!(text.contains(expect), "expected {expect:?} in:\n{text}");
         assert!(
-            text.contains("last error:"),
+            text.contains("camera summary") && text.contains("last_error="),
             "the summary names the error:\n{text}"
         );
         assert!(!text.contains("Wr0ng-Pass-9") && !text.contains("Right-Pass-1"));
