@@ -370,3 +370,75 @@ async fn crash_without_spool_completes_uploaded_parts() {
     assert_eq!(ffmpeg_errors(&path), "");
     assert!(decoded_frames(&path, "v") > 0);
 }
+
+/// The store is down and the spool fills up: new fragments of the open
+/// segment are refused with a `StorageFull` error and counted; everything
+/// spooled before is kept and uploaded once the store is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_spool_refuses_new_fragments_loudly() {
+    use recorder_core::mux::{EndReason, MuxEvent, Muxer};
+    use recorder_core::sink::SegmentSink;
+    let Some(moto) = moto() else { return };
+    if !ready() {
+        return;
+    }
+    let proxy = Proxy::start(moto.port).await;
+    let spool = tempfile::tempdir().unwrap();
+    let mut cfg = moto.config("full", spool.path());
+    cfg.endpoint = Some(proxy.endpoint());
+    cfg.create_bucket = true;
+    cfg.spool_limit_bytes = 1_500_000;
+    let store = S3Store::connect(cfg).await.unwrap();
+    proxy.set(Mode::Refuse);
+    let (tracks, frames) = load_fixture(&fixture("h264_aac.mp4"));
+    let frames = repeat_frames(&tracks, &frames, 20);
+    let mut mux = Muxer::new(tracks, one_segment()).unwrap();
+    let mut sink = store.sink("lot");
+    let (mut kept, mut refused) = (0u64, 0u64);
+    let mut events = Vec::new();
+    let feed = |events: &mut Vec<MuxEvent>| events.drain(..).collect::<Vec<_>>();
+    let mut stored = None;
+    for f in frames {
+        mux.push(f, &mut events).unwrap();
+        for ev in feed(&mut events) {
+            match ev {
+                MuxEvent::SegmentStarted(s) => sink.start("lot", &s).await.unwrap(),
+                MuxEvent::Fragment(fr) => match sink.fragment(&fr).await {
+                    Ok(()) => kept += u64::from(fr.samples[0]),
+                    Err(e) => {
+                        assert!(e.is_storage_full(), "{e}");
+                        assert!(e.to_string().contains("spool is full"), "{e}");
+                        refused += 1;
+                    }
+                },
+                MuxEvent::SegmentFinished(_) => unreachable!(),
+            }
+        }
+    }
+    mux.finish(EndReason::Finished, &mut events);
+    for ev in feed(&mut events) {
+        match ev {
+            MuxEvent::Fragment(fr) => {
+                if sink.fragment(&fr).await.is_err() {
+                    refused += 1;
+                }
+            }
+            MuxEvent::SegmentFinished(e) => stored = Some(sink.finish(&e).await.unwrap()),
+            MuxEvent::SegmentStarted(_) => unreachable!(),
+        }
+    }
+    assert!(refused > 0 && kept > 0);
+    let st = store.status();
+    assert_eq!(st.fragments_dropped, refused, "{st:?}");
+    assert!(st.spool_bytes <= 1_500_000, "{st:?}");
+    proxy.set(Mode::Pass);
+    assert!(store.wait_idle(Duration::from_secs(60)).await);
+    let dir = tempfile::tempdir().unwrap();
+    let path = download(&store, &stored.unwrap().name, dir.path()).await;
+    assert_eq!(ffmpeg_errors(&path), "");
+    assert_eq!(decoded_frames(&path, "v"), kept);
+    let data = std::fs::read(&path).unwrap();
+    let (ts, dur) = mvhd_duration(&data);
+    // The header says how much was kept, not what the muxer saw.
+    assert!((dur as f64 / f64::from(ts) - kept as f64 / 25.0).abs() < 1.0);
+}

@@ -118,6 +118,20 @@ pub enum SinkError {
         source: io::Error,
     },
 
+    /// The S3 spool reached its size limit (the store is slow or down).
+    #[error(
+        "the S3 spool {path} is full ({limit} bytes limit): {what}. The store is not keeping up \
+         or is unreachable: check it (see the upload errors), or raise the spool limit"
+    )]
+    SpoolFull {
+        /// The spool file or directory.
+        path: PathBuf,
+        /// The configured limit in bytes.
+        limit: u64,
+        /// What was refused.
+        what: String,
+    },
+
     /// The process may not write there.
     #[error(
         "permission denied while {action} {path}: give the recorder's user write access to it \
@@ -269,7 +283,10 @@ impl SinkError {
     /// True if the error means the storage is full (the recorder may want to
     /// alert and keep retrying rather than give up).
     pub fn is_storage_full(&self) -> bool {
-        matches!(self, SinkError::StorageFull { .. })
+        matches!(
+            self,
+            SinkError::StorageFull { .. } | SinkError::SpoolFull { .. }
+        )
     }
 }
 

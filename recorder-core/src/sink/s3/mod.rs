@@ -98,11 +98,11 @@ pub(crate) fn rfc3339(t: WallTime) -> String {
     )
 }
 
-fn storage_full(path: &Path, what: String) -> SinkError {
-    SinkError::StorageFull {
-        action: "spooling",
+fn spool_full(path: &Path, limit: u64, what: String) -> SinkError {
+    SinkError::SpoolFull {
         path: path.to_owned(),
-        source: std::io::Error::new(std::io::ErrorKind::StorageFull, what),
+        limit,
+        what,
     }
 }
 
@@ -302,13 +302,10 @@ impl SegmentSink for S3Sink {
         if c.spool_bytes.load(Ordering::Relaxed) + init_len > cfg.spool_limit_bytes {
             add(&c.segments_dropped, 1);
             tracing::error!(camera, spool = %cfg.spool_dir.display(), limit = cfg.spool_limit_bytes, "S3 spool full: segment not recorded");
-            return Err(storage_full(
+            return Err(spool_full(
                 &cfg.spool_dir,
-                format!(
-                    "the S3 spool is full ({} bytes limit); the store is not keeping up or \
-                     unreachable: check it, or raise spool_limit_bytes",
-                    cfg.spool_limit_bytes
-                ),
+                cfg.spool_limit_bytes,
+                format!("segment {} of camera {camera} not recorded", start.index),
             ));
         }
         let name = cfg.template.render(camera, start.wall_start, start.index);
@@ -400,12 +397,12 @@ impl SegmentSink for S3Sink {
                 o.sealed_full = true;
                 tracing::error!(key = %o.key, limit = inner.cfg.spool_limit_bytes, "S3 spool full: the rest of this segment is dropped (what is spooled is kept and uploaded)");
             }
-            return Err(storage_full(
+            return Err(spool_full(
                 &o.spool,
+                inner.cfg.spool_limit_bytes,
                 format!(
-                    "the S3 spool is full ({} bytes limit): fragment dropped; the segment keeps \
-                     its first {} fragments",
-                    inner.cfg.spool_limit_bytes, o.fragments
+                    "fragment dropped; the segment keeps its first {} fragments",
+                    o.fragments
                 ),
             ));
         }
