@@ -396,7 +396,7 @@ async fn full_spool_refuses_new_fragments_loudly() {
     let mut sink = store.sink("lot");
     let (mut kept, mut refused) = (0u64, 0u64);
     let mut events = Vec::new();
-    let feed = |events: &mut Vec<MuxEvent>| events.drain(..).collect::<Vec<_>>();
+    let feed = |events: &mut Vec<MuxEvent>| std::mem::take(events);
     let mut stored = None;
     for f in frames {
         mux.push(f, &mut events).unwrap();
