@@ -442,3 +442,92 @@ async fn full_spool_refuses_new_fragments_loudly() {
     // The header says how much was kept, not what the muxer saw.
     assert!((dur as f64 / f64::from(ts) - kept as f64 / 25.0).abs() < 1.0);
 }
+
+/// The child half of `kill_9_mid_segment_then_recover`: records forever
+/// (until killed) into the store named by the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_child_writer() {
+    let (Ok(endpoint), Ok(spool)) = (
+        std::env::var("CAMREC_KILL9_ENDPOINT"),
+        std::env::var("CAMREC_KILL9_SPOOL"),
+    ) else {
+        return; // only runs as the child of the test below
+    };
+    let mut cfg = recorder_core::sink::s3::S3Config::new("kill9")
+        .with_endpoint(endpoint)
+        .with_credentials("testing", "testing-secret");
+    cfg.spool_dir = spool.into();
+    cfg.part_size = MIN_PART_SIZE;
+    cfg.create_bucket = true;
+    let store = S3Store::connect(cfg).await.unwrap();
+    let (tracks, frames) = load_fixture(&fixture("h264_aac.mp4"));
+    let frames = repeat_frames(&tracks, &frames, 1000);
+    let mut sink = store.sink("kill9");
+    record(
+        &mut sink,
+        "kill9",
+        tracks,
+        frames,
+        one_segment(),
+        |_| Some(Duration::from_millis(5)),
+        true,
+    )
+    .await;
+}
+
+/// A real `kill -9` of a recording process after parts were uploaded; a new
+/// process recovers a playable object and leaves no open upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_segment_then_recover() {
+    let Some(moto) = moto() else { return };
+    if !ready() {
+        return;
+    }
+    let spool = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "kill9_child_writer", "--nocapture"])
+        .env("CAMREC_KILL9_ENDPOINT", moto.endpoint())
+        .env("CAMREC_KILL9_SPOOL", spool.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the manifest records two uploaded parts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let parts = files_under(spool.path())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "manifest"))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|t| t.lines().filter(|l| l.starts_with("part ")).count())
+            .sum::<usize>();
+        if parts >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "child uploaded no parts"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let mut cfg = moto.config("kill9", spool.path());
+    cfg.part_size = MIN_PART_SIZE;
+    let store = S3Store::connect(cfg).await.unwrap();
+    assert_eq!(open_uploads(&store).await.len(), 1);
+    let report = store.recover().await.unwrap();
+    assert_eq!(report.completed.len(), 1, "{report:?}");
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(open_uploads(&store).await.is_empty());
+    assert!(files_under(spool.path()).iter().all(|p| p.is_dir()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = download(&store, &report.completed[0].key, dir.path()).await;
+    assert_eq!(ffmpeg_errors(&path), "");
+    let frames = decoded_frames(&path, "v");
+    assert!(frames > 250, "only {frames} frames");
+    let data = std::fs::read(&path).unwrap();
+    let (ts, dur) = mvhd_duration(&data);
+    assert!((dur as f64 / f64::from(ts) - frames as f64 / 25.0).abs() < 2.0);
+}

@@ -449,10 +449,6 @@ impl SegmentSink for S3Sink {
             self.open = Some(o);
             return Err(e);
         }
-        if o.fragments == 0 {
-            let _ = o.tx.send(Msg::Abort);
-            return Err(SinkError::Poisoned { path: o.spool });
-        }
         let video = o.tracks.iter().position(|t| t.codec.is_video());
         if o.sealed_full {
             // The muxer's patches count fragments we refused: measure the spool.
