@@ -320,6 +320,7 @@ async fn crash_mid_segment_then_recover_from_spool() {
     let (_, meta) = head_meta(&store, &r.key).await;
     assert_eq!(meta.get("recovered").map(String::as_str), Some("true"));
     assert_eq!(store.status().segments_recovered, 1);
+    assert_eq!(store.status().spool_bytes, 0);
 }
 
 /// The spool is lost too (another machine, wiped disk): recovery completes

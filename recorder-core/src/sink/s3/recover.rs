@@ -243,6 +243,8 @@ impl S3Store {
                     };
                     match up.complete(len, &meta).await {
                         Outcome::Completed { key, bytes } => {
+                            // The torn tail was counted at connect, then cut.
+                            sub(&inner.counters.spool_bytes, cut);
                             add(&inner.counters.segments_recovered, 1);
                             tracing::info!(key = %key, bytes, fragments, cut_bytes = cut, "recovered a segment from the spool");
                             report.completed.push(RecoveredSegment {

@@ -197,7 +197,7 @@ impl S3Store {
     }
 }
 
-/// Total size of the regular files under `dir`.
+/// Total size of the `.spool` files under `dir` (manifests are not counted).
 fn dir_size(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
@@ -208,7 +208,9 @@ fn dir_size(dir: &Path) -> u64 {
         for e in rd.flatten() {
             match e.file_type() {
                 Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                Ok(t) if t.is_file() && e.path().extension().is_some_and(|x| x == "spool") => {
+                    total += e.metadata().map(|m| m.len()).unwrap_or(0)
+                }
                 _ => {}
             }
         }
