@@ -15,7 +15,7 @@
 //! 1/SPEEDUP s), and reports the peak RSS growth per camera.
 
 #[path = "../recorder-core/tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::sync::Arc;
