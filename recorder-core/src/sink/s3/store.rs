@@ -259,6 +259,8 @@ pub(crate) struct Failure {
     pub no_response: bool,
     pub status: Option<u16>,
     pub code: Option<String>,
+    /// The store's error message, if it sent one.
+    pub message: Option<String>,
     pub detail: String,
 }
 
@@ -274,12 +276,14 @@ where
 {
     let detail = DisplayErrorContext(e).to_string();
     let code = e.code().map(str::to_owned);
+    let message = e.message().map(str::to_owned);
     match e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Failure {
             transient: true,
             no_response: true,
             status: None,
             code,
+            message,
             detail,
         },
         SdkError::ResponseError(r) => Failure {
@@ -287,6 +291,7 @@ where
             no_response: false,
             status: Some(r.raw().status().as_u16()),
             code,
+            message,
             detail,
         },
         SdkError::ServiceError(s) => {
@@ -303,6 +308,7 @@ where
                 no_response: false,
                 status: Some(status),
                 code,
+                message,
                 detail,
             }
         }
@@ -311,6 +317,7 @@ where
             no_response: false,
             status: None,
             code,
+            message,
             detail,
         },
     }
@@ -439,6 +446,10 @@ async fn check_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
                             | "InvalidClientTokenId"
                     )
                 ) || (lf.code.is_none() && lf.status == Some(403))
+                    || lf.message.as_deref().is_some_and(|m| {
+                        let m = m.to_ascii_lowercase();
+                        m.contains("signature") || m.contains("access key") || m.contains("no such key")
+                    })
             });
             if bad_key {
                 let lf = lf.expect("bad_key implies an error");
@@ -466,10 +477,14 @@ async fn check_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
 }
 
 fn short_detail(f: &Failure) -> String {
-    match (&f.code, f.status) {
+    let base = match (&f.code, f.status) {
         (Some(c), Some(s)) => format!("{c} (HTTP {s})"),
         (None, Some(s)) => format!("HTTP {s}"),
-        _ => f.detail.clone(),
+        _ => return f.detail.clone(),
+    };
+    match &f.message {
+        Some(m) => format!("{base}: {m}"),
+        None => base,
     }
 }
 

@@ -359,6 +359,7 @@ impl Upload {
                             no_response: false,
                             status: None,
                             code: None,
+                            message: None,
                             detail: "CreateMultipartUpload returned no upload id".into(),
                         })
                     }
@@ -736,6 +737,7 @@ async fn spool_body(spool: &Path, start: u64, end: u64) -> Result<ByteStream, Fa
             no_response: false,
             status: None,
             code: Some("SpoolRead".into()),
+            message: None,
             detail: format!("reading {}: {e}", spool.display()),
         })
 }
