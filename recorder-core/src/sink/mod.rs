@@ -7,6 +7,8 @@
 //!
 //! - [`LocalSink`]: a directory tree, `NAME.mp4.part` renamed to `NAME.mp4`
 //!   when done; [`repair_dir`] turns what a crash left into playable files.
+//! - [`S3Sink`]: a streaming multipart upload fed from a local spool, with
+//!   retries and crash recovery ([`S3Store::recover`]).
 //!
 //! Object names come from an [`ObjectNameTemplate`].
 
@@ -14,6 +16,7 @@ mod boxes;
 pub mod local;
 pub mod object_name;
 pub mod repair;
+pub mod s3;
 
 use std::future::Future;
 use std::io;
@@ -24,6 +27,7 @@ use crate::mux::{Fragment, SegmentEnd, SegmentStart};
 pub use local::{LocalSink, LocalSinkOptions};
 pub use object_name::{sanitize_camera_id, ObjectNameTemplate, TemplateError, DEFAULT_TEMPLATE};
 pub use repair::{repair_dir, repair_file, RepairOutcome, RepairReport, RepairedFile};
+pub use s3::{S3Config, S3Error, S3Sink, S3Status, S3Store};
 
 /// A destination for segments, fed in muxer order.
 ///
@@ -112,6 +116,20 @@ pub enum SinkError {
         /// The underlying error.
         #[source]
         source: io::Error,
+    },
+
+    /// The S3 spool reached its size limit (the store is slow or down).
+    #[error(
+        "the S3 spool {path} is full ({limit} bytes limit): {what}. The store is not keeping up \
+         or is unreachable: check it (see the upload errors), or raise the spool limit"
+    )]
+    SpoolFull {
+        /// The spool file or directory.
+        path: PathBuf,
+        /// The configured limit in bytes.
+        limit: u64,
+        /// What was refused.
+        what: String,
     },
 
     /// The process may not write there.
@@ -265,7 +283,10 @@ impl SinkError {
     /// True if the error means the storage is full (the recorder may want to
     /// alert and keep retrying rather than give up).
     pub fn is_storage_full(&self) -> bool {
-        matches!(self, SinkError::StorageFull { .. })
+        matches!(
+            self,
+            SinkError::StorageFull { .. } | SinkError::SpoolFull { .. }
+        )
     }
 }
 

@@ -234,6 +234,35 @@ struct Analysis {
     fragments: u32,
     /// `(file offset, bytes)` that put the recomputed duration in place.
     patches: Vec<(u64, Vec<u8>)>,
+    /// The first track's end time and timescale, when computable.
+    media_end: Option<(u64, u32)>,
+}
+
+/// What [`scan_segment`] found in a segment file (for the S3 spool).
+#[derive(Debug)]
+pub(crate) struct SegmentScan {
+    /// True if the file starts with `ftyp` and holds a complete `moov`.
+    pub has_init: bool,
+    /// Length of the longest prefix that ends on a complete fragment.
+    pub keep: u64,
+    /// Complete fragments in that prefix.
+    pub fragments: u32,
+    /// `(file offset, bytes)` that put the recomputed duration in place.
+    pub patches: Vec<(u64, Vec<u8>)>,
+    /// Duration of the first track in seconds, when computable.
+    pub duration_secs: Option<f64>,
+}
+
+/// Walks a segment file like [`repair_file`] does, without changing it.
+pub(crate) fn scan_segment<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<SegmentScan> {
+    let a = analyze(file, len)?;
+    Ok(SegmentScan {
+        has_init: a.state == State::Init,
+        keep: a.keep,
+        fragments: a.fragments,
+        patches: a.patches,
+        duration_secs: a.media_end.map(|(end, ts)| end as f64 / f64::from(ts)),
+    })
 }
 
 /// Walks the top-level boxes of `file` (of length `len`).
@@ -243,6 +272,7 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
         keep: 0,
         fragments: 0,
         patches: Vec::new(),
+        media_end: None,
     };
     let mut info: Option<MoovInfo> = None;
     // The last complete `moof` not yet followed by its `mdat`: (end, body).
@@ -300,6 +330,7 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
     }
     if let (Some(info), Some(end)) = (&info, track_end) {
         a.patches = info.duration_patches(end);
+        a.media_end = Some((end, info.media_timescale));
     }
     Ok(a)
 }

@@ -1,0 +1,511 @@
+//! The S3 sink: a streaming multipart upload fed from a local spool.
+//!
+//! Every fragment is appended to a spool file (`{spool_dir}/{name}.spool`,
+//! with a `{name}.manifest` sidecar naming the key, the upload id and the
+//! parts uploaded) before [`SegmentSink::fragment`] returns, so a `kill -9`
+//! loses at most the fragment being written. A background task per segment
+//! uploads parts from that file as soon as `part_size` bytes ending on a
+//! fragment boundary are there; the network never blocks `fragment` or
+//! `finish`: a slow or absent store only grows the spool. See `docs/s3.md`.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use recorder_core::sink::s3::{S3Config, S3Store};
+//! let store = S3Store::connect(S3Config::from_env()?).await?;
+//! let report = store.recover().await?; // what a crash left behind
+//! let sink = store.sink("porch"); // one per camera; implements SegmentSink
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod error;
+mod recover;
+mod store;
+mod upload;
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use config::{
+    parse_s3_url, parse_size, RetryPolicy, S3Config, Secret, DEFAULT_PART_SIZE,
+    DEFAULT_SPOOL_LIMIT, MIN_PART_SIZE,
+};
+pub use error::S3Error;
+pub use recover::{RecoveredSegment, RecoveryReport, RecoverySource};
+pub use store::{S3Status, S3Store};
+
+use self::store::{add, Inner};
+use self::upload::{append_manifest, key_line, manifest_path, meta_line, Msg, Upload};
+use super::local::suffixed;
+use super::object_name::CivilTime;
+use super::repair::scan_segment;
+use super::{SegmentSink, SinkError, StoredSegment};
+use crate::mux::{Fragment, SegmentEnd, SegmentStart, TrackSpec, WallTime};
+
+/// How many `NAME-N` spool names are tried.
+const MAX_SUFFIX: u32 = 1000;
+
+/// A camera's connection to an [`S3Store`]: implements [`SegmentSink`].
+///
+/// `start` and `fragment` write to the local spool only; `finish` seals the
+/// spool file and hands it to the segment's upload task, returning at once
+/// with the object's intended name (the upload completes in the
+/// background: watch [`S3Store::status`], or [`S3Store::wait_idle`] at
+/// shutdown). Dropping a sink with a segment open leaves that segment for
+/// [`S3Store::recover`], exactly like a crash.
+#[derive(Debug)]
+pub struct S3Sink {
+    inner: Arc<Inner>,
+    camera: String,
+    open: Option<OpenSegment>,
+}
+
+#[derive(Debug)]
+struct OpenSegment {
+    id: u64,
+    index: u64,
+    /// Object name below the prefix.
+    name: String,
+    key: String,
+    spool: PathBuf,
+    manifest: PathBuf,
+    file: Arc<File>,
+    len: u64,
+    fragments: u32,
+    /// The spool filled up: later fragments of this segment are refused.
+    sealed_full: bool,
+    dropped: u64,
+    tracks: Vec<TrackSpec>,
+    wall_start: WallTime,
+    camera: String,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+/// `2024-05-01T12:00:00.250Z`.
+pub(crate) fn rfc3339(t: WallTime) -> String {
+    let c = CivilTime::from_unix_secs(t.unix_secs());
+    let ms = t.0.rem_euclid(1_000_000_000) / 1_000_000;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+fn spool_full(path: &Path, limit: u64, what: String) -> SinkError {
+    SinkError::SpoolFull {
+        path: path.to_owned(),
+        limit,
+        what,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SinkError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SinkError::TaskFailed {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+impl S3Store {
+    /// A sink for `camera` (the id is used in logs; object names use the
+    /// id passed to [`SegmentSink::start`]).
+    pub fn sink(&self, camera: &str) -> S3Sink {
+        S3Sink {
+            inner: self.inner.clone(),
+            camera: camera.to_owned(),
+            open: None,
+        }
+    }
+}
+
+impl S3Sink {
+    /// The spool file of the open segment, if any.
+    pub fn open_spool(&self) -> Option<&Path> {
+        self.open.as_ref().map(|o| o.spool.as_path())
+    }
+
+    /// The key the open segment is meant to get, if any.
+    pub fn open_key(&self) -> Option<&str> {
+        self.open.as_ref().map(|o| o.key.as_str())
+    }
+
+    fn stored(&self, o: &OpenSegment) -> StoredSegment {
+        StoredSegment {
+            name: o.name.clone(),
+            location: self.inner.key_display(&o.key),
+            bytes: o.len,
+            fragments: o.fragments,
+        }
+    }
+
+    /// Seals the open segment: writes `patches` into the spool, records the
+    /// final metadata and hands it to the upload task.
+    async fn seal(
+        &mut self,
+        o: OpenSegment,
+        patches: Option<Vec<(u64, [u8; 8])>>,
+        end_meta: Option<(WallTime, i64, Option<u64>)>,
+    ) -> Result<StoredSegment, SinkError> {
+        let file = o.file.clone();
+        let spool = o.spool.clone();
+        let manifest = o.manifest.clone();
+        let len = o.len;
+        let mut meta = start_meta(&o.camera, o.wall_start, &o.tracks);
+        let (patched, scanned_duration) = blocking(&o.spool, move || {
+            let io = |a, e| SinkError::from_io(a, &spool, e);
+            let (list, dur): (Vec<(u64, Vec<u8>)>, Option<f64>) = match patches {
+                Some(p) => (p.into_iter().map(|(o, b)| (o, b.to_vec())).collect(), None),
+                None => {
+                    let mut f = &*file;
+                    let scan = scan_segment(&mut f, len).map_err(|e| io("scanning", e))?;
+                    (scan.patches, scan.duration_secs)
+                }
+            };
+            for (off, bytes) in &list {
+                if off + bytes.len() as u64 > len {
+                    return Err(SinkError::InvalidPatch {
+                        offset: *off,
+                        len,
+                        path: spool.clone(),
+                    });
+                }
+                file.write_all_at(bytes, *off)
+                    .map_err(|e| io("patching", e))?;
+            }
+            append_manifest(&manifest, &["sealed".to_owned()])
+                .map_err(|e| io("writing manifest", e))?;
+            Ok::<_, SinkError>((!list.is_empty(), dur))
+        })
+        .await??;
+        match end_meta {
+            Some((wall_end, duration_ns, frames)) => {
+                meta.push(("end".into(), rfc3339(wall_end)));
+                meta.push((
+                    "duration".into(),
+                    format!("{:.3}", duration_ns as f64 / 1e9),
+                ));
+                if let Some(n) = frames {
+                    meta.push(("frames".into(), n.to_string()));
+                }
+            }
+            None => {
+                if let Some(d) = scanned_duration {
+                    let end = WallTime(o.wall_start.0 + (d * 1e9) as i64);
+                    meta.push(("end".into(), rfc3339(end)));
+                    meta.push(("duration".into(), format!("{d:.3}")));
+                }
+            }
+        }
+        if !patched {
+            tracing::debug!(key = %o.key, "no duration patch applied");
+        }
+        let stored = self.stored(&o);
+        // The task only ends after Finish, so a send error means it panicked.
+        let _ = o.tx.send(Msg::Finish { len, meta });
+        Ok(stored)
+    }
+}
+
+/// Metadata known when a segment starts.
+fn start_meta(camera: &str, wall_start: WallTime, tracks: &[TrackSpec]) -> Vec<(String, String)> {
+    let mut meta = vec![
+        ("camera".to_owned(), camera.to_owned()),
+        ("start".to_owned(), rfc3339(wall_start)),
+    ];
+    if !tracks.is_empty() {
+        let codecs: Vec<&str> = tracks.iter().map(|t| t.codec.name()).collect();
+        meta.push(("codec".into(), codecs.join(",")));
+    }
+    if let Some((w, h)) = tracks.iter().find_map(|t| t.codec.dimensions()) {
+        meta.push(("resolution".into(), format!("{w}x{h}")));
+    }
+    meta
+}
+
+/// Reserves `{spool_dir}/{name}.spool` (or `{name}-N`), writes the init
+/// and the manifest header. Returns the file, its path and the name used.
+fn create_spool(
+    spool_dir: &Path,
+    name: &str,
+    init: &[u8],
+    header: impl Fn(&str) -> Vec<String>,
+) -> Result<(File, PathBuf, String), SinkError> {
+    let wanted = Path::new(name);
+    for n in 0..MAX_SUFFIX {
+        let cand = suffixed(wanted, n);
+        let cand_name = cand.to_string_lossy().into_owned();
+        let mut spool = spool_dir.to_path_buf();
+        spool.extend(cand_name.split('/'));
+        let spool = spool.with_file_name(format!(
+            "{}.spool",
+            spool.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        if let Some(dir) = spool.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| SinkError::from_io("creating directory", dir, e))?;
+        }
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&spool)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(SinkError::from_io("creating", &spool, e)),
+        };
+        let manifest = manifest_path(&spool);
+        let written = file
+            .write_all_at(init, 0)
+            .map_err(|e| SinkError::from_io("writing", &spool, e))
+            .and_then(|()| {
+                append_manifest(&manifest, &header(&cand_name))
+                    .map_err(|e| SinkError::from_io("writing", &manifest, e))
+            });
+        if let Err(e) = written {
+            drop(file);
+            let _ = fs::remove_file(&spool);
+            let _ = fs::remove_file(&manifest);
+            return Err(e);
+        }
+        return Ok((file, spool, cand_name));
+    }
+    Err(SinkError::NameExhausted {
+        path: spool_dir.join(name),
+        tried: MAX_SUFFIX,
+    })
+}
+
+impl SegmentSink for S3Sink {
+    async fn start(&mut self, camera: &str, start: &SegmentStart) -> Result<(), SinkError> {
+        if self.open.is_some() {
+            tracing::warn!(camera = %self.camera, "segment started while another was open; sealing the old one");
+            if let Err(e) = self.abort().await {
+                tracing::warn!(error = %e, "could not seal the previous segment; it stays in the spool for recovery");
+            }
+        }
+        let cfg = &self.inner.cfg;
+        let c = &self.inner.counters;
+        let init_len = start.init.len() as u64;
+        if c.spool_bytes.load(Ordering::Relaxed) + init_len > cfg.spool_limit_bytes {
+            add(&c.segments_dropped, 1);
+            tracing::error!(camera, spool = %cfg.spool_dir.display(), limit = cfg.spool_limit_bytes, "S3 spool full: segment not recorded");
+            return Err(spool_full(
+                &cfg.spool_dir,
+                cfg.spool_limit_bytes,
+                format!("segment {} of camera {camera} not recorded", start.index),
+            ));
+        }
+        let name = cfg.template.render(camera, start.wall_start, start.index);
+        let prefix = self.inner.prefix.clone();
+        let camera_id = super::sanitize_camera_id(camera).into_owned();
+        let meta = start_meta(&camera_id, start.wall_start, &start.tracks);
+        let spool_dir = cfg.spool_dir.clone();
+        let init = start.init.clone();
+        let (file, spool, name) = blocking(&spool_dir.clone(), move || {
+            create_spool(&spool_dir, &name, &init, |n| {
+                let mut lines = vec![key_line(&format!("{prefix}{n}"))];
+                lines.extend(meta.iter().map(|(k, v)| meta_line(k, v)));
+                lines
+            })
+        })
+        .await??;
+        add(&c.spool_bytes, init_len);
+        add(&c.segments_pending, 1);
+        let key = format!("{}{name}", self.inner.prefix);
+        let id = self.inner.next_segment_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let manifest = manifest_path(&spool);
+        let up = Upload {
+            inner: self.inner.clone(),
+            id,
+            key: key.clone(),
+            key_checked: false,
+            spool: spool.clone(),
+            manifest: manifest.clone(),
+            upload_id: None,
+            parts: Default::default(),
+            uploaded_upto: 0,
+            boundaries: Vec::new(),
+            part1_final: false,
+            max_attempts: None,
+        };
+        let spool_id = spool.to_string_lossy().into_owned();
+        self.inner.mark_active(&spool_id, true);
+        self.inner.mark_active(&key, true);
+        let inner = self.inner.clone();
+        let key2 = key.clone();
+        tokio::spawn(async move {
+            let _ = up.run(rx).await;
+            inner.mark_active(&spool_id, false);
+            inner.mark_active(&key2, false);
+            inner.segment_done();
+        });
+        self.open = Some(OpenSegment {
+            id,
+            index: start.index,
+            name,
+            key,
+            spool,
+            manifest,
+            file: Arc::new(file),
+            len: init_len,
+            fragments: 0,
+            sealed_full: false,
+            dropped: 0,
+            tracks: start.tracks.clone(),
+            wall_start: start.wall_start,
+            camera: camera_id,
+            tx,
+        });
+        Ok(())
+    }
+
+    async fn fragment(&mut self, fragment: &Fragment) -> Result<(), SinkError> {
+        let inner = self.inner.clone();
+        let o = self
+            .open
+            .as_mut()
+            .ok_or(SinkError::NoOpenSegment { call: "fragment" })?;
+        if fragment.segment != o.index {
+            return Err(SinkError::SegmentMismatch {
+                open: o.index,
+                got: fragment.segment,
+                path: o.spool.clone(),
+            });
+        }
+        let n = fragment.bytes.len() as u64;
+        let c = &inner.counters;
+        let full = o.sealed_full
+            || c.spool_bytes.load(Ordering::Relaxed) + n > inner.cfg.spool_limit_bytes;
+        if full {
+            add(&c.fragments_dropped, 1);
+            o.dropped += 1;
+            if !o.sealed_full {
+                o.sealed_full = true;
+                tracing::error!(key = %o.key, limit = inner.cfg.spool_limit_bytes, "S3 spool full: the rest of this segment is dropped (what is spooled is kept and uploaded)");
+            }
+            return Err(spool_full(
+                &o.spool,
+                inner.cfg.spool_limit_bytes,
+                format!(
+                    "fragment dropped; the segment keeps its first {} fragments",
+                    o.fragments
+                ),
+            ));
+        }
+        let chunks: Vec<Bytes> = fragment.bytes.chunks().cloned().collect();
+        let file = o.file.clone();
+        let at = o.len;
+        let spool = o.spool.clone();
+        blocking(&o.spool, move || {
+            let mut pos = at;
+            for ch in &chunks {
+                if let Err(e) = file.write_all_at(ch, pos) {
+                    // Cut the torn fragment so the spool ends on a boundary.
+                    let _ = file.set_len(at);
+                    return Err(SinkError::from_io("writing", &spool, e));
+                }
+                pos += ch.len() as u64;
+            }
+            Ok(())
+        })
+        .await??;
+        o.len += n;
+        o.fragments += 1;
+        add(&c.spool_bytes, n);
+        let now = Instant::now();
+        inner.note_fragment(o.id, now);
+        let _ = o.tx.send(Msg::Fragment {
+            end: o.len,
+            at: now,
+        });
+        Ok(())
+    }
+
+    async fn finish(&mut self, end: &SegmentEnd) -> Result<StoredSegment, SinkError> {
+        let o = self
+            .open
+            .take()
+            .ok_or(SinkError::NoOpenSegment { call: "finish" })?;
+        if end.index != o.index {
+            let e = SinkError::SegmentMismatch {
+                open: o.index,
+                got: end.index,
+                path: o.spool.clone(),
+            };
+            self.open = Some(o);
+            return Err(e);
+        }
+        let video = o.tracks.iter().position(|t| t.codec.is_video());
+        if o.sealed_full {
+            // The muxer's patches count fragments we refused: measure the spool.
+            return self.seal(o, None, None).await;
+        }
+        let patches = end
+            .header_patches
+            .iter()
+            .map(|p| (p.offset, p.bytes))
+            .collect();
+        let frames = video.and_then(|i| end.samples.get(i).copied());
+        self.seal(
+            o,
+            Some(patches),
+            Some((end.wall_end, end.duration_ns, frames)),
+        )
+        .await
+    }
+
+    async fn abort(&mut self) -> Result<Option<StoredSegment>, SinkError> {
+        let Some(o) = self.open.take() else {
+            return Ok(None);
+        };
+        if o.fragments == 0 {
+            let _ = o.tx.send(Msg::Abort);
+            return Ok(None);
+        }
+        self.seal(o, None, None).await.map(Some)
+    }
+}
+
+impl Inner {
+    fn mark_active(&self, what: &str, on: bool) {
+        let mut a = self.active_keys.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            a.insert(what.to_owned());
+        } else {
+            a.remove(what);
+        }
+    }
+
+    fn segment_done(&self) {
+        store::sub(&self.counters.segments_pending, 1);
+        self.idle.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_format() {
+        assert_eq!(rfc3339(WallTime(0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(WallTime(1_714_564_800_250_000_000)),
+            "2024-05-01T12:00:00.250Z"
+        );
+    }
+}

@@ -1,0 +1,440 @@
+//! Crash recovery: turn spool leftovers and our own open multipart uploads
+//! into playable objects, so no upload is left dangling.
+
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use super::error::S3Error;
+use super::rfc3339;
+use super::store::{add, classify, sub, S3Store};
+use super::upload::{abort_upload, manifest_path, remove_spool, Manifest, Outcome, Upload};
+use crate::mux::WallTime;
+use crate::sink::repair::scan_segment;
+
+/// Where a recovered object's bytes came from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RecoverySource {
+    /// A spool file (cut at its last complete fragment, durations patched,
+    /// missing parts uploaded).
+    Spool,
+    /// Only the parts already in the store (the spool was gone); the header
+    /// keeps the duration it had when part 1 was sent.
+    UploadedParts,
+}
+
+/// One object published by recovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveredSegment {
+    /// Its key.
+    pub key: String,
+    /// Its size, if known.
+    pub bytes: Option<u64>,
+    /// Complete fragments kept (spool recoveries only).
+    pub fragments: Option<u32>,
+    /// Where it came from.
+    pub source: RecoverySource,
+}
+
+/// What [`S3Store::recover`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Objects completed.
+    pub completed: Vec<RecoveredSegment>,
+    /// Uploads aborted or spool files deleted because nothing playable was
+    /// in them (key or spool path).
+    pub discarded: Vec<String>,
+    /// Leftovers that could not be handled now (`(what, why)`); they stay
+    /// and the next recovery tries again.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Attempts per request during recovery before a leftover is reported as
+/// failed (live uploads retry forever instead).
+const RECOVERY_ATTEMPTS: u32 = 6;
+
+fn find_spools(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() && p.extension().is_some_and(|x| x == "spool") => out.push(p),
+                // A manifest whose spool is gone is useless.
+                Ok(t)
+                    if t.is_file()
+                        && p.extension().is_some_and(|x| x == "manifest")
+                        && !p.with_extension("spool").exists() =>
+                {
+                    let _ = fs::remove_file(&p);
+                }
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What the blocking scan of one spool file decided.
+enum SpoolPlan {
+    /// No complete fragment: discard.
+    Discard { manifest: Manifest, len: u64 },
+    /// Cut to `len`, patched; upload and complete.
+    Complete {
+        manifest: Manifest,
+        len: u64,
+        fragments: u32,
+        duration: Option<f64>,
+        cut: u64,
+    },
+}
+
+fn plan_spool(spool: &Path) -> std::io::Result<SpoolPlan> {
+    let manifest = Manifest::read(&manifest_path(spool)).unwrap_or_default();
+    let file = OpenOptions::new().read(true).write(true).open(spool)?;
+    let len = file.metadata()?.len();
+    let scan = scan_segment(&mut &file, len)?;
+    if !scan.has_init || scan.fragments == 0 {
+        return Ok(SpoolPlan::Discard { manifest, len });
+    }
+    if scan.keep < len {
+        file.set_len(scan.keep)?;
+    }
+    for (off, bytes) in &scan.patches {
+        file.write_all_at(bytes, *off)?;
+    }
+    file.sync_all()?;
+    Ok(SpoolPlan::Complete {
+        manifest,
+        len: scan.keep,
+        fragments: scan.fragments,
+        duration: scan.duration_secs,
+        cut: len - scan.keep,
+    })
+}
+
+impl S3Store {
+    /// Finishes what a crash (or a dropped sink) left: every spool file
+    /// becomes an object (cut at its last complete fragment, durations
+    /// patched, parts not yet uploaded sent, upload completed), and every
+    /// open multipart upload under our prefix with no spool is completed
+    /// from the parts already uploaded (they end on fragment boundaries) or
+    /// aborted when it has no usable first part. Afterwards no multipart
+    /// upload of ours is left dangling, except those reported as failed.
+    ///
+    /// Run it at start-up, before the sinks start. Segments this store is
+    /// recording right now are skipped. Another recorder writing under the
+    /// same bucket and prefix would see its open uploads completed: give
+    /// each recorder its own prefix.
+    pub async fn recover(&self) -> Result<RecoveryReport, S3Error> {
+        let inner = &self.inner;
+        let mut report = RecoveryReport::default();
+        let active: HashSet<String> = inner
+            .active_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let dir = inner.cfg.spool_dir.clone();
+        let spools = tokio::task::spawn_blocking(move || find_spools(&dir))
+            .await
+            .unwrap_or_default();
+        let mut handled_uploads = HashSet::new();
+        for spool in spools {
+            if active.contains(&*spool.to_string_lossy()) {
+                continue;
+            }
+            let what = spool.display().to_string();
+            let s = spool.clone();
+            let plan = match tokio::task::spawn_blocking(move || plan_spool(&s)).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => {
+                    report
+                        .failed
+                        .push((what, format!("reading the spool file: {e}")));
+                    continue;
+                }
+                Err(e) => {
+                    report.failed.push((what, e.to_string()));
+                    continue;
+                }
+            };
+            let rel_key = || {
+                let rel = spool.strip_prefix(&inner.cfg.spool_dir).unwrap_or(&spool);
+                let rel = rel.with_extension("");
+                let parts: Vec<_> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                format!("{}{}", inner.prefix, parts.join("/"))
+            };
+            match plan {
+                SpoolPlan::Discard { manifest, len } => {
+                    let key = manifest.key.clone().unwrap_or_else(rel_key);
+                    if let Some(id) = &manifest.upload_id {
+                        abort_upload(inner, &key, id).await;
+                        handled_uploads.insert(id.clone());
+                    }
+                    remove_spool(&spool);
+                    sub(&inner.counters.spool_bytes, len);
+                    tracing::info!(spool = %what, "discarded a spool file with no complete fragment");
+                    report.discarded.push(what);
+                }
+                SpoolPlan::Complete {
+                    manifest,
+                    len,
+                    fragments,
+                    duration,
+                    cut,
+                } => {
+                    let key = manifest.key.clone().unwrap_or_else(rel_key);
+                    if let Some(id) = &manifest.upload_id {
+                        handled_uploads.insert(id.clone());
+                    }
+                    let mut meta = manifest.meta.clone();
+                    if let Some(d) = duration {
+                        if let Some(start) = meta
+                            .iter()
+                            .find(|(k, _)| k == "start")
+                            .and_then(|(_, v)| parse_rfc3339(v))
+                        {
+                            meta.push((
+                                "end".into(),
+                                rfc3339(WallTime(start.0 + (d * 1e9) as i64)),
+                            ));
+                        }
+                        meta.push(("duration".into(), format!("{d:.3}")));
+                    }
+                    meta.push(("recovered".into(), "true".into()));
+                    // Parts recorded in the manifest end on fragment
+                    // boundaries within what was kept; keep the contiguous run.
+                    let mut parts = std::collections::BTreeMap::new();
+                    let mut upto = 0;
+                    for (n, p) in &manifest.parts {
+                        if *n as usize != parts.len() + 1 || p.start != upto || p.end > len {
+                            break;
+                        }
+                        upto = p.end;
+                        parts.insert(*n, p.clone());
+                    }
+                    let mut up = Upload {
+                        inner: inner.clone(),
+                        id: inner
+                            .next_segment_id
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        key: key.clone(),
+                        // An earlier run already chose this key.
+                        key_checked: manifest.upload_id.is_some(),
+                        spool: spool.clone(),
+                        manifest: manifest_path(&spool),
+                        upload_id: manifest.upload_id.clone(),
+                        parts,
+                        uploaded_upto: upto,
+                        boundaries: vec![(len, Instant::now())],
+                        part1_final: false,
+                        max_attempts: Some(RECOVERY_ATTEMPTS),
+                    };
+                    match up.complete(len, &meta).await {
+                        Outcome::Completed { key, bytes } => {
+                            // The torn tail was counted at connect, then cut.
+                            sub(&inner.counters.spool_bytes, cut);
+                            add(&inner.counters.segments_recovered, 1);
+                            tracing::info!(key = %key, bytes, fragments, cut_bytes = cut, "recovered a segment from the spool");
+                            report.completed.push(RecoveredSegment {
+                                key,
+                                bytes: Some(bytes),
+                                fragments: Some(fragments),
+                                source: RecoverySource::Spool,
+                            });
+                        }
+                        Outcome::Failed(why) => report.failed.push((what, why)),
+                        Outcome::Aborted | Outcome::Left => {}
+                    }
+                }
+            }
+        }
+        self.recover_uploads(&active, &handled_uploads, &mut report)
+            .await?;
+        Ok(report)
+    }
+
+    /// Completes or aborts open multipart uploads under our prefix that no
+    /// spool file accounts for.
+    async fn recover_uploads(
+        &self,
+        active: &HashSet<String>,
+        handled: &HashSet<String>,
+        report: &mut RecoveryReport,
+    ) -> Result<(), S3Error> {
+        let inner = &self.inner;
+        let bucket = inner.cfg.bucket.clone();
+        let list_err = |f: super::store::Failure| S3Error::Request {
+            op: "ListMultipartUploads",
+            bucket: bucket.clone(),
+            key: inner.prefix.clone(),
+            detail: f.detail,
+        };
+        let mut uploads = Vec::new();
+        let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let out = inner
+                .client
+                .list_multipart_uploads()
+                .bucket(&bucket)
+                .prefix(&inner.prefix)
+                .set_key_marker(key_marker.clone())
+                .set_upload_id_marker(id_marker.clone())
+                .send()
+                .await
+                .map_err(|e| list_err(classify(&e)))?;
+            for u in out.uploads() {
+                if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
+                    uploads.push((k.to_owned(), id.to_owned()));
+                }
+            }
+            if out.is_truncated() == Some(true) {
+                key_marker = out.next_key_marker().map(str::to_owned);
+                id_marker = out.next_upload_id_marker().map(str::to_owned);
+                if key_marker.is_none() && id_marker.is_none() {
+                    break;
+                }
+            } else {
+                break;
+            }
+        }
+        for (key, id) in uploads {
+            if handled.contains(&id) || active.contains(&key) {
+                continue;
+            }
+            match self.complete_orphan(&key, &id).await {
+                Ok(Some(bytes)) => {
+                    add(&inner.counters.segments_recovered, 1);
+                    tracing::info!(key = %key, bytes, "completed an upload left by a crash from its uploaded parts");
+                    report.completed.push(RecoveredSegment {
+                        key,
+                        bytes: Some(bytes),
+                        fragments: None,
+                        source: RecoverySource::UploadedParts,
+                    });
+                }
+                Ok(None) => {
+                    abort_upload(inner, &key, &id).await;
+                    tracing::info!(key = %key, "aborted an upload with no usable first part");
+                    report.discarded.push(key);
+                }
+                Err(why) => report.failed.push((key, why)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes upload `id` with its contiguous parts from 1; `Ok(None)`
+    /// when there is no part 1 (no init segment: nothing playable).
+    async fn complete_orphan(&self, key: &str, id: &str) -> Result<Option<u64>, String> {
+        let inner = &self.inner;
+        let mut parts: Vec<(i32, String, u64)> = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = inner
+                .client
+                .list_parts()
+                .bucket(&inner.cfg.bucket)
+                .key(key)
+                .upload_id(id)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| classify(&e).detail)?;
+            for p in out.parts() {
+                if let (Some(n), Some(etag)) = (p.part_number(), p.e_tag()) {
+                    parts.push((n, etag.to_owned(), p.size().unwrap_or(0).max(0) as u64));
+                }
+            }
+            if out.is_truncated() == Some(true) {
+                marker = out.next_part_number_marker().map(str::to_owned);
+                if marker.is_none() {
+                    break;
+                }
+            } else {
+                break;
+            }
+        }
+        parts.sort_by_key(|p| p.0);
+        let mut run = Vec::new();
+        for p in parts {
+            if p.0 as usize != run.len() + 1 {
+                break;
+            }
+            run.push(p);
+        }
+        if run.is_empty() {
+            return Ok(None);
+        }
+        let bytes = run.iter().map(|p| p.2).sum();
+        let completed: Vec<CompletedPart> = run
+            .iter()
+            .map(|(n, etag, _)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
+            .collect();
+        inner
+            .client
+            .complete_multipart_upload()
+            .bucket(&inner.cfg.bucket)
+            .key(key)
+            .upload_id(id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(&e).detail)?;
+        Ok(Some(bytes))
+    }
+}
+
+/// Parses the `YYYY-MM-DDTHH:MM:SS.mmmZ` this module writes.
+fn parse_rfc3339(s: &str) -> Option<WallTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = if b.get(19) == Some(&b'.') {
+        num(20..23).unwrap_or(0)
+    } else {
+        0
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
+    Some(WallTime(secs * 1_000_000_000 + ms * 1_000_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_roundtrip() {
+        for t in [0i64, 1_714_564_800_250_000_000, 951_782_400_000_000_000] {
+            assert_eq!(parse_rfc3339(&rfc3339(WallTime(t))), Some(WallTime(t)));
+        }
+        assert_eq!(parse_rfc3339("garbage"), None);
+    }
+}

@@ -1,0 +1,520 @@
+//! [`S3Store`]: the client, the global upload limit and the counters shared
+//! by every camera's [`S3Sink`](super::S3Sink).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::Client;
+use tokio::sync::{Notify, Semaphore};
+
+use super::config::S3Config;
+use super::error::S3Error;
+
+/// Live counters of a store, for metrics and status screens.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct S3Status {
+    /// Bytes accepted by the store in successful part or object uploads
+    /// (re-uploads of part 1 included).
+    pub bytes_uploaded: u64,
+    /// Successful `UploadPart` calls.
+    pub parts_uploaded: u64,
+    /// Objects completed (segments published).
+    pub segments_uploaded: u64,
+    /// Failed request attempts (each is retried after a backoff).
+    pub upload_failures: u64,
+    /// Retries made after those failures.
+    pub retries: u64,
+    /// Bytes in the spool right now (segments not yet fully uploaded).
+    pub spool_bytes: u64,
+    /// Segments sealed or open whose upload is not complete.
+    pub segments_pending: u64,
+    /// Age of the oldest fragment not yet uploaded (`None`: all uploaded).
+    pub upload_lag: Option<Duration>,
+    /// Fragments refused because the spool was full.
+    pub fragments_dropped: u64,
+    /// Segments refused at start because the spool was full.
+    pub segments_dropped: u64,
+    /// Objects completed by [`S3Store::recover`].
+    pub segments_recovered: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub bytes_uploaded: AtomicU64,
+    pub parts_uploaded: AtomicU64,
+    pub segments_uploaded: AtomicU64,
+    pub upload_failures: AtomicU64,
+    pub retries: AtomicU64,
+    pub spool_bytes: AtomicU64,
+    pub segments_pending: AtomicU64,
+    pub fragments_dropped: AtomicU64,
+    pub segments_dropped: AtomicU64,
+    pub segments_recovered: AtomicU64,
+}
+
+pub(crate) fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+pub(crate) fn sub(c: &AtomicU64, n: u64) {
+    // Saturating, so a bookkeeping slip can never wrap the gauge.
+    let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(n))
+    });
+}
+
+/// Shared by the store handle, every sink and every upload task.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub client: Client,
+    pub cfg: S3Config,
+    /// `cfg.key_prefix()`, computed once.
+    pub prefix: String,
+    /// Bounds part uploads in flight across all cameras.
+    pub upload_permits: Semaphore,
+    pub counters: Counters,
+    /// Oldest not-uploaded fragment per pending segment (by segment id).
+    pub lag: Mutex<HashMap<u64, Instant>>,
+    /// Spool paths and upload ids this process is working on (recovery
+    /// skips them).
+    pub active_keys: Mutex<HashSet<String>>,
+    /// Signalled whenever a segment upload ends.
+    pub idle: Notify,
+    pub next_segment_id: AtomicU64,
+}
+
+/// A connection to one bucket, shared by every camera.
+///
+/// Cheap to clone. Create it once with [`S3Store::connect`], run
+/// [`S3Store::recover`], then hand each camera an [`S3Store::sink`].
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl S3Store {
+    /// Builds the client and checks, in order, that the endpoint answers,
+    /// that the credentials are accepted and that the bucket exists
+    /// (creating it when `cfg.create_bucket` is set). Each failure is its
+    /// own [`S3Error`] naming what to fix. Also creates the spool directory
+    /// and counts what an earlier run left in it.
+    pub async fn connect(cfg: S3Config) -> Result<S3Store, S3Error> {
+        cfg.validate()?;
+        let client = build_client(&cfg).await;
+        check_bucket(&client, &cfg).await?;
+        let spool = cfg.spool_dir.clone();
+        let leftover = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&spool).map_err(|e| S3Error::Spool {
+                action: "creating",
+                path: spool.clone(),
+                source: e,
+            })?;
+            Ok::<_, S3Error>(dir_size(&spool))
+        })
+        .await
+        .map_err(|e| S3Error::InvalidConfig(format!("spool scan task failed: {e}")))??;
+        let inner = Inner {
+            client,
+            prefix: cfg.key_prefix(),
+            upload_permits: Semaphore::new(cfg.max_concurrent_uploads),
+            cfg,
+            counters: Counters::default(),
+            lag: Mutex::new(HashMap::new()),
+            active_keys: Mutex::new(HashSet::new()),
+            idle: Notify::new(),
+            next_segment_id: AtomicU64::new(1),
+        };
+        inner
+            .counters
+            .spool_bytes
+            .store(leftover, Ordering::Relaxed);
+        Ok(S3Store {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &S3Config {
+        &self.inner.cfg
+    }
+
+    /// The underlying client (for tools and tests).
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// A snapshot of the counters.
+    pub fn status(&self) -> S3Status {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let upload_lag = self
+            .inner
+            .lag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .min()
+            .map(|t| t.elapsed());
+        S3Status {
+            bytes_uploaded: get(&c.bytes_uploaded),
+            parts_uploaded: get(&c.parts_uploaded),
+            segments_uploaded: get(&c.segments_uploaded),
+            upload_failures: get(&c.upload_failures),
+            retries: get(&c.retries),
+            spool_bytes: get(&c.spool_bytes),
+            segments_pending: get(&c.segments_pending),
+            upload_lag,
+            fragments_dropped: get(&c.fragments_dropped),
+            segments_dropped: get(&c.segments_dropped),
+            segments_recovered: get(&c.segments_recovered),
+        }
+    }
+
+    /// Waits until no segment upload is pending (every finished segment is
+    /// published), or `timeout` passes. Returns true when idle. For graceful
+    /// shutdown after every sink's segment was finished: what is still
+    /// pending at the timeout stays in the spool for [`S3Store::recover`].
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.inner.counters.segments_pending.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.inner.counters.segments_pending.load(Ordering::Acquire) == 0;
+            }
+        }
+    }
+}
+
+/// Total size of the `.spool` files under `dir` (manifests are not counted).
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() && e.path().extension().is_some_and(|x| x == "spool") => {
+                    total += e.metadata().map(|m| m.len()).unwrap_or(0)
+                }
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+async fn build_client(cfg: &S3Config) -> Client {
+    let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(cfg.connect_timeout)
+        .operation_attempt_timeout(cfg.request_timeout)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(cfg.region.clone()))
+        // We retry ourselves, with a backoff sized for outages, from the
+        // spool; the SDK's quick retries would only stack on top.
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .timeout_config(timeouts);
+    if let (Some(id), Some(secret)) = (&cfg.access_key_id, &cfg.secret_access_key) {
+        loader = loader.credentials_provider(Credentials::new(
+            id.clone(),
+            secret.expose().to_owned(),
+            cfg.session_token.as_ref().map(|t| t.expose().to_owned()),
+            None,
+            "camrec-config",
+        ));
+    }
+    let sdk = loader.load().await;
+    let mut b = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.force_path_style);
+    if let Some(ep) = &cfg.endpoint {
+        // R2 and others reject the CRC checksums the SDK adds by default.
+        b = b
+            .endpoint_url(ep)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    }
+    Client::from_conf(b.build())
+}
+
+/// How a failed request should be treated.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    /// Worth retrying (network, timeout, 5xx, throttling).
+    pub transient: bool,
+    /// No response at all (connection refused, DNS, timeout).
+    pub no_response: bool,
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    /// The store's error message, if it sent one.
+    pub message: Option<String>,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn code_is(&self, c: &str) -> bool {
+        self.code.as_deref() == Some(c)
+    }
+}
+
+pub(crate) fn classify<E>(e: &SdkError<E, HttpResponse>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let detail = DisplayErrorContext(e).to_string();
+    let code = e.code().map(str::to_owned);
+    let message = e.message().map(str::to_owned);
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Failure {
+            transient: true,
+            no_response: true,
+            status: None,
+            code,
+            message,
+            detail,
+        },
+        SdkError::ResponseError(r) => Failure {
+            transient: true,
+            no_response: false,
+            status: Some(r.raw().status().as_u16()),
+            code,
+            message,
+            detail,
+        },
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
+            let transient = status >= 500
+                || status == 408
+                || status == 429
+                || matches!(
+                    code.as_deref(),
+                    Some("RequestTimeout" | "SlowDown" | "InternalError" | "ServiceUnavailable")
+                );
+            Failure {
+                transient,
+                no_response: false,
+                status: Some(status),
+                code,
+                message,
+                detail,
+            }
+        }
+        _ => Failure {
+            transient: false,
+            no_response: false,
+            status: None,
+            code,
+            message,
+            detail,
+        },
+    }
+}
+
+impl Inner {
+    /// Runs `op` until it succeeds, sleeping with exponential backoff
+    /// between attempts. Transient failures are retried forever unless
+    /// `max_attempts` is given; other failures too (the spool keeps the
+    /// data and the operator may fix the store), but `stop_on` lets the
+    /// caller take over for failures it handles itself (e.g. `NoSuchUpload`).
+    pub async fn retry<T, F, Fut>(
+        &self,
+        what: &'static str,
+        key: &str,
+        max_attempts: Option<u32>,
+        stop_on: impl Fn(&Failure) -> bool,
+        mut op: F,
+    ) -> Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let mut delay = self.cfg.retry.initial;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match op().await {
+                Ok(v) => {
+                    if attempt > 1 {
+                        tracing::info!(
+                            op = what,
+                            key,
+                            attempt,
+                            "S3 request succeeded after retries"
+                        );
+                    }
+                    return Ok(v);
+                }
+                Err(f) => {
+                    add(&self.counters.upload_failures, 1);
+                    if stop_on(&f) || max_attempts.is_some_and(|m| attempt >= m) {
+                        return Err(f);
+                    }
+                    if f.transient {
+                        tracing::warn!(op = what, key, attempt, retry_in = ?delay, error = %f.detail, "S3 request failed; retrying");
+                    } else {
+                        tracing::error!(op = what, key, attempt, retry_in = ?delay, error = %f.detail, "S3 request refused; retrying (the data stays in the spool)");
+                    }
+                    tokio::time::sleep(delay).await;
+                    add(&self.counters.retries, 1);
+                    delay = (delay * 2).min(self.cfg.retry.max);
+                }
+            }
+        }
+    }
+
+    pub fn set_lag(&self, id: u64, oldest: Option<Instant>) {
+        let mut lag = self.lag.lock().unwrap_or_else(|e| e.into_inner());
+        match oldest {
+            Some(t) => {
+                lag.insert(id, t);
+            }
+            None => {
+                lag.remove(&id);
+            }
+        }
+    }
+
+    pub fn note_fragment(&self, id: u64, at: Instant) {
+        let mut lag = self.lag.lock().unwrap_or_else(|e| e.into_inner());
+        lag.entry(id).or_insert(at);
+    }
+
+    pub fn key_display(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.cfg.bucket)
+    }
+}
+
+/// The start-up check (see [`S3Store::connect`]).
+async fn check_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
+    let endpoint = cfg.endpoint_display();
+    let key_id = cfg
+        .access_key_id
+        .clone()
+        .unwrap_or_else(|| "(from the AWS credential chain)".into());
+    let head = client.head_bucket().bucket(&cfg.bucket).send().await;
+    let Err(e) = head else { return Ok(()) };
+    let f = classify(&e);
+    if f.no_response {
+        return Err(S3Error::Unreachable {
+            endpoint,
+            detail: f.detail,
+        });
+    }
+    match f.status {
+        Some(404) => {
+            if !cfg.create_bucket {
+                return Err(S3Error::NoSuchBucket {
+                    endpoint,
+                    bucket: cfg.bucket.clone(),
+                });
+            }
+            create_bucket(client, cfg).await
+        }
+        Some(301) => Err(S3Error::InvalidConfig(format!(
+            "bucket {:?} is in another region than {:?}: set the region (S3_REGION) to the bucket's",
+            cfg.bucket, cfg.region
+        ))),
+        Some(400 | 401 | 403) => {
+            // HEAD replies carry no error code; ask a call that does.
+            let list = client.list_buckets().send().await;
+            let lf = match &list {
+                Ok(_) => None,
+                Err(e) => Some(classify(e)),
+            };
+            let bad_key = lf.as_ref().is_some_and(|lf| {
+                matches!(
+                    lf.code.as_deref(),
+                    Some(
+                        "InvalidAccessKeyId"
+                            | "SignatureDoesNotMatch"
+                            | "InvalidToken"
+                            | "ExpiredToken"
+                            | "AuthorizationHeaderMalformed"
+                            | "InvalidClientTokenId"
+                    )
+                ) || (lf.code.is_none() && lf.status == Some(403))
+                    || lf.message.as_deref().is_some_and(|m| {
+                        let m = m.to_ascii_lowercase();
+                        m.contains("signature") || m.contains("access key") || m.contains("no such key")
+                    })
+            });
+            if bad_key {
+                let lf = lf.expect("bad_key implies an error");
+                Err(S3Error::BadCredentials {
+                    endpoint,
+                    key_id,
+                    detail: short_detail(&lf),
+                })
+            } else {
+                Err(S3Error::AccessDenied {
+                    endpoint,
+                    key_id,
+                    bucket: cfg.bucket.clone(),
+                    detail: short_detail(&f),
+                })
+            }
+        }
+        _ => Err(S3Error::Request {
+            op: "HeadBucket",
+            bucket: cfg.bucket.clone(),
+            key: String::new(),
+            detail: f.detail,
+        }),
+    }
+}
+
+fn short_detail(f: &Failure) -> String {
+    let base = match (&f.code, f.status) {
+        (Some(c), Some(s)) => format!("{c} (HTTP {s})"),
+        (None, Some(s)) => format!("HTTP {s}"),
+        _ => return f.detail.clone(),
+    };
+    match &f.message {
+        Some(m) => format!("{base}: {m}"),
+        None => base,
+    }
+}
+
+async fn create_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+    let err = |detail: String| S3Error::CreateBucket {
+        endpoint: cfg.endpoint_display(),
+        bucket: cfg.bucket.clone(),
+        detail,
+    };
+    let mut req = client.create_bucket().bucket(&cfg.bucket);
+    if cfg.region != "us-east-1" && cfg.endpoint.is_none() {
+        req = req.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(cfg.region.as_str()))
+                .build(),
+        );
+    }
+    match req.send().await {
+        Ok(_) => {
+            tracing::info!(bucket = %cfg.bucket, "created bucket");
+            Ok(())
+        }
+        Err(e) => {
+            let f = classify(&e);
+            if f.code_is("BucketAlreadyOwnedByYou") {
+                Ok(())
+            } else {
+                Err(err(f.detail))
+            }
+        }
+    }
+}

@@ -1,0 +1,785 @@
+//! One segment's upload: a background task that reads parts from the spool
+//! file and sends them to the store, and the manifest that lets a later
+//! run pick up where a crash left it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use tokio::sync::mpsc;
+
+use super::store::{add, classify, sub, Failure, Inner};
+use crate::sink::local::suffixed;
+
+/// What the sink tells a segment's upload task.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// The spool file now holds a complete fragment ending at `end`.
+    Fragment { end: u64, at: Instant },
+    /// The segment is sealed at `len` bytes with its header final; upload
+    /// the rest, complete, publish with `meta`.
+    Finish {
+        len: u64,
+        meta: Vec<(String, String)>,
+    },
+    /// Nothing worth keeping: abort the upload and delete the spool.
+    Abort,
+}
+
+/// Characters kept as they are in manifest fields.
+const FIELD: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b'+');
+
+/// Characters kept as they are in a `CopySource` (bucket/key, URL-encoded).
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'/')
+    .remove(b'~');
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, FIELD).to_string()
+}
+
+fn dec(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// One uploaded part as recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PartRecord {
+    pub start: u64,
+    pub end: u64,
+    pub etag: String,
+}
+
+/// The sidecar next to a spool file: an append-only list of facts, each
+/// on its own line, so a crash can only tear the last one (which is then
+/// ignored).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Manifest {
+    pub key: Option<String>,
+    pub meta: Vec<(String, String)>,
+    pub upload_id: Option<String>,
+    pub parts: BTreeMap<i32, PartRecord>,
+    pub sealed: bool,
+}
+
+pub(crate) const MANIFEST_MAGIC: &str = "camrec-s3-spool 1";
+
+/// `X.mp4.spool` → `X.mp4.manifest`.
+pub(crate) fn manifest_path(spool: &Path) -> PathBuf {
+    spool.with_extension("manifest")
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Manifest {
+        let mut m = Manifest::default();
+        // Only lines ending in '\n' are complete.
+        let complete = match text.rfind('\n') {
+            Some(i) => &text[..i],
+            None => "",
+        };
+        for line in complete.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            match f.as_slice() {
+                ["key", k] => m.key = Some(dec(k)),
+                ["meta", k, v] => m.meta.push((dec(k), dec(v))),
+                ["upload", id] => {
+                    m.upload_id = Some(dec(id));
+                    m.parts.clear();
+                }
+                ["part", n, s, e, etag] => {
+                    if let (Ok(n), Ok(start), Ok(end)) = (n.parse(), s.parse(), e.parse()) {
+                        m.parts.insert(
+                            n,
+                            PartRecord {
+                                start,
+                                end,
+                                etag: dec(etag),
+                            },
+                        );
+                    }
+                }
+                ["sealed"] => m.sealed = true,
+                _ => {}
+            }
+        }
+        m
+    }
+
+    pub fn read(path: &Path) -> Option<Manifest> {
+        fs::read_to_string(path).ok().map(|t| Manifest::parse(&t))
+    }
+}
+
+/// Appends lines to a manifest (creating it with its header).
+pub(crate) fn append_manifest(path: &Path, lines: &[String]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut buf = String::new();
+    if f.metadata()?.len() == 0 {
+        buf.push_str(MANIFEST_MAGIC);
+        buf.push('\n');
+    }
+    for l in lines {
+        buf.push_str(l);
+        buf.push('\n');
+    }
+    f.write_all(buf.as_bytes())
+}
+
+pub(crate) fn key_line(key: &str) -> String {
+    format!("key {}", enc(key))
+}
+
+pub(crate) fn meta_line(k: &str, v: &str) -> String {
+    format!("meta {} {}", enc(k), enc(v))
+}
+
+/// The state of one segment's upload.
+pub(crate) struct Upload {
+    pub inner: Arc<Inner>,
+    /// Lag bookkeeping id.
+    pub id: u64,
+    /// The wanted key; may get a `-N` suffix if an object already has it.
+    pub key: String,
+    pub key_checked: bool,
+    pub spool: PathBuf,
+    pub manifest: PathBuf,
+    pub upload_id: Option<String>,
+    pub parts: BTreeMap<i32, PartRecord>,
+    /// Bytes `[0, uploaded_upto)` are in uploaded parts.
+    pub uploaded_upto: u64,
+    /// Every fragment end seen, ascending, with its arrival time.
+    pub boundaries: Vec<(u64, Instant)>,
+    /// True once part 1 holds the final (patched) header.
+    pub part1_final: bool,
+    /// `None`: retry forever (live uploads); recovery gives up after some.
+    pub max_attempts: Option<u32>,
+}
+
+/// How an upload ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Published under this key.
+    Completed { key: String, bytes: u64 },
+    /// Aborted: nothing worth keeping.
+    Aborted,
+    /// The sink went away mid-segment (crash simulation, runtime shutdown):
+    /// spool and upload stay for recovery.
+    Left,
+    /// Gave up (recovery only): spool and upload stay.
+    Failed(String),
+}
+
+impl Upload {
+    fn bucket(&self) -> &str {
+        &self.inner.cfg.bucket
+    }
+
+    fn note(&self, line: String) {
+        if let Err(e) = append_manifest(&self.manifest, &[line]) {
+            tracing::warn!(manifest = %self.manifest.display(), error = %e, "could not update the spool manifest; recovery may redo some work");
+        }
+    }
+
+    fn oldest_pending(&self) -> Option<Instant> {
+        self.boundaries
+            .iter()
+            .find(|(end, _)| *end > self.uploaded_upto)
+            .map(|(_, t)| *t)
+    }
+
+    /// The end of the next full part: the first fragment boundary at least
+    /// `part_size` past what is uploaded.
+    fn next_part_end(&self) -> Option<u64> {
+        let target = self.uploaded_upto + self.inner.cfg.part_size;
+        let i = self.boundaries.partition_point(|(e, _)| *e < target);
+        self.boundaries.get(i).map(|(e, _)| *e)
+    }
+
+    /// The live loop for a segment being recorded.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Outcome {
+        let mut finish: Option<(u64, Vec<(String, String)>)> = None;
+        let mut abort = false;
+        let mut closed = false;
+        let outcome = loop {
+            // Take everything queued before deciding what to do.
+            loop {
+                match rx.try_recv() {
+                    Ok(m) => self.handle(m, &mut finish, &mut abort),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            self.inner.set_lag(self.id, self.oldest_pending());
+            if abort {
+                self.abort().await;
+                break Outcome::Aborted;
+            }
+            if let Some((len, meta)) = finish.take() {
+                break self.complete(len, &meta).await;
+            }
+            if let Some(end) = self.next_part_end() {
+                if let Err(why) = self.upload_next_part(end).await {
+                    break Outcome::Failed(why);
+                }
+                continue;
+            }
+            if closed {
+                tracing::warn!(key = %self.key, spool = %self.spool.display(), "segment left unfinished; the spool and upload stay for recovery");
+                break Outcome::Left;
+            }
+            match rx.recv().await {
+                Some(m) => self.handle(m, &mut finish, &mut abort),
+                None => closed = true,
+            }
+        };
+        self.inner.set_lag(self.id, None);
+        outcome
+    }
+
+    fn handle(
+        &mut self,
+        m: Msg,
+        finish: &mut Option<(u64, Vec<(String, String)>)>,
+        abort: &mut bool,
+    ) {
+        match m {
+            Msg::Fragment { end, at } => self.boundaries.push((end, at)),
+            Msg::Finish { len, meta } => *finish = Some((len, meta)),
+            Msg::Abort => *abort = true,
+        }
+    }
+
+    /// Makes sure `self.key` names no existing object (adding `-N`).
+    async fn check_key(&mut self) -> Result<(), String> {
+        if self.key_checked {
+            return Ok(());
+        }
+        let wanted = PathBuf::from(&self.key);
+        for n in 0..1000u32 {
+            let cand = suffixed(&wanted, n).to_string_lossy().into_owned();
+            let inner = self.inner.clone();
+            let exists = self
+                .inner
+                .retry(
+                    "HeadObject",
+                    &cand,
+                    self.max_attempts,
+                    |_| false,
+                    || {
+                        let inner = inner.clone();
+                        let cand = cand.clone();
+                        async move {
+                            match inner
+                                .client
+                                .head_object()
+                                .bucket(&inner.cfg.bucket)
+                                .key(&cand)
+                                .send()
+                                .await
+                            {
+                                Ok(_) => Ok(true),
+                                Err(e) => {
+                                    let f = classify(&e);
+                                    // 403: no list permission, S3's way of saying "absent".
+                                    if matches!(f.status, Some(404 | 403)) {
+                                        Ok(false)
+                                    } else {
+                                        Err(f)
+                                    }
+                                }
+                            }
+                        }
+                    },
+                )
+                .await
+                .map_err(|f| f.detail)?;
+            if !exists {
+                if n > 0 {
+                    tracing::warn!(wanted = %self.key, key = %cand, "object name taken; using a suffix");
+                    self.note(key_line(&cand));
+                }
+                self.key = cand;
+                self.key_checked = true;
+                return Ok(());
+            }
+        }
+        Err(format!("no free name next to {}", self.key))
+    }
+
+    async fn ensure_upload(&mut self, meta: &[(String, String)]) -> Result<(), String> {
+        if self.upload_id.is_some() {
+            return Ok(());
+        }
+        self.check_key().await?;
+        let inner = self.inner.clone();
+        let key = self.key.clone();
+        let meta = meta.to_vec();
+        let id = self
+            .inner
+            .retry(
+                "CreateMultipartUpload",
+                &key,
+                self.max_attempts,
+                |_| false,
+                || {
+                    let inner = inner.clone();
+                    let key = key.clone();
+                    let meta = meta.clone();
+                    async move {
+                        let mut req = inner
+                            .client
+                            .create_multipart_upload()
+                            .bucket(&inner.cfg.bucket)
+                            .key(&key)
+                            .content_type("video/mp4");
+                        for (k, v) in meta {
+                            req = req.metadata(k, v);
+                        }
+                        let out = req.send().await.map_err(|e| classify(&e))?;
+                        out.upload_id.ok_or_else(|| Failure {
+                            transient: false,
+                            no_response: false,
+                            status: None,
+                            code: None,
+                            message: None,
+                            detail: "CreateMultipartUpload returned no upload id".into(),
+                        })
+                    }
+                },
+            )
+            .await
+            .map_err(|f| f.detail)?;
+        self.note(format!("upload {}", enc(&id)));
+        self.upload_id = Some(id);
+        self.parts.clear();
+        Ok(())
+    }
+
+    /// Uploads part `n` = bytes `[start, end)` of the spool.
+    async fn upload_part(&mut self, n: i32, start: u64, end: u64) -> Result<(), Failure> {
+        let inner = self.inner.clone();
+        let key = self.key.clone();
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let spool = self.spool.clone();
+        let etag = self
+            .inner
+            .retry(
+                "UploadPart",
+                &key,
+                self.max_attempts,
+                |f| f.code_is("NoSuchUpload"),
+                || {
+                    let inner = inner.clone();
+                    let key = key.clone();
+                    let upload_id = upload_id.clone();
+                    let spool = spool.clone();
+                    async move {
+                        // The permit bounds uploads in flight across all
+                        // cameras; the body streams from the spool file.
+                        let _permit = inner.upload_permits.acquire().await.ok();
+                        let body = spool_body(&spool, start, end).await?;
+                        let out = inner
+                            .client
+                            .upload_part()
+                            .bucket(&inner.cfg.bucket)
+                            .key(&key)
+                            .upload_id(&upload_id)
+                            .part_number(n)
+                            .content_length((end - start) as i64)
+                            .body(body)
+                            .send()
+                            .await
+                            .map_err(|e| classify(&e))?;
+                        Ok(out.e_tag.unwrap_or_default())
+                    }
+                },
+            )
+            .await?;
+        add(&self.inner.counters.bytes_uploaded, end - start);
+        add(&self.inner.counters.parts_uploaded, 1);
+        self.note(format!("part {n} {start} {end} {}", enc(&etag)));
+        self.parts.insert(n, PartRecord { start, end, etag });
+        Ok(())
+    }
+
+    async fn upload_next_part(&mut self, end: u64) -> Result<(), String> {
+        loop {
+            self.ensure_upload(&[]).await?;
+            let n = self.parts.keys().next_back().map_or(1, |n| n + 1);
+            let start = self.uploaded_upto;
+            match self.upload_part(n, start, end).await {
+                Ok(()) => {
+                    self.uploaded_upto = end;
+                    return Ok(());
+                }
+                Err(f) if f.code_is("NoSuchUpload") => self.restart(),
+                Err(f) => return Err(f.detail),
+            }
+        }
+    }
+
+    /// The upload vanished (aborted by a lifecycle rule or by hand): start
+    /// a new one from the spool.
+    fn restart(&mut self) {
+        tracing::warn!(key = %self.key, "multipart upload disappeared; starting it again from the spool");
+        self.upload_id = None;
+        self.parts.clear();
+        self.uploaded_upto = 0;
+        self.part1_final = false;
+    }
+
+    /// Uploads what is left of a sealed segment of `len` bytes and publishes
+    /// it.
+    pub async fn complete(&mut self, len: u64, meta: &[(String, String)]) -> Outcome {
+        match self.try_complete(len, meta).await {
+            Ok(()) => {
+                remove_spool(&self.spool);
+                sub(&self.inner.counters.spool_bytes, len);
+                add(&self.inner.counters.segments_uploaded, 1);
+                tracing::info!(location = %self.inner.key_display(&self.key), bytes = len, "segment uploaded");
+                Outcome::Completed {
+                    key: self.key.clone(),
+                    bytes: len,
+                }
+            }
+            Err(why) => {
+                tracing::error!(key = %self.key, spool = %self.spool.display(), error = %why, "could not upload the segment; it stays in the spool for recovery");
+                Outcome::Failed(why)
+            }
+        }
+    }
+
+    async fn try_complete(&mut self, len: u64, meta: &[(String, String)]) -> Result<(), String> {
+        loop {
+            if self.upload_id.is_none() {
+                // Never started (or vanished): one PutObject of the whole file.
+                return self.put_whole(len, meta).await;
+            }
+            // Full parts first (they end on fragment boundaries), then the rest.
+            let mut gone = false;
+            while let Some(end) = self.next_part_end().filter(|&e| e < len) {
+                self.upload_next_part(end).await?;
+                if self.upload_id.is_none() {
+                    gone = true;
+                    break;
+                }
+            }
+            if gone {
+                continue;
+            }
+            if self.uploaded_upto < len {
+                let n = self.parts.keys().next_back().map_or(1, |n| n + 1);
+                match self.upload_part(n, self.uploaded_upto, len).await {
+                    Ok(()) => self.uploaded_upto = len,
+                    Err(f) if f.code_is("NoSuchUpload") => {
+                        self.restart();
+                        continue;
+                    }
+                    Err(f) => return Err(f.detail),
+                }
+            }
+            // Part 1 carries the init; send it again with the final durations.
+            if !self.part1_final {
+                if let Some(p1) = self.parts.get(&1).cloned() {
+                    match self.upload_part(1, p1.start, p1.end).await {
+                        Ok(()) => self.part1_final = true,
+                        Err(f) if f.code_is("NoSuchUpload") => {
+                            self.restart();
+                            continue;
+                        }
+                        Err(f) => return Err(f.detail),
+                    }
+                }
+            }
+            match self.complete_upload().await {
+                Ok(()) => break,
+                Err(f) if f.code_is("NoSuchUpload") => {
+                    // Maybe an earlier attempt completed it and the reply was lost.
+                    if self.object_len().await == Some(len) {
+                        break;
+                    }
+                    self.restart();
+                }
+                Err(f) => return Err(f.detail),
+            }
+        }
+        if self.inner.cfg.final_metadata_copy && !meta.is_empty() {
+            self.copy_metadata(meta).await;
+        }
+        Ok(())
+    }
+
+    async fn complete_upload(&mut self) -> Result<(), Failure> {
+        let inner = self.inner.clone();
+        let key = self.key.clone();
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let parts: Vec<CompletedPart> = self
+            .parts
+            .iter()
+            .map(|(n, p)| {
+                CompletedPart::builder()
+                    .part_number(*n)
+                    .e_tag(&p.etag)
+                    .build()
+            })
+            .collect();
+        self.inner
+            .retry(
+                "CompleteMultipartUpload",
+                &key,
+                self.max_attempts,
+                |f| {
+                    f.code_is("NoSuchUpload")
+                        || f.code_is("InvalidPart")
+                        || f.code_is("EntityTooSmall")
+                },
+                || {
+                    let inner = inner.clone();
+                    let key = key.clone();
+                    let upload_id = upload_id.clone();
+                    let parts = parts.clone();
+                    async move {
+                        inner
+                            .client
+                            .complete_multipart_upload()
+                            .bucket(&inner.cfg.bucket)
+                            .key(&key)
+                            .upload_id(&upload_id)
+                            .multipart_upload(
+                                CompletedMultipartUpload::builder()
+                                    .set_parts(Some(parts))
+                                    .build(),
+                            )
+                            .send()
+                            .await
+                            .map_err(|e| classify(&e))?;
+                        Ok(())
+                    }
+                },
+            )
+            .await
+    }
+
+    async fn object_len(&self) -> Option<u64> {
+        let out = self
+            .inner
+            .client
+            .head_object()
+            .bucket(self.bucket())
+            .key(&self.key)
+            .send()
+            .await
+            .ok()?;
+        out.content_length.and_then(|l| u64::try_from(l).ok())
+    }
+
+    async fn put_whole(&mut self, len: u64, meta: &[(String, String)]) -> Result<(), String> {
+        self.check_key().await?;
+        let inner = self.inner.clone();
+        let key = self.key.clone();
+        let spool = self.spool.clone();
+        let meta = meta.to_vec();
+        self.inner
+            .retry(
+                "PutObject",
+                &key,
+                self.max_attempts,
+                |_| false,
+                || {
+                    let inner = inner.clone();
+                    let key = key.clone();
+                    let spool = spool.clone();
+                    let meta = meta.clone();
+                    async move {
+                        let _permit = inner.upload_permits.acquire().await.ok();
+                        let body = spool_body(&spool, 0, len).await?;
+                        let mut req = inner
+                            .client
+                            .put_object()
+                            .bucket(&inner.cfg.bucket)
+                            .key(&key)
+                            .content_type("video/mp4")
+                            .content_length(len as i64)
+                            .body(body);
+                        for (k, v) in meta {
+                            req = req.metadata(k, v);
+                        }
+                        req.send().await.map_err(|e| classify(&e))?;
+                        Ok(())
+                    }
+                },
+            )
+            .await
+            .map_err(|f| f.detail)?;
+        add(&self.inner.counters.bytes_uploaded, len);
+        // A single PutObject counts as one part uploaded.
+        add(&self.inner.counters.parts_uploaded, 1);
+        Ok(())
+    }
+
+    /// Copies the object onto itself with the full metadata (end time,
+    /// duration, frames are only known now). Best effort: the object is
+    /// already published with the start-time metadata.
+    async fn copy_metadata(&self, meta: &[(String, String)]) {
+        let source = format!(
+            "{}/{}",
+            self.bucket(),
+            utf8_percent_encode(&self.key, COPY_SOURCE)
+        );
+        let inner = self.inner.clone();
+        let key = self.key.clone();
+        let meta = meta.to_vec();
+        let r = self
+            .inner
+            .retry(
+                "CopyObject",
+                &key,
+                Some(5),
+                |f| !f.transient,
+                || {
+                    let inner = inner.clone();
+                    let key = key.clone();
+                    let source = source.clone();
+                    let meta = meta.clone();
+                    async move {
+                        let mut req = inner
+                            .client
+                            .copy_object()
+                            .bucket(&inner.cfg.bucket)
+                            .key(&key)
+                            .copy_source(&source)
+                            .metadata_directive(MetadataDirective::Replace)
+                            .content_type("video/mp4");
+                        for (k, v) in meta {
+                            req = req.metadata(k, v);
+                        }
+                        req.send().await.map_err(|e| classify(&e))?;
+                        Ok(())
+                    }
+                },
+            )
+            .await;
+        if let Err(f) = r {
+            tracing::warn!(key = %self.key, error = %f.detail, "could not add the final metadata (end, duration, frames); the object keeps its start metadata");
+        }
+    }
+
+    /// Aborts the multipart upload (if any) and deletes the spool.
+    pub async fn abort(&mut self) {
+        if let Some(id) = self.upload_id.take() {
+            abort_upload(&self.inner, &self.key, &id).await;
+        }
+        let len = fs::metadata(&self.spool).map(|m| m.len()).unwrap_or(0);
+        remove_spool(&self.spool);
+        sub(&self.inner.counters.spool_bytes, len);
+    }
+}
+
+pub(crate) async fn abort_upload(inner: &Arc<Inner>, key: &str, upload_id: &str) {
+    let r = inner
+        .retry(
+            "AbortMultipartUpload",
+            key,
+            Some(5),
+            |f| !f.transient,
+            || {
+                let inner = inner.clone();
+                async move {
+                    inner
+                        .client
+                        .abort_multipart_upload()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))?;
+                    Ok(())
+                }
+            },
+        )
+        .await;
+    if let Err(f) = r {
+        if !f.code_is("NoSuchUpload") {
+            tracing::warn!(key, error = %f.detail, "could not abort a multipart upload; recovery will retry");
+        }
+    }
+}
+
+/// A request body streaming bytes `[start, end)` of the spool file.
+async fn spool_body(spool: &Path, start: u64, end: u64) -> Result<ByteStream, Failure> {
+    ByteStream::read_from()
+        .path(spool)
+        .offset(start)
+        .length(Length::Exact(end - start))
+        .build()
+        .await
+        .map_err(|e| Failure {
+            transient: false,
+            no_response: false,
+            status: None,
+            code: Some("SpoolRead".into()),
+            message: None,
+            detail: format!("reading {}: {e}", spool.display()),
+        })
+}
+
+/// Deletes a spool file and its manifest.
+pub(crate) fn remove_spool(spool: &Path) {
+    for p in [spool.to_path_buf(), manifest_path(spool)] {
+        if let Err(e) = fs::remove_file(&p) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %p.display(), error = %e, "could not delete a spool file");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_roundtrip_and_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.manifest");
+        append_manifest(
+            &p,
+            &[
+                key_line("cams/cam 1/x.mp4"),
+                meta_line("camera", "cam 1"),
+                "upload abc%2Bdef".into(),
+                format!("part 1 0 100 {}", enc("\"etag1\"")),
+            ],
+        )
+        .unwrap();
+        let mut text = fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with(MANIFEST_MAGIC));
+        text.push_str("part 2 100 200 torn"); // no newline: torn
+        let m = Manifest::parse(&text);
+        assert_eq!(m.key.as_deref(), Some("cams/cam 1/x.mp4"));
+        assert_eq!(m.meta, vec![("camera".into(), "cam 1".into())]);
+        assert_eq!(m.upload_id.as_deref(), Some("abc+def"));
+        assert_eq!(m.parts.len(), 1);
+        assert_eq!(m.parts[&1].etag, "\"etag1\"");
+        assert!(!m.sealed);
+    }
+}
