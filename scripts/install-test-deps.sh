@@ -14,3 +14,8 @@ if [ -n "$need_apt" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need_apt
 fi
+
+# Real S3 servers for the S3 sink's tests: moto 5.1.22 (in a venv) and
+# Garage (cargo install, several minutes on 2 cores; cached under
+# ~/.cache/camrec-s3 afterwards).
+JOBS="${JOBS:-2}" "$(dirname "$0")/s3-test-servers.sh" install
