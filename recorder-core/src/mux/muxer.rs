@@ -497,10 +497,64 @@ impl Muxer {
         true
     }
 
+    /// Sets the segment's time zero, once, from the samples pending: the
+    /// earliest first decode time of any track.
+    fn fix_origin(&mut self) {
+        for t in self
+            .tracks
+            .iter_mut()
+            .filter(|t| t.video && !t.samples.is_empty())
+        {
+            if t.decode_delay.is_none() {
+                // Decode times are the sorted presentation times shifted
+                // back by the deepest reordering seen: every composition
+                // offset is then >= 0, which all players handle.
+                let mut sorted: Vec<i64> = t.samples.iter().map(|s| s.pts).collect();
+                sorted.sort_unstable();
+                let delay = t
+                    .samples
+                    .iter()
+                    .zip(&sorted)
+                    .map(|(s, d)| d - s.pts)
+                    .max()
+                    .unwrap_or(0);
+                t.decode_delay = Some(delay.max(0));
+            }
+        }
+        let Some(seg) = self.segment.as_mut() else {
+            return;
+        };
+        if seg.origin_ns.is_none() && self.tracks.iter().any(|t| !t.samples.is_empty()) {
+            let origin = self
+                .tracks
+                .iter()
+                .filter_map(|t| {
+                    let first = if t.video {
+                        t.samples
+                            .iter()
+                            .map(|s| s.pts)
+                            .min()
+                            .map(|p| p - t.decode_delay.unwrap_or(0))
+                    } else {
+                        t.samples.first().map(|s| s.pts)
+                    };
+                    first.map(|f| to_ns(f, t.spec.timescale))
+                })
+                .min()
+                .expect("some track has samples");
+            seg.origin_ns = Some(origin);
+            for t in &mut self.tracks {
+                t.origin = to_ticks(origin, t.spec.timescale);
+            }
+        }
+    }
+
     /// Flushes all but the newest primary sample, whose duration is not
     /// known yet: guessing it could overlap the frame after it.
     fn flush_holding_last_primary(&mut self, out: &mut Vec<MuxEvent>) {
         let p = self.primary;
+        // The held sample may be the segment's first: time zero must count it.
+        self.fix_origin();
         match self.tracks[p].samples.pop() {
             Some(held) => {
                 let pts = held.pts;
@@ -646,59 +700,17 @@ impl Muxer {
     /// timestamp of the primary frame that follows, when known: it gives the
     /// last sample its exact duration.
     fn flush(&mut self, next_primary: Option<i64>, out: &mut Vec<MuxEvent>) {
-        let Some(seg) = self.segment.as_mut() else {
+        if self.segment.is_none() {
             for t in &mut self.tracks {
                 t.samples.clear();
             }
             return;
-        };
+        }
         if self.tracks.iter().all(|t| t.samples.is_empty()) {
             return;
         }
-        for t in self
-            .tracks
-            .iter_mut()
-            .filter(|t| t.video && !t.samples.is_empty())
-        {
-            if t.decode_delay.is_none() {
-                // Decode times are the sorted presentation times shifted
-                // back by the deepest reordering seen: every composition
-                // offset is then >= 0, which all players handle.
-                let mut sorted: Vec<i64> = t.samples.iter().map(|s| s.pts).collect();
-                sorted.sort_unstable();
-                let delay = t
-                    .samples
-                    .iter()
-                    .zip(&sorted)
-                    .map(|(s, d)| d - s.pts)
-                    .max()
-                    .unwrap_or(0);
-                t.decode_delay = Some(delay.max(0));
-            }
-        }
-        if seg.origin_ns.is_none() {
-            let origin = self
-                .tracks
-                .iter()
-                .filter_map(|t| {
-                    let first = if t.video {
-                        t.samples
-                            .iter()
-                            .map(|s| s.pts)
-                            .min()
-                            .map(|p| p - t.decode_delay.unwrap_or(0))
-                    } else {
-                        t.samples.first().map(|s| s.pts)
-                    };
-                    first.map(|f| to_ns(f, t.spec.timescale))
-                })
-                .min()
-                .expect("some track has samples");
-            seg.origin_ns = Some(origin);
-            for t in &mut self.tracks {
-                t.origin = to_ticks(origin, t.spec.timescale);
-            }
-        }
+        self.fix_origin();
+        let seg = self.segment.as_mut().expect("checked above");
         let max_jump = self.cfg.max_timestamp_jump;
         let mut tables: Vec<(usize, Vec<SampleEntry>, u64)> = Vec::with_capacity(self.tracks.len());
         let mut reference: Option<(usize, ProducerReference, i64, WallTime)> = None;
