@@ -24,13 +24,18 @@ use media::*;
 const FPS: f64 = 25.0;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn camrec() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_camrec"));
     c.args(["--log-format", "json"]).env_remove("RUST_LOG");
-    c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     c
 }
 
@@ -56,19 +61,29 @@ fn check_files(dir: &Path) -> (u64, usize, usize) {
     for f in &files {
         let r = inspect(f);
         if !r.errors.is_empty() || !r.first_frame_key {
-            eprintln!("unplayable {}: key={} errors={}", f.display(), r.first_frame_key, r.errors);
+            eprintln!(
+                "unplayable {}: key={} errors={}",
+                f.display(),
+                r.first_frame_key,
+                r.errors
+            );
             bad += 1;
         }
         frames += r.video.decoded;
     }
-    assert!(files_with_suffix(dir, ".mp4.part").is_empty(), "a .part survived repair in {}", dir.display());
+    assert!(
+        files_with_suffix(dir, ".mp4.part").is_empty(),
+        "a .part survived repair in {}",
+        dir.display()
+    );
     (frames, files.len(), bad)
 }
 
 #[test]
 fn kill_9_at_random_moments() {
     let trials = env_or("SOAK_KILL_TRIALS", 3);
-    let sim = Simulator::start_in_thread(SimConfig::demo(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let sim =
+        Simulator::start_in_thread(SimConfig::demo(), "127.0.0.1:0".parse().unwrap()).unwrap();
     let url = sim.url("/stream1");
     let tmp = tempfile::tempdir().unwrap();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
@@ -81,7 +96,16 @@ fn kill_9_at_random_moments() {
         let dir = tmp.path().join(format!("trial{trial}"));
         let before = sim.frame_log("/stream1").unwrap();
         let mut child = camrec()
-            .args(["record", "--no-metrics", &url, "--camera-id", "cam", "--segment", "60s", "--out"])
+            .args([
+                "record",
+                "--no-metrics",
+                &url,
+                "--camera-id",
+                "cam",
+                "--segment",
+                "60s",
+                "--out",
+            ])
             .arg(&dir)
             .spawn()
             .unwrap();
@@ -89,7 +113,11 @@ fn kill_9_at_random_moments() {
         std::thread::sleep(Duration::from_millis(alive_ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let sent = sim.frame_log("/stream1").unwrap().since(&before).video_frames;
+        let sent = sim
+            .frame_log("/stream1")
+            .unwrap()
+            .since(&before)
+            .video_frames;
         let status = camrec().arg("repair").arg(&dir).status().unwrap();
         assert!(status.success(), "camrec repair failed");
         let (stored, files, bad) = check_files(&dir);
@@ -104,7 +132,10 @@ fn kill_9_at_random_moments() {
     }
     for (t, _, _, _, lost, files, bad) in &rows {
         assert_eq!(*bad, 0, "trial {t}: unplayable files");
-        assert_eq!(*files, 1, "trial {t}: the crash must leave exactly one repaired file");
+        assert_eq!(
+            *files, 1,
+            "trial {t}: the crash must leave exactly one repaired file"
+        );
         // One fragment (≤ 1 s, a GOP here) may be open, plus frames in
         // flight between the camera and the kill.
         assert!(*lost <= 2.0, "trial {t}: {lost:.2} s lost");
@@ -129,8 +160,20 @@ fn session_dropped_every_few_seconds() {
     let before = sim.frame_log("/tapo").unwrap();
     let segment = (secs / 2).max(10);
     let status = camrec()
-        .args(["record", "--no-metrics", &sim.url("/tapo"), "--camera-id", "tapo"])
-        .args(["--segment", &format!("{segment}s"), "--duration", &format!("{secs}s"), "--out"])
+        .args([
+            "record",
+            "--no-metrics",
+            &sim.url("/tapo"),
+            "--camera-id",
+            "tapo",
+        ])
+        .args([
+            "--segment",
+            &format!("{segment}s"),
+            "--duration",
+            &format!("{secs}s"),
+            "--out",
+        ])
         .arg(&dir)
         .status()
         .unwrap();
@@ -145,11 +188,20 @@ fn session_dropped_every_few_seconds() {
         log.video_frames
     );
     assert_eq!(bad, 0);
-    assert!(sessions >= secs / every, "the simulator dropped {sessions} sessions");
+    assert!(
+        sessions >= secs / every,
+        "the simulator dropped {sessions} sessions"
+    );
     // Continuing segments across drops: files follow --segment, not drops.
     let expected = secs.div_ceil(segment) as usize;
-    assert!(files <= expected + 1, "{files} files for {secs} s at {segment} s segments: drops must not split files");
+    assert!(
+        files <= expected + 1,
+        "{files} files for {secs} s at {segment} s segments: drops must not split files"
+    );
     // Every frame the camera sent reaches a file (a frame or two may be in
     // flight when a session is cut).
-    assert!(lost <= 2 * sessions, "{lost} frames lost over {sessions} sessions");
+    assert!(
+        lost <= 2 * sessions,
+        "{lost} frames lost over {sessions} sessions"
+    );
 }
