@@ -57,7 +57,9 @@ pub struct ConfigArgs {
     /// Camera ids (one per URL, in order); default derived from the URL.
     #[arg(long = "camera-id")]
     pub camera_ids: Vec<String>,
-    /// Folder to write into (selects local storage) [default: ./recordings].
+    /// Folder to write into (selects local storage) [default: ./recordings],
+    /// or s3://bucket/prefix (selects S3; endpoint and keys from the
+    /// configuration or S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Target segment length, e.g. 15m (a segment ends at the first keyframe after it).

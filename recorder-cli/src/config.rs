@@ -221,6 +221,7 @@ struct FileStorage {
     spool_dir: Option<Spanned<String>>,
     spool_limit_mib: Option<Spanned<i64>>,
     max_concurrent_uploads: Option<Spanned<i64>>,
+    create_bucket: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -333,6 +334,8 @@ pub struct S3Settings {
     pub spool_limit_mib: Val<i64>,
     /// Parallel part uploads.
     pub max_concurrent_uploads: Val<i64>,
+    /// Create the bucket at start-up when it does not exist.
+    pub create_bucket: Val<bool>,
 }
 
 /// Storage settings.
@@ -401,7 +404,8 @@ pub struct Flags {
     pub urls: Vec<String>,
     /// `--camera-id`, one per URL.
     pub camera_ids: Vec<String>,
-    /// `--out`: local folder (selects local storage).
+    /// `--out`: a local folder (selects local storage), or
+    /// `s3://bucket/prefix` (selects S3 storage with that bucket and prefix).
     pub out: Option<PathBuf>,
     /// `--segment`.
     pub segment: Option<Duration>,
@@ -1091,6 +1095,7 @@ fn build_storage(
         spool_dir: Val::default(temp.join("camrec-spool")),
         spool_limit_mib: Val::default(1024),
         max_concurrent_uploads: Val::default(4),
+        create_bucket: Val::default(false),
     };
     if let Some(st) = &file.storage {
         macro_rules! file_opt {
@@ -1115,24 +1120,50 @@ fn build_storage(
         file_opt!(spool_dir, s3.spool_dir, PathBuf::from);
         file_opt!(spool_limit_mib, s3.spool_limit_mib, |v| v);
         file_opt!(max_concurrent_uploads, s3.max_concurrent_uploads, |v| v);
+        file_opt!(create_bucket, s3.create_bucket, |v| v);
     }
     let env_str = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
-    if let Some(v) = env_str("S3_BUCKET") {
-        s3.bucket.set(Some(v), Origin::Env("S3_BUCKET".into()));
+    // The first variable set wins: camrec's S3_* names, then the AWS SDK's.
+    let env_first = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| env_str(n).map(|v| (v, Origin::Env((*n).to_string()))))
+    };
+    if let Some((v, at)) = env_first(&["S3_BUCKET"]) {
+        s3.bucket.set(Some(v), at);
     }
-    if let Some(v) = env_str("S3_ENDPOINT") {
-        s3.endpoint.set(Some(v), Origin::Env("S3_ENDPOINT".into()));
+    if let Some((v, at)) = env_first(&["S3_PREFIX"]) {
+        s3.prefix.set(v, at);
     }
-    if let Some(v) = env_str("S3_REGION") {
-        s3.region.set(v, Origin::Env("S3_REGION".into()));
+    if let Some((v, at)) = env_first(&["S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]) {
+        s3.endpoint.set(Some(v), at);
     }
-    if let Some(v) = env_str("S3_ACCESS_KEY_ID") {
-        s3.access_key_id
-            .set(Some(v), Origin::Env("S3_ACCESS_KEY_ID".into()));
+    if let Some((v, at)) = env_first(&["S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"]) {
+        s3.region.set(v, at);
     }
-    if let Some(v) = env_str("S3_SECRET_ACCESS_KEY") {
-        s3.secret_access_key
-            .set(Some(v), Origin::Env("S3_SECRET_ACCESS_KEY".into()));
+    if let Some((v, at)) = env_first(&["S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"]) {
+        s3.access_key_id.set(Some(v), at);
+    }
+    if let Some((v, at)) = env_first(&["S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"]) {
+        s3.secret_access_key.set(Some(v), at);
+    }
+    if let Some((v, at)) = env_first(&["S3_CREATE_BUCKET"]) {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => s3.create_bucket.set(true, at),
+            "0" | "false" | "no" | "off" => s3.create_bucket.set(false, at),
+            _ => errors.push(err(
+                &at,
+                format!("{v:?} is not a boolean"),
+                "set S3_CREATE_BUCKET to true or false",
+            )),
+        }
+    }
+    // S3_BUCKET may be a bare name or s3://bucket/prefix.
+    if s3.bucket.at != Origin::Default {
+        if let Some(b) = s3.bucket.v.clone().filter(|b| b.contains("://")) {
+            let at = s3.bucket.at.clone();
+            split_s3_url(&b, &at, &mut s3, errors);
+        }
     }
     if let Some(v) = env_str("TEMP_DIR") {
         s3.spool_dir.set(
@@ -1180,8 +1211,17 @@ fn build_storage(
     };
     let mut kind = kind;
     if let Some(out) = &flags.out {
-        dir.set(out.clone(), Origin::Flag("--out".into()));
-        kind.set(StorageKind::Local, Origin::Flag("--out".into()));
+        let at = Origin::Flag("--out".into());
+        match out.to_str().filter(|o| is_s3_url(o)) {
+            Some(url) => {
+                split_s3_url(url, &at, &mut s3, errors);
+                kind.set(StorageKind::S3, at);
+            }
+            None => {
+                dir.set(out.clone(), at.clone());
+                kind.set(StorageKind::Local, at);
+            }
+        }
     }
     if flags.sync_fragments {
         sync.set(true, Origin::Flag("--sync-fragments".into()));
@@ -1200,6 +1240,26 @@ fn build_storage(
         dir,
         sync_fragments: sync,
         s3,
+    }
+}
+
+/// `s3://...` (any case): an `--out` that names a bucket, not a folder.
+pub fn is_s3_url(s: &str) -> bool {
+    s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("s3://"))
+}
+
+/// Sets bucket and prefix from `s3://bucket/prefix`.
+fn split_s3_url(url: &str, at: &Origin, s3: &mut S3Settings, errors: &mut Vec<ConfigError>) {
+    match recorder_core::sink::s3::parse_s3_url(url) {
+        Ok((bucket, prefix)) => {
+            s3.bucket.set(Some(bucket), at.clone());
+            s3.prefix.set(prefix, at.clone());
+        }
+        Err(e) => errors.push(err(
+            at,
+            format!("{:?} is not a usable S3 location: {e}", scrub_userinfo(url)),
+            "write s3://bucket or s3://bucket/prefix (the endpoint goes in S3_ENDPOINT or [storage] endpoint)",
+        )),
     }
 }
 
@@ -1421,6 +1481,12 @@ impl Config {
                     "max_concurrent_uploads",
                     s3.max_concurrent_uploads.v.to_string(),
                     &s3.max_concurrent_uploads.at,
+                );
+                kv(
+                    &mut lines,
+                    "create_bucket",
+                    s3.create_bucket.v.to_string(),
+                    &s3.create_bucket.at,
                 );
             }
         }

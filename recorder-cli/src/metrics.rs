@@ -2,118 +2,237 @@
 //!
 //! Per-camera metrics are read from the cameras' [`CameraStatus`] at scrape
 //! time (a [`Collector`]), so the recording path pays nothing for them.
-//! Upload metrics are ordinary prometheus-client families that the S3 sink
-//! feeds through [`UploadObserver`]. Names are listed in docs/operations.md.
+//! S3 upload metrics are read the same way from the store's counters
+//! ([`S3Status`], for the whole process: the library does not count per
+//! camera). Names are listed in docs/operations.md.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use recorder_core::recorder::{CameraSnapshot, CameraState, CameraStatus};
+use recorder_core::sink::s3::S3Status;
 use serde::Serialize;
 
-/// Labels of per-camera upload metrics.
-type CameraLabel = Vec<(String, String)>;
+/// After this long with S3 requests failing and nothing uploaded, `/ready`
+/// reports the store as failing (docs/operations.md).
+pub const S3_FAILING_AFTER: Duration = Duration::from_secs(30);
+/// `/ready` reports the store as not ready when the spool is this full
+/// (fraction of its limit): a few more minutes and fragments are dropped.
+pub const S3_SPOOL_NOT_READY: f64 = 0.9;
 
-#[allow(dead_code)] // used by UploadObserver, fed by the S3 sink once wired
-fn camera_label(camera: &str) -> CameraLabel {
-    vec![("camera".to_string(), camera.to_string())]
+/// What the readiness rule remembers between samples of an S3 store.
+#[derive(Debug)]
+struct S3Health {
+    /// The last sample.
+    last: S3Status,
+    /// When upload progress (bytes, parts, segments) was last seen.
+    last_progress: Instant,
+    /// Failures counted when progress was last seen.
+    failures_at_progress: u64,
+    /// Since when requests have been failing without progress.
+    failing_since: Option<Instant>,
 }
 
-/// What the S3 sink reports. The CLI implements it with Prometheus metrics
-/// ([`UploadMetrics`]); the sink calls it from any task.
-#[allow(dead_code)] // the S3 sink feeds it once wired (commands/record.rs, S3 WIRING POINT)
-pub trait UploadObserver: Send + Sync + 'static {
-    /// A segment is complete in the bucket; `took` from its first byte in
-    /// the spool to the completed upload.
-    fn segment_uploaded(&self, camera: &str, took: Duration);
-    /// An upload request failed (it will be retried).
-    fn upload_failed(&self, camera: &str);
-    /// Bytes waiting in the local spool (all cameras).
-    fn spool_bytes(&self, bytes: u64);
-    /// Age of the oldest byte of `camera` not yet in the bucket.
-    fn upload_lag(&self, camera: &str, lag: Duration);
+type StatusFn = dyn Fn() -> S3Status + Send + Sync;
+
+/// An S3 store as `/metrics`, `/ready` and the status view see it: its
+/// counters ([`S3Status`]) and the readiness rule's memory.
+pub struct S3Watch {
+    status: Box<StatusFn>,
+    /// The spool limit, bytes.
+    pub spool_limit: u64,
+    /// `s3://bucket/prefix`, for messages.
+    pub location: String,
+    health: Mutex<S3Health>,
 }
 
-/// Upload metrics (zero until the S3 sink is wired and feeds them).
-#[derive(Clone, Debug)]
-pub struct UploadMetrics {
-    uploaded: Family<CameraLabel, Counter>,
-    failures: Family<CameraLabel, Counter>,
-    duration: Family<CameraLabel, Histogram, fn() -> Histogram>,
-    spool: Gauge,
-    lag: Family<CameraLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+impl std::fmt::Debug for S3Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Watch")
+            .field("location", &self.location)
+            .field("spool_limit", &self.spool_limit)
+            .finish_non_exhaustive()
+    }
 }
 
-fn upload_histogram() -> Histogram {
-    // 0.1 s .. ~55 min.
-    Histogram::new(exponential_buckets(0.1, 2.0, 16))
-}
+impl S3Watch {
+    /// Watches the counters `status` returns (e.g. `S3Store::status`).
+    pub fn new(
+        status: impl Fn() -> S3Status + Send + Sync + 'static,
+        spool_limit: u64,
+        location: String,
+    ) -> Arc<S3Watch> {
+        let last = status();
+        Arc::new(S3Watch {
+            status: Box::new(status),
+            spool_limit,
+            location,
+            health: Mutex::new(S3Health {
+                failures_at_progress: last.upload_failures,
+                last,
+                last_progress: Instant::now(),
+                failing_since: None,
+            }),
+        })
+    }
 
-impl UploadMetrics {
-    fn new() -> Self {
-        UploadMetrics {
-            uploaded: Family::default(),
-            failures: Family::default(),
-            duration: Family::new_with_constructor(upload_histogram as fn() -> Histogram),
-            spool: Gauge::default(),
-            lag: Family::default(),
+    /// Reads the counters now and updates the readiness memory. Called by
+    /// a 1 s sampler and by every check.
+    pub fn sample(&self, now: Instant) -> S3Status {
+        let st = (self.status)();
+        let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let progressed = st.bytes_uploaded != h.last.bytes_uploaded
+            || st.parts_uploaded != h.last.parts_uploaded
+            || st.segments_uploaded != h.last.segments_uploaded
+            || st.segments_recovered != h.last.segments_recovered;
+        if progressed {
+            h.last_progress = now;
+            h.failures_at_progress = st.upload_failures;
+            h.failing_since = None;
+        } else if st.upload_failures > h.failures_at_progress && h.failing_since.is_none() {
+            h.failing_since = Some(now);
         }
+        h.last = st.clone();
+        st
     }
 
-    fn register(&self, r: &mut Registry) {
-        r.register(
-            "camrec_s3_segments_uploaded",
-            "Segments completed in the bucket",
-            self.uploaded.clone(),
-        );
-        r.register(
-            "camrec_s3_upload_failures",
-            "Failed S3 requests (retried)",
-            self.failures.clone(),
-        );
-        r.register(
-            "camrec_s3_upload_duration_seconds",
-            "From a segment's first spooled byte to its completed upload",
-            self.duration.clone(),
-        );
-        r.register(
-            "camrec_s3_spool_bytes",
-            "Bytes waiting in the local spool",
-            self.spool.clone(),
-        );
-        r.register(
-            "camrec_s3_upload_lag_seconds",
-            "Age of the oldest byte not yet uploaded",
-            self.lag.clone(),
-        );
+    /// The readiness rule for the store (docs/operations.md): not ready
+    /// when the spool is at least 90 % full, or when requests have been
+    /// failing for [`S3_FAILING_AFTER`] with no upload progress since.
+    pub fn check(&self, now: Instant) -> Result<(), String> {
+        let st = self.sample(now);
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        if st.spool_bytes as f64 >= self.spool_limit as f64 * S3_SPOOL_NOT_READY {
+            return Err(format!(
+                "S3 spool holds {:.0} of {:.0} MiB: uploads to {} are not keeping up (fragments are dropped when it is full)",
+                mib(st.spool_bytes),
+                mib(self.spool_limit),
+                self.location
+            ));
+        }
+        let h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(since) = h.failing_since {
+            let failing = now.saturating_duration_since(since);
+            if failing >= S3_FAILING_AFTER {
+                return Err(format!(
+                    "S3 requests to {} have been failing for {}s ({} failures, last upload {}s ago); the spool holds the video meanwhile",
+                    self.location,
+                    failing.as_secs(),
+                    st.upload_failures - h.failures_at_progress,
+                    now.saturating_duration_since(h.last_progress).as_secs()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The counters as of the last sample.
+    pub fn last(&self) -> S3Status {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last
+            .clone()
     }
 }
 
-impl UploadObserver for UploadMetrics {
-    fn segment_uploaded(&self, camera: &str, took: Duration) {
-        let l = camera_label(camera);
-        self.uploaded.get_or_create(&l).inc();
-        self.duration.get_or_create(&l).observe(took.as_secs_f64());
-    }
-    fn upload_failed(&self, camera: &str) {
-        self.failures.get_or_create(&camera_label(camera)).inc();
-    }
-    fn spool_bytes(&self, bytes: u64) {
-        self.spool.set(i64::try_from(bytes).unwrap_or(i64::MAX));
-    }
-    fn upload_lag(&self, camera: &str, lag: Duration) {
-        self.lag
-            .get_or_create(&camera_label(camera))
-            .set(lag.as_secs_f64());
+/// The camrec_s3_* families, read from the store's counters on each scrape.
+#[derive(Debug)]
+struct S3Collector(Arc<S3Watch>);
+
+impl Collector for S3Collector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let st = (self.0.status)();
+        type Field = fn(&S3Status) -> u64;
+        let counters: [(&str, &str, Field); 8] = [
+            (
+                "camrec_s3_segments_uploaded",
+                "Segments completed in the bucket",
+                |s| s.segments_uploaded,
+            ),
+            (
+                "camrec_s3_bytes_uploaded",
+                "Bytes accepted by the store (parts and objects)",
+                |s| s.bytes_uploaded,
+            ),
+            (
+                "camrec_s3_parts_uploaded",
+                "Multipart parts uploaded",
+                |s| s.parts_uploaded,
+            ),
+            (
+                "camrec_s3_upload_failures",
+                "Failed S3 request attempts (each is retried)",
+                |s| s.upload_failures,
+            ),
+            (
+                "camrec_s3_upload_retries",
+                "Retries made after failed S3 requests",
+                |s| s.retries,
+            ),
+            (
+                "camrec_s3_segments_recovered",
+                "Objects completed at start-up from what a crash left",
+                |s| s.segments_recovered,
+            ),
+            (
+                "camrec_s3_fragments_dropped",
+                "Fragments refused because the spool was full",
+                |s| s.fragments_dropped,
+            ),
+            (
+                "camrec_s3_segments_dropped",
+                "Segments refused at start because the spool was full",
+                |s| s.segments_dropped,
+            ),
+        ];
+        for (name, help, field) in counters {
+            let c = ConstCounter::new(field(&st));
+            c.encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+        let gauges: [(&str, &str, i64); 3] = [
+            (
+                "camrec_s3_spool_bytes",
+                "Bytes waiting in the local spool",
+                i64::try_from(st.spool_bytes).unwrap_or(i64::MAX),
+            ),
+            (
+                "camrec_s3_spool_limit_bytes",
+                "Most bytes the spool may hold",
+                i64::try_from(self.0.spool_limit).unwrap_or(i64::MAX),
+            ),
+            (
+                "camrec_s3_segments_pending",
+                "Segments open or sealed whose upload is not complete",
+                i64::try_from(st.segments_pending).unwrap_or(i64::MAX),
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let g = ConstGauge::new(v);
+            g.encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+        }
+        let lag: ConstGauge<f64> = ConstGauge::new(st.upload_lag.map_or(0.0, |d| d.as_secs_f64()));
+        lag.encode(enc.encode_descriptor(
+            "camrec_s3_upload_lag_seconds",
+            "Age of the oldest spooled fragment not yet uploaded (0: all uploaded)",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let ready = ConstGauge::new(i64::from(self.0.check(Instant::now()).is_ok()));
+        ready.encode(enc.encode_descriptor(
+            "camrec_s3_store_ready",
+            "1 when the S3 store passes the /ready rule",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        Ok(())
     }
 }
 
@@ -135,8 +254,6 @@ pub struct Observed {
     pub disabled: Vec<String>,
     /// The storage to check for readiness.
     pub store: StoreCheck,
-    /// Upload metrics for the S3 sink.
-    pub uploads: UploadMetrics,
 }
 
 /// How readiness checks the output store.
@@ -144,6 +261,8 @@ pub struct Observed {
 pub enum StoreCheck {
     /// A local folder that must accept a new file.
     LocalDir(PathBuf),
+    /// An S3 store: see [`S3Watch::check`].
+    S3(Arc<S3Watch>),
 }
 
 impl StoreCheck {
@@ -156,6 +275,7 @@ impl StoreCheck {
                     .and_then(|_| std::fs::remove_file(&probe))
                     .map_err(|e| format!("output folder {} is not writable: {e}", dir.display()))
             }
+            StoreCheck::S3(w) => w.check(Instant::now()),
         }
     }
 }
@@ -249,7 +369,9 @@ impl Observed {
     pub fn registry(self: &Arc<Self>) -> Registry {
         let mut r = Registry::default();
         r.register_collector(Box::new(CameraCollector(self.clone())));
-        self.uploads.register(&mut r);
+        if let StoreCheck::S3(w) = &self.store {
+            r.register_collector(Box::new(S3Collector(w.clone())));
+        }
         r
     }
 }
@@ -427,7 +549,6 @@ pub fn observed(
         cameras,
         disabled,
         store,
-        uploads: UploadMetrics::new(),
     })
 }
 
@@ -466,37 +587,87 @@ mod tests {
         assert!(!camera_readiness(&snap(Stopped, None, false)).ready);
     }
 
+    fn fake_store(st: S3Status, limit: u64) -> (Arc<Mutex<S3Status>>, Arc<S3Watch>) {
+        let cell = Arc::new(Mutex::new(st));
+        let c2 = cell.clone();
+        let w = S3Watch::new(
+            move || c2.lock().unwrap().clone(),
+            limit,
+            "s3://b/p/".into(),
+        );
+        (cell, w)
+    }
+
     #[test]
-    fn upload_observer_feeds_metrics() {
+    fn s3_status_feeds_metrics() {
+        let (cell, w) = fake_store(S3Status::default(), 1000);
+        let o = observed(Vec::new(), Vec::new(), StoreCheck::S3(w));
+        let reg = o.registry();
+        *cell.lock().unwrap() = S3Status {
+            segments_uploaded: 3,
+            bytes_uploaded: 4096,
+            upload_failures: 2,
+            retries: 2,
+            spool_bytes: 123,
+            segments_pending: 1,
+            upload_lag: Some(Duration::from_millis(2500)),
+            ..S3Status::default()
+        };
+        let text = encode(&reg);
+        for want in [
+            "camrec_s3_segments_uploaded_total 3",
+            "camrec_s3_bytes_uploaded_total 4096",
+            "camrec_s3_upload_failures_total 2",
+            "camrec_s3_upload_retries_total 2",
+            "camrec_s3_spool_bytes 123",
+            "camrec_s3_spool_limit_bytes 1000",
+            "camrec_s3_segments_pending 1",
+            "camrec_s3_upload_lag_seconds 2.5",
+            "camrec_s3_store_ready 1",
+        ] {
+            assert!(text.lines().any(|l| l == want), "{want} missing:\n{text}");
+        }
+        // Local storage has no S3 families.
         let o = observed(
             Vec::new(),
             Vec::new(),
             StoreCheck::LocalDir(std::env::temp_dir()),
         );
-        let reg = o.registry();
-        o.uploads
-            .segment_uploaded("cam", Duration::from_millis(300));
-        o.uploads.upload_failed("cam");
-        o.uploads.spool_bytes(1234);
-        o.uploads.upload_lag("cam", Duration::from_secs(3));
-        let text = encode(&reg);
+        assert!(!encode(&o.registry()).contains("camrec_s3_"));
+    }
+
+    #[test]
+    fn s3_readiness_rule() {
+        let t0 = Instant::now();
+        let (cell, w) = fake_store(S3Status::default(), 1000);
+        assert!(w.check(t0).is_ok());
+        // Failures without progress: ready until S3_FAILING_AFTER passes.
+        cell.lock().unwrap().upload_failures = 3;
+        assert!(w.check(t0 + Duration::from_secs(1)).is_ok());
+        let e = w
+            .check(t0 + Duration::from_secs(1) + S3_FAILING_AFTER)
+            .unwrap_err();
         assert!(
-            text.contains("camrec_s3_segments_uploaded_total{camera=\"cam\"} 1"),
-            "{text}"
+            e.contains("failing for 30s") && e.contains("s3://b/p/"),
+            "{e}"
         );
-        assert!(
-            text.contains("camrec_s3_upload_failures_total{camera=\"cam\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("camrec_s3_upload_duration_seconds_count{camera=\"cam\"} 1"),
-            "{text}"
-        );
-        assert!(text.contains("camrec_s3_spool_bytes 1234"), "{text}");
-        assert!(
-            text.contains("camrec_s3_upload_lag_seconds{camera=\"cam\"} 3"),
-            "{text}"
-        );
+        // Progress (a part uploaded) makes it ready again at once.
+        cell.lock().unwrap().parts_uploaded = 1;
+        assert!(w.check(t0 + Duration::from_secs(40)).is_ok());
+        // A new failure starts a new 30 s window.
+        cell.lock().unwrap().upload_failures = 4;
+        assert!(w.check(t0 + Duration::from_secs(50)).is_ok());
+        assert!(w.check(t0 + Duration::from_secs(81)).is_err());
+        // A spool at 90 % of its limit is not ready, whatever the requests do.
+        let (cell, w) = fake_store(S3Status::default(), 1000);
+        cell.lock().unwrap().spool_bytes = 899;
+        assert!(w.check(t0).is_ok());
+        cell.lock().unwrap().spool_bytes = 900;
+        let e = w.check(t0).unwrap_err();
+        assert!(e.contains("spool"), "{e}");
+        let o = observed(Vec::new(), Vec::new(), StoreCheck::S3(w));
+        let r = o.readiness();
+        assert!(!r.ready && r.storage.reason.unwrap().contains("spool"));
     }
 
     #[test]

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use recorder_core::recorder::{CameraSnapshot, CameraStatus};
+use recorder_core::sink::s3::S3Status;
 use tokio::sync::watch;
 
 use crate::logging::LogTail;
+use crate::metrics::S3Watch;
 
 /// Per-camera rates between two snapshots.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,8 +64,28 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// The table for one refresh.
-pub fn render(rows: &[(CameraSnapshot, Rates)], log: &[String], width: usize) -> Vec<String> {
+/// The S3 line under the table (the store's counters cover every camera).
+pub fn s3_line(st: &S3Status, spool_limit: u64) -> String {
+    format!(
+        "S3: {} segments uploaded ({}), {} pending, spool {} of {}, lag {}, {} failed requests",
+        st.segments_uploaded,
+        human_bytes(st.bytes_uploaded),
+        st.segments_pending,
+        human_bytes(st.spool_bytes),
+        human_bytes(spool_limit),
+        st.upload_lag
+            .map_or("-".to_string(), |d| format!("{:.0}s", d.as_secs_f64())),
+        st.upload_failures
+    )
+}
+
+/// The table for one refresh (`footer`: extra lines such as [`s3_line`]).
+pub fn render(
+    rows: &[(CameraSnapshot, Rates)],
+    footer: &[String],
+    log: &[String],
+    width: usize,
+) -> Vec<String> {
     let mut out = vec![format!(
         "{:<16} {:<10} {:>6} {:>10} {:>9} {:>9} {:>5}  {:<14} {}",
         "CAMERA", "STATE", "FPS", "BITRATE", "STORED", "SEGMENTS", "RECON", "SEGMENT", "LAST ERROR"
@@ -83,6 +105,7 @@ pub fn render(rows: &[(CameraSnapshot, Rates)], log: &[String], width: usize) ->
         );
         out.push(line);
     }
+    out.extend(footer.iter().cloned());
     if !log.is_empty() {
         out.push(String::new());
         out.push("recent warnings (full log: --log-file):".into());
@@ -100,7 +123,12 @@ fn terminal_width() -> usize {
 }
 
 /// Runs the view until `stop` turns true; leaves the last table on screen.
-pub async fn run(statuses: Vec<Arc<CameraStatus>>, tail: LogTail, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    statuses: Vec<Arc<CameraStatus>>,
+    s3: Option<Arc<S3Watch>>,
+    tail: LogTail,
+    mut stop: watch::Receiver<bool>,
+) {
     tail.set_capturing(true);
     let mut prev: Vec<CameraSnapshot> = statuses.iter().map(|s| s.snapshot()).collect();
     let mut prev_t = Instant::now();
@@ -120,7 +148,11 @@ pub async fn run(statuses: Vec<Arc<CameraStatus>>, tail: LogTail, mut stop: watc
             .zip(&prev)
             .map(|(n, p)| (n.clone(), rates(p, n, now_t - prev_t)))
             .collect();
-        let lines = render(&rows, &tail.lines(), terminal_width());
+        let footer: Vec<String> = s3
+            .iter()
+            .map(|w| s3_line(&w.last(), w.spool_limit))
+            .collect();
+        let lines = render(&rows, &footer, &tail.lines(), terminal_width());
         let mut buf = String::new();
         if drawn > 0 {
             buf.push_str(&format!("\x1b[{drawn}A"));
@@ -168,7 +200,24 @@ mod tests {
         );
         let mut b2 = b.clone();
         b2.last_error = Some("x".repeat(300));
-        let lines = render(&[(b2, r)], &["WARN something".into()], 100);
+        let s3 = s3_line(
+            &S3Status {
+                segments_uploaded: 4,
+                bytes_uploaded: 2_000_000,
+                segments_pending: 1,
+                spool_bytes: 300_000,
+                upload_lag: Some(Duration::from_secs(2)),
+                upload_failures: 5,
+                ..S3Status::default()
+            },
+            1_000_000_000,
+        );
+        assert_eq!(
+            s3,
+            "S3: 4 segments uploaded (2.0 MB), 1 pending, spool 300 kB of 1.00 GB, lag 2s, 5 failed requests"
+        );
+        let lines = render(&[(b2, r)], &[s3], &["WARN something".into()], 100);
+        assert!(lines[2].starts_with("S3: 4 segments"), "{lines:?}");
         assert!(lines[0].starts_with("CAMERA"));
         assert!(
             lines[1].contains("front")

@@ -312,27 +312,42 @@ fn no_cameras_is_a_config_error() {
 }
 
 #[test]
-fn s3_storage_is_refused_clearly_by_record() {
+fn out_s3_url_selects_s3_and_wins_over_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(camrec()
+    let cfg = write(
+        dir.path(),
+        "camrec.toml",
+        "[storage]\nkind = \"local\"\ndir = \"/srv/rec\"\n[[cameras]]\nurl = \"rtsp://cam/s\"\n",
+    );
+    let (code, out, err) = run(camrec()
         .args([
             "--log-format",
             "text",
-            "record",
-            "--no-metrics",
-            "rtsp://127.0.0.1:1/s",
+            "config",
+            "check",
+            "--out",
+            "s3://videos/site1",
         ])
-        .current_dir(dir.path())
-        .env("S3_BUCKET", "videos")
+        .arg("--config")
+        .arg(&cfg)
+        .env("S3_ENDPOINT", "http://127.0.0.1:3900")
         .env("S3_SECRET_ACCESS_KEY", S3_SECRET)
         .env("S3_ACCESS_KEY_ID", "AKIAEXAMPLE0000"));
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kind                     = \"s3\""), "{out}");
     assert!(
-        err.contains("S3 output not available in this build yet"),
-        "{err}"
+        out.contains("bucket                   = \"videos\""),
+        "{out}"
     );
-    assert!(err.contains("environment variable S3_BUCKET"), "{err}");
-    assert!(!err.contains(S3_SECRET));
+    assert!(
+        out.contains("prefix                   = \"site1/\""),
+        "{out}"
+    );
+    assert!(out.contains("# flag --out"), "{out}");
+    assert!(
+        !out.contains(S3_SECRET) && !err.contains(S3_SECRET),
+        "{out}"
+    );
 }
 
 #[test]

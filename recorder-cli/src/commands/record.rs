@@ -1,23 +1,26 @@
 //! `camrec record`: configuration → cameras → storage, with metrics, health
 //! and a live status view.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use recorder_core::mux::MuxerConfig;
 use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder};
+use recorder_core::sink::s3::{S3Config, S3Error, S3Store, Secret};
 use recorder_core::sink::{repair_dir, LocalSink, LocalSinkOptions};
 use recorder_core::source::{BackoffConfig, SourceConfig};
 
 use crate::args::{ConfigArgs, RecordArgs};
 use crate::config::{self, Camera, Config, StorageKind};
 use crate::logging::LogTail;
-use crate::metrics::{self, StoreCheck, WatchedCamera};
+use crate::metrics::{self, S3Watch, StoreCheck, WatchedCamera};
 use crate::UsageError;
 
 /// How long shutdown waits for every camera to close its segment.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
+/// How long shutdown then waits for S3 uploads to complete.
+pub const UPLOAD_DEADLINE: Duration = Duration::from_secs(45);
 
 /// The flags of `ConfigArgs` as configuration overrides.
 pub fn flags(a: &ConfigArgs) -> config::Flags {
@@ -76,28 +79,17 @@ pub async fn record(
     tail: Option<LogTail>,
 ) -> anyhow::Result<Vec<CameraSnapshot>> {
     let mut stop = crate::signals::install();
-    // ---------------------------------------------------------------------
-    // S3 WIRING POINT: the only place that decides between storage kinds.
-    // When the S3 sink lands, build it here from `cfg.storage.s3` (bucket,
-    // prefix, endpoint, region, credentials, part size, spool dir/limit,
-    // max concurrent uploads), hand it `observed.uploads` (an
-    // `UploadObserver`) for the camrec_s3_* metrics, and use
-    // `StoreCheck` for /ready (add a variant for the bucket + spool).
-    // ---------------------------------------------------------------------
-    let dir = match cfg.storage.kind.v {
-        StorageKind::Local => cfg.storage.dir.v.clone(),
-        StorageKind::S3 => {
-            return Err(UsageError(format!(
-                "S3 output not available in this build yet (storage kind \"s3\" set by {}); \
-                 record to a folder with [storage] kind = \"local\" or --out DIR",
-                cfg.storage.kind.at
-            ))
-            .into())
+    // The only place that decides between storage kinds.
+    let output = match cfg.storage.kind.v {
+        StorageKind::Local => {
+            let dir = cfg.storage.dir.v.clone();
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+            repair_leftovers(&dir).await?;
+            Output::Local(dir)
         }
+        StorageKind::S3 => Output::S3(start_s3(s3_config(cfg)?).await?),
     };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
-    repair_leftovers(&dir).await?;
 
     let mut recorder = Recorder::new();
     let mut watched = Vec::new();
@@ -108,19 +100,49 @@ pub async fn record(
             disabled.push(cam.id.v.clone());
             continue;
         }
-        let sink = LocalSink::new(&dir, cfg.key_template.v.clone())
-            .with_context(|| format!("output folder {}", dir.display()))?
-            .with_options(LocalSinkOptions {
-                sync_each_fragment: cfg.storage.sync_fragments.v,
-            });
-        tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %dir.display(), "starting camera");
-        let status = recorder.add_camera(camera_config(cam), sink);
+        let status = match &output {
+            Output::Local(dir) => {
+                let sink = LocalSink::new(dir, cfg.key_template.v.clone())
+                    .with_context(|| format!("output folder {}", dir.display()))?
+                    .with_options(LocalSinkOptions {
+                        sync_each_fragment: cfg.storage.sync_fragments.v,
+                    });
+                tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %dir.display(), "starting camera");
+                recorder.add_camera(camera_config(cam), sink)
+            }
+            Output::S3(s3) => {
+                tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %s3.location, "starting camera");
+                recorder.add_camera(camera_config(cam), s3.store.sink(&cam.id.v))
+            }
+        };
         watched.push(WatchedCamera {
             status,
             name: cam.name.v.clone(),
         });
     }
-    let observed = metrics::observed(watched, disabled, StoreCheck::LocalDir(dir.clone()));
+    let (store_check, s3_watch) = match &output {
+        Output::Local(dir) => (StoreCheck::LocalDir(dir.clone()), None),
+        Output::S3(s3) => {
+            let store = s3.store.clone();
+            let w = S3Watch::new(
+                move || store.status(),
+                s3.store.config().spool_limit_bytes,
+                s3.location.clone(),
+            );
+            (StoreCheck::S3(w.clone()), Some(w))
+        }
+    };
+    // Samples the store's counters every second for the readiness rule.
+    let sampler = s3_watch.clone().map(|w| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                w.sample(std::time::Instant::now());
+            }
+        })
+    });
+    let observed = metrics::observed(watched, disabled, store_check);
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
             let s = crate::http::serve(addr, observed.clone()).await?;
@@ -132,7 +154,12 @@ pub async fn record(
     let (view_stop_tx, view_stop) = tokio::sync::watch::channel(false);
     let view = tail.map(|t| {
         let statuses = recorder.statuses().to_vec();
-        tokio::spawn(crate::status_view::run(statuses, t, view_stop))
+        tokio::spawn(crate::status_view::run(
+            statuses,
+            s3_watch.clone(),
+            t,
+            view_stop,
+        ))
     });
 
     match duration {
@@ -147,6 +174,12 @@ pub async fn record(
         }
     }
     let all_closed = recorder.shutdown(SHUTDOWN_DEADLINE).await;
+    if let Output::S3(s3) = &output {
+        finish_uploads(s3).await;
+    }
+    if let Some(t) = sampler {
+        t.abort();
+    }
     let snapshots: Vec<CameraSnapshot> = observed
         .cameras
         .iter()
@@ -157,12 +190,123 @@ pub async fn record(
         let _ = v.await;
     }
     if !all_closed {
-        tracing::warn!("some cameras did not close their segment within {SHUTDOWN_DEADLINE:?}; their files are repaired on the next start");
+        match &output {
+            Output::Local(_) => tracing::warn!("some cameras did not close their segment within {SHUTDOWN_DEADLINE:?}; their files are repaired on the next start"),
+            Output::S3(_) => tracing::warn!("some cameras did not close their segment within {SHUTDOWN_DEADLINE:?}; their spooled fragments are uploaded on the next start"),
+        }
     }
     if let Some(s) = server {
         s.shutdown().await;
     }
     Ok(snapshots)
+}
+
+/// Where `record` writes.
+enum Output {
+    Local(PathBuf),
+    S3(S3Output),
+}
+
+struct S3Output {
+    store: S3Store,
+    /// `s3://bucket/prefix/`, for messages.
+    location: String,
+}
+
+/// The library's S3 settings from the CLI's (secrets stay in [`Secret`]s,
+/// which never print). A setting the library refuses is a usage error.
+pub fn s3_config(cfg: &Config) -> Result<S3Config, UsageError> {
+    let s3 = &cfg.storage.s3;
+    let bucket = s3.bucket.v.clone().unwrap_or_default();
+    let mut c = S3Config::new(bucket);
+    c.prefix = s3.prefix.v.clone();
+    if let Some(ep) = &s3.endpoint.v {
+        c = c.with_endpoint(ep.clone());
+    }
+    c.region = s3.region.v.clone();
+    if let (Some(id), Some(secret)) = (&s3.access_key_id.v, &s3.secret_access_key.v) {
+        c.access_key_id = Some(id.clone());
+        c.secret_access_key = Some(Secret::new(secret.clone()));
+    }
+    c.part_size = u64::try_from(s3.part_size_mib.v).unwrap_or(0) << 20;
+    c.spool_dir = s3.spool_dir.v.clone();
+    c.spool_limit_bytes = u64::try_from(s3.spool_limit_mib.v).unwrap_or(0) << 20;
+    c.max_concurrent_uploads = usize::try_from(s3.max_concurrent_uploads.v).unwrap_or(0);
+    c.create_bucket = s3.create_bucket.v;
+    c.template = cfg.key_template.v.clone();
+    c.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(c)
+}
+
+/// Connects (the library's start-up check: endpoint, credentials, bucket)
+/// and completes what an earlier run left in the spool or the bucket,
+/// before any camera starts.
+async fn start_s3(c: S3Config) -> anyhow::Result<S3Output> {
+    let prefix = c.prefix.trim_start_matches('/');
+    let sep = if prefix.is_empty() || prefix.ends_with('/') {
+        ""
+    } else {
+        "/"
+    };
+    let location = format!("s3://{}/{prefix}{sep}", c.bucket);
+    let endpoint = c.endpoint.clone().unwrap_or_else(|| "AWS".into());
+    let spool = c.spool_dir.clone();
+    let store = match S3Store::connect(c).await {
+        Ok(s) => s,
+        Err(S3Error::InvalidConfig(m)) => {
+            return Err(UsageError(format!("S3 configuration: {m}")).into())
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot use {location}"))),
+    };
+    let st = store.status();
+    tracing::info!(%location, %endpoint, spool = %spool.display(), spooled_bytes = st.spool_bytes, "connected to S3");
+    let report = store.recover().await.with_context(|| {
+        format!(
+            "recovering uploads left in {location} and {}",
+            spool.display()
+        )
+    })?;
+    for r in &report.completed {
+        tracing::warn!(key = %r.key, bytes = ?r.bytes, source = ?r.source, "completed a segment left by an earlier run");
+    }
+    for d in &report.discarded {
+        tracing::warn!(what = %d, "discarded an unplayable leftover of an earlier run");
+    }
+    for (what, why) in &report.failed {
+        tracing::warn!(what = %what, error = %why, "could not recover a leftover now; it is kept and retried on the next start");
+    }
+    Ok(S3Output { store, location })
+}
+
+/// At shutdown, after every camera sealed its segment: waits (up to
+/// [`UPLOAD_DEADLINE`]) for the uploads, then reports what is left.
+async fn finish_uploads(s3: &S3Output) {
+    let pending = s3.store.status().segments_pending;
+    if pending > 0 {
+        tracing::info!(
+            pending,
+            "waiting for uploads to finish (up to {UPLOAD_DEADLINE:?})"
+        );
+    }
+    let idle = s3.store.wait_idle(UPLOAD_DEADLINE).await;
+    let st = s3.store.status();
+    if idle {
+        tracing::info!(
+            location = %s3.location,
+            segments_uploaded = st.segments_uploaded,
+            bytes_uploaded = st.bytes_uploaded,
+            failed_requests = st.upload_failures,
+            "all uploads complete"
+        );
+    } else {
+        tracing::warn!(
+            location = %s3.location,
+            segments_pending = st.segments_pending,
+            spool_bytes = st.spool_bytes,
+            spool = %s3.store.config().spool_dir.display(),
+            "segments still pending upload after {UPLOAD_DEADLINE:?}; they stay in the spool and are uploaded on the next start"
+        );
+    }
 }
 
 pub async fn repair_leftovers(out: &Path) -> anyhow::Result<()> {

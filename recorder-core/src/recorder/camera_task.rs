@@ -87,14 +87,27 @@ impl<S: SegmentSink> Pipeline<'_, S> {
             .segments_recorded
             .fetch_add(1, Ordering::Relaxed);
         self.status.set_segment(None);
-        tracing::info!(
-            camera = self.id,
-            location = %stored.location,
-            bytes = stored.bytes,
-            fragments = stored.fragments,
-            reason = reason.as_str(),
-            "segment stored"
-        );
+        // An S3 sink returns from `finish` before the upload completes: the
+        // object exists once the store's `segments_uploaded` counts it.
+        if stored.location.starts_with("s3://") {
+            tracing::info!(
+                camera = self.id,
+                location = %stored.location,
+                bytes = stored.bytes,
+                fragments = stored.fragments,
+                reason = reason.as_str(),
+                "segment sealed for upload"
+            );
+        } else {
+            tracing::info!(
+                camera = self.id,
+                location = %stored.location,
+                bytes = stored.bytes,
+                fragments = stored.fragments,
+                reason = reason.as_str(),
+                "segment stored"
+            );
+        }
     }
 
     async fn finish(&mut self, reason: EndReason) {
