@@ -9,7 +9,7 @@ peak memory per camera (max RSS; for ffmpeg the sum over its N processes).
 Usage: scripts/bench_vs_ffmpeg.py [--cameras 1,10,100] [--seconds 60]
 Needs: ffmpeg, a release build (`cargo build --release -p recorder-cli`).
 """
-import argparse, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMREC = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "camrec")
@@ -47,14 +47,37 @@ def wait_rusage(procs):
     return cpu, rss
 
 
+def camrec_video_frames(log_path):
+    """Video frames per camera from camrec's JSON end-of-run summary."""
+    frames = []
+    for line in open(log_path):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        f = rec.get("fields", {})
+        if f.get("message") == "camera summary":
+            frames.append(int(f.get("video_frames", 0)))
+    return frames
+
+
 def run_camrec(url, n, secs, out):
     args = [CAMREC, "--log-format", "json", "record", "--out", out, "--segment", "15m", "--duration", f"{secs}s"]
     for i in range(n):
         args += [url]
     for i in range(n):
         args += ["--camera-id", f"cam{i:03d}"]
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(out, "camrec.log"), "w"))
-    return wait_rusage([p])
+    log = os.path.join(out, "camrec.log")
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    cpu, rss = wait_rusage([p])
+    frames = camrec_video_frames(log)
+    # Keeping up: every camera received (nearly) the 25 fps it was sent,
+    # allowing 2 s for connection set-up.
+    expected = 25 * (secs - 2)
+    behind = sum(1 for f in frames if f < expected)
+    print(f"camrec  cameras={n:4} video frames per camera min={min(frames, default=0)} "
+          f"max={max(frames, default=0)} expected>={expected} cameras_behind={behind}", flush=True)
+    return cpu, rss
 
 
 def run_ffmpeg(url, n, secs, out):

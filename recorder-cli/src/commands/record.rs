@@ -326,6 +326,8 @@ fn print_summary(snapshots: &[CameraSnapshot]) {
         tracing::info!(
             camera = %s.id,
             frames = s.frames,
+            video_frames = s.video_frames,
+            packets_lost = s.packets_lost,
             segments = s.segments_recorded,
             bytes = s.bytes_recorded,
             reconnects = s.reconnects,
