@@ -8,7 +8,7 @@ use anyhow::Context;
 use recorder_core::mux::MuxerConfig;
 use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder};
 use recorder_core::sink::s3::{S3Config, S3Error, S3Store, Secret};
-use recorder_core::sink::{repair_dir, LocalSink, LocalSinkOptions};
+use recorder_core::sink::{repair_dir, sanitize_camera_id, LocalSink, LocalSinkOptions};
 use recorder_core::source::{BackoffConfig, SourceConfig};
 
 use crate::args::{ConfigArgs, RecordArgs};
@@ -88,7 +88,7 @@ pub async fn record(
             repair_leftovers(&dir).await?;
             Output::Local(dir)
         }
-        StorageKind::S3 => Output::S3(start_s3(s3_config(cfg)?).await?),
+        StorageKind::S3 => Output::S3(start_s3(s3_config(cfg)?, owned_key_prefixes(cfg)).await?),
     };
 
     let mut recorder = Recorder::new();
@@ -241,7 +241,20 @@ pub fn s3_config(cfg: &Config) -> Result<S3Config, UsageError> {
 /// Connects (the library's start-up check: endpoint, credentials, bucket)
 /// and completes what an earlier run left in the spool or the bucket,
 /// before any camera starts.
-async fn start_s3(c: S3Config) -> anyhow::Result<S3Output> {
+/// The key prefixes (relative to the S3 prefix) of this instance's enabled
+/// cameras, or `None` when the key template does not start with the camera
+/// (then every open upload under the prefix counts as ours).
+fn owned_key_prefixes(cfg: &Config) -> Option<Vec<String>> {
+    cfg.key_template.v.as_str().starts_with("{camera}/").then(|| {
+        cfg.cameras
+            .iter()
+            .filter(|c| c.enabled.v)
+            .map(|c| format!("{}/", sanitize_camera_id(&c.id.v)))
+            .collect()
+    })
+}
+
+async fn start_s3(c: S3Config, owned: Option<Vec<String>>) -> anyhow::Result<S3Output> {
     let prefix = c.prefix.trim_start_matches('/');
     let sep = if prefix.is_empty() || prefix.ends_with('/') {
         ""
@@ -260,7 +273,14 @@ async fn start_s3(c: S3Config) -> anyhow::Result<S3Output> {
     };
     let st = store.status();
     tracing::info!(%location, %endpoint, spool = %spool.display(), spooled_bytes = st.spool_bytes, "connected to S3");
-    let report = store.recover().await.with_context(|| {
+    // Only this instance's cameras' orphan uploads: replicas sharing a
+    // bucket and prefix must not complete each other's open segments.
+    let owns = |key: &str| {
+        owned
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|p| key.starts_with(p.as_str())))
+    };
+    let report = store.recover_owned(&owns).await.with_context(|| {
         format!(
             "recovering uploads left in {location} and {}",
             spool.display()

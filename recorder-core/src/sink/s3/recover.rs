@@ -133,8 +133,21 @@ impl S3Store {
     /// Run it at start-up, before the sinks start. Segments this store is
     /// recording right now are skipped. Another recorder writing under the
     /// same bucket and prefix would see its open uploads completed: give
-    /// each recorder its own prefix.
+    /// each recorder its own prefix, or use [`S3Store::recover_owned`].
     pub async fn recover(&self) -> Result<RecoveryReport, S3Error> {
+        self.recover_owned(&|_| true).await
+    }
+
+    /// [`S3Store::recover`], but open multipart uploads without a spool
+    /// file are only touched when `owns(key)` says they are ours (`key` is
+    /// relative to the prefix, e.g. `cam1/20261123/101500_cam1.mp4`).
+    ///
+    /// This is what lets several recorders (Kubernetes replicas, say) share
+    /// one bucket and prefix with disjoint cameras: each completes only the
+    /// uploads of its own cameras, including ones a previous pod on another
+    /// node left without a spool. Spool files are always ours: they live on
+    /// this recorder's own disk.
+    pub async fn recover_owned(&self, owns: &(dyn Fn(&str) -> bool + Sync)) -> Result<RecoveryReport, S3Error> {
         let inner = &self.inner;
         let mut report = RecoveryReport::default();
         let active: HashSet<String> = inner
@@ -260,7 +273,7 @@ impl S3Store {
                 }
             }
         }
-        self.recover_uploads(&active, &handled_uploads, &mut report)
+        self.recover_uploads(&active, &handled_uploads, owns, &mut report)
             .await?;
         Ok(report)
     }
@@ -271,6 +284,7 @@ impl S3Store {
         &self,
         active: &HashSet<String>,
         handled: &HashSet<String>,
+        owns: &(dyn Fn(&str) -> bool + Sync),
         report: &mut RecoveryReport,
     ) -> Result<(), S3Error> {
         let inner = &self.inner;
@@ -311,6 +325,10 @@ impl S3Store {
         }
         for (key, id) in uploads {
             if handled.contains(&id) || active.contains(&key) {
+                continue;
+            }
+            if !owns(key.strip_prefix(inner.prefix.as_str()).unwrap_or(&key)) {
+                tracing::debug!(key = %key, "open upload belongs to another recorder; left alone");
                 continue;
             }
             match self.complete_orphan(&key, &id).await {
