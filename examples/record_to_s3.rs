@@ -122,7 +122,8 @@ async fn main() {
     let speedup: f64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20.0);
     let cfg = S3Config::from_env().expect("S3 configuration from the environment");
     let store = S3Store::connect(cfg).await.expect("connect");
-    let (tracks, frames) = support::load_fixture(&support::fixture("h264_aac.mp4"));
+    let (tracks, frames) =
+        support::fixtures::load_fixture(&support::fixtures::fixture("h264_aac.mp4"));
     let (tracks, frames) = (Arc::new(tracks), Arc::new(frames));
     let copies = minutes * 10; // the fixture is 6 s long
     let now = std::time::SystemTime::now()

@@ -149,30 +149,20 @@ fn parse(mut bytes: Vec<u8>) -> Result<Clip> {
                 };
                 let len_size = usize::from(avcc.length_size_minus_one & 3) + 1;
                 let (width, height) = (avc1.width, avc1.height);
-                let (samples, end) =
-                    read_samples(&mut reader, id, timescale, VIDEO_CLOCK, Some(len_size))?;
-                period_us = period_us.max(end * 1_000_000 / u64::from(VIDEO_CLOCK));
-                video = Some(VideoTrack {
-                    codec,
-                    width,
-                    height,
-                    samples,
-                });
+                let (track, end) =
+                    read_video(&mut reader, id, timescale, codec, len_size, (width, height))?;
+                period_us = period_us.max(end);
+                video = Some(track);
             }
             mp4::MediaType::H265 if video.is_none() => {
                 let (codec, len_size) = hvcc.take().ok_or_else(|| {
                     SimError::UnsupportedMedia("H.265 track without usable hvcC".into())
                 })??;
                 let (width, height) = (track.width(), track.height());
-                let (samples, end) =
-                    read_samples(&mut reader, id, timescale, VIDEO_CLOCK, Some(len_size))?;
-                period_us = period_us.max(end * 1_000_000 / u64::from(VIDEO_CLOCK));
-                video = Some(VideoTrack {
-                    codec,
-                    width,
-                    height,
-                    samples,
-                });
+                let (track, end) =
+                    read_video(&mut reader, id, timescale, codec, len_size, (width, height))?;
+                period_us = period_us.max(end);
+                video = Some(track);
             }
             mp4::MediaType::AAC if audio.is_none() => {
                 let esds = track
@@ -214,6 +204,26 @@ fn parse(mut bytes: Vec<u8>) -> Result<Clip> {
         audio: audio.filter(|a| !a.samples.is_empty()),
         period_us: period_us.max(1),
     })
+}
+
+/// Reads a video track's samples (length-prefixed NALs of `len_size`
+/// bytes) into a [`VideoTrack`]; also returns its end in microseconds.
+fn read_video(
+    reader: &mut mp4::Mp4Reader<Cursor<Vec<u8>>>,
+    track_id: u32,
+    timescale: u32,
+    codec: VideoCodec,
+    len_size: usize,
+    (width, height): (u16, u16),
+) -> Result<(VideoTrack, u64)> {
+    let (samples, end) = read_samples(reader, track_id, timescale, VIDEO_CLOCK, Some(len_size))?;
+    let track = VideoTrack {
+        codec,
+        width,
+        height,
+        samples,
+    };
+    Ok((track, end * 1_000_000 / u64::from(VIDEO_CLOCK)))
 }
 
 /// Reads all samples of a track, converting times to `clock`. Returns the

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use recorder_core::mux::*;
-use support::*;
+use support::{fixtures::*, media::*, muxed::*};
 
 struct Outcome {
     dir: tempfile::TempDir,
@@ -137,7 +137,7 @@ fn bframe_presentation_order_survives() {
     let out = remux("h264_bframes_aac.mp4", MuxerConfig::default());
     // ffprobe's presentation timestamps of our single segment must be the
     // source's, in the same order.
-    let ours: Vec<i64> = ffprobe(
+    let ours: Vec<i64> = ffprobe_values(
         &out.files[0],
         &["-select_streams", "v:0", "-show_entries", "packet=pts"],
     )
@@ -230,7 +230,7 @@ fn g711_audio_is_stored_so_ffmpeg_decodes_it() {
         std::fs::write(&path, &segs[0].bytes).unwrap();
         let errors = ffmpeg_errors(&path);
         assert!(errors.is_empty(), "{codec_name}: {errors}");
-        let codec = ffprobe(
+        let codec = ffprobe_values(
             &path,
             &[
                 "-select_streams",
@@ -248,7 +248,7 @@ fn g711_audio_is_stored_so_ffmpeg_decodes_it() {
             "{codec:?}"
         );
         // 6 s of 20 ms packets decode to 6 s of samples.
-        let dur: f64 = ffprobe(
+        let dur: f64 = ffprobe_values(
             &path,
             &["-select_streams", "a:0", "-show_entries", "stream=duration"],
         )

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use recorder_core::mux::*;
-use support::*;
+use support::muxed::*;
 
 #[derive(Debug, Clone)]
 struct Case {

@@ -6,13 +6,13 @@
 //!
 //! Skips (with a printed reason) only when python3-gi is missing.
 
-mod e2e_support;
+mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use e2e_support::*;
 use recorder_core::recorder::Recorder;
+use support::{media::*, recording::*};
 
 /// Records `file` served once by GStreamer, with `segment` long segments.
 /// Stops as soon as every frame of the file has arrived (GStreamer plays a

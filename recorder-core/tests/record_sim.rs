@@ -7,13 +7,13 @@
 //! [`drain_and_stop`]: the simulator's close goes through the same queue as
 //! its packets, so every frame it counted as sent reached the recorder.
 
-mod e2e_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use camera_sim::{AuthMode, Faults, FrameLog, MountConfig, SimConfig};
-use e2e_support::*;
 use recorder_core::recorder::{CameraConfig, CameraState, Recorder};
+use support::{media::*, recording::*};
 
 const PATH: &str = "/stream1";
 

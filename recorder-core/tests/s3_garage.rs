@@ -4,14 +4,14 @@
 //! signatures and keeps its data across restarts, but does not enforce the
 //! 5 MiB part minimum, so small parts give many-part segments cheaply.
 
-mod s3_support;
 mod support;
 
 use std::time::Duration;
 
 use recorder_core::sink::s3::{S3Error, S3Store};
-use s3_support::*;
-use support::{decoded_frames, ffmpeg_errors, fixture, have_ffmpeg, load_fixture};
+use support::fixtures::{fixture, load_fixture};
+use support::media::{decoded_frames, ffmpeg_errors, have_ffmpeg};
+use support::s3::*;
 
 /// Many small parts, and the store killed for several seconds mid-recording
 /// and started again on the same port and data dir: nothing is lost.

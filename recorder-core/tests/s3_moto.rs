@@ -3,14 +3,14 @@
 //! `scripts/s3-test-servers.sh install`). moto enforces S3's 5 MiB minimum
 //! part size (EntityTooSmall), so these segments are large.
 
-mod s3_support;
 mod support;
 
 use std::time::Duration;
 
 use recorder_core::sink::s3::{RecoverySource, S3Error, S3Store, MIN_PART_SIZE};
-use s3_support::*;
-use support::{decoded_frames, ffmpeg_errors, fixture, have_ffmpeg, load_fixture};
+use support::fixtures::{fixture, load_fixture};
+use support::media::{decoded_frames, ffmpeg_errors, files_under, have_ffmpeg};
+use support::s3::*;
 
 fn ready() -> bool {
     if !have_ffmpeg() {

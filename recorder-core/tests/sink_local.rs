@@ -1,6 +1,6 @@
 //! LocalSink end to end: names, collisions, patches, abort, errors.
 
-mod sink_support;
+mod support;
 
 /// Named `sink` so `cargo test sink` selects these tests.
 mod sink {
@@ -8,7 +8,7 @@ mod sink {
     use std::fs;
     use std::path::Path;
 
-    use crate::sink_support::*;
+    use crate::support::hand_built::*;
     use recorder_core::mux::WallTime;
     use recorder_core::sink::{
         repair_dir, LocalSink, LocalSinkOptions, ObjectNameTemplate, SegmentSink, SinkError,

@@ -1,7 +1,7 @@
 //! `repair_dir` on the files a crash can leave: torn at every byte,
 //! corrupted, empty, colliding with finished files.
 
-mod sink_support;
+mod support;
 
 /// Named `sink` so `cargo test sink` selects these tests.
 mod sink {
@@ -9,7 +9,7 @@ mod sink {
     use std::fs;
     use std::path::Path;
 
-    use crate::sink_support::*;
+    use crate::support::hand_built::*;
     use proptest::prelude::*;
     use recorder_core::mux::WallTime;
     use recorder_core::sink::{repair_dir, repair_file, RepairOutcome};

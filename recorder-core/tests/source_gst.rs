@@ -4,102 +4,29 @@
 //! Skips, with a printed reason, only when python3-gi with GstRtspServer
 //! is missing. Set `CAMREC_PYTHON` to choose the interpreter.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use recorder_core::mux::CodecConfig;
 use recorder_core::source::rtsp::SessionGroup;
 use recorder_core::source::{connect, CameraUrl, SourceConfig, SourceError, SourceEvent};
+use support::media::GstServer;
 
 const SECRET: &str = "Pa55-w0rd";
 
-fn python() -> String {
-    if let Ok(p) = std::env::var("CAMREC_PYTHON") {
-        return p;
-    }
-    // pyenv shims and virtualenvs usually lack the distribution's gi.
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3".into()
-    } else {
-        "python3".into()
-    }
+/// GStreamer's RTSP server serving the fixture, requiring `auth` if given.
+fn start_server(auth: Option<(&str, &str)>) -> Option<GstServer> {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gst_h264_bframes_aac.mp4");
+    GstServer::start_with_auth(&fixture, auth)
 }
 
-fn gi_available() -> Result<(), String> {
-    let out = Command::new(python())
-        .args([
-            "-c",
-            "import gi; gi.require_version('GstRtspServer','1.0'); from gi.repository import GstRtspServer",
-        ])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "python3-gi with GstRtspServer 1.0 is missing ({})",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// A running `gst_rtsp_server.py`; killed on drop.
-struct GstServer {
-    child: Child,
-    port: u16,
-}
-
-impl GstServer {
-    /// `None` (after printing why) if the server cannot run here.
-    fn start(auth: Option<(&str, &str)>) -> Option<GstServer> {
-        if let Err(why) = gi_available() {
-            eprintln!("SKIPPED: {why}");
-            return None;
-        }
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests");
-        let mut cmd = Command::new(python());
-        cmd.arg(dir.join("support/gst_rtsp_server.py"))
-            .arg(dir.join("fixtures/gst_h264_bframes_aac.mp4"));
-        if let Some((u, p)) = auth {
-            cmd.args(["--user", u, "--password", p]);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn gst_rtsp_server.py");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("gst_rtsp_server.py did not report its port");
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected server output {line:?}"));
-        Some(GstServer { child, port })
-    }
-
-    fn url(&self, creds: &str) -> CameraUrl {
-        CameraUrl::parse(&format!("rtsp://{creds}127.0.0.1:{}/test", self.port)).unwrap()
-    }
-}
-
-impl Drop for GstServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The server's URL with `creds` (`user:password@` or empty) in front of the host.
+fn url(server: &GstServer, creds: &str) -> CameraUrl {
+    CameraUrl::parse(&format!("rtsp://{creds}127.0.0.1:{}/test", server.port)).unwrap()
 }
 
 fn now_ns() -> i64 {
@@ -111,10 +38,10 @@ fn now_ns() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_records_video_and_audio_with_auth() {
-    let Some(server) = GstServer::start(Some(("camuser", SECRET))) else {
+    let Some(server) = start_server(Some(("camuser", SECRET))) else {
         return;
     };
-    let cfg = SourceConfig::new(server.url(&format!("camuser:{SECRET}@")));
+    let cfg = SourceConfig::new(url(&server, &format!("camuser:{SECRET}@")));
     let group = Arc::new(SessionGroup::default());
     let mut session = connect(&cfg, &group).await.expect("connect");
 
@@ -241,12 +168,12 @@ async fn source_records_video_and_audio_with_auth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_wrong_password_is_unauthorized() {
-    let Some(server) = GstServer::start(Some(("camuser", SECRET))) else {
+    let Some(server) = start_server(Some(("camuser", SECRET))) else {
         return;
     };
     let group = Arc::new(SessionGroup::default());
     let wrong = "Wr0ng-Secret";
-    let cfg = SourceConfig::new(server.url(&format!("camuser:{wrong}@")));
+    let cfg = SourceConfig::new(url(&server, &format!("camuser:{wrong}@")));
     let err = connect(&cfg, &group).await.expect_err("must fail");
     assert!(matches!(err, SourceError::Unauthorized { .. }), "{err:?}");
     assert!(err.is_config_error());
@@ -256,7 +183,7 @@ async fn source_wrong_password_is_unauthorized() {
     assert!(msg.contains("check the credentials"));
 
     // No credentials at all: the same, clear error.
-    let cfg = SourceConfig::new(server.url(""));
+    let cfg = SourceConfig::new(url(&server, ""));
     let err = connect(&cfg, &group).await.expect_err("must fail");
     assert!(matches!(err, SourceError::Unauthorized { .. }), "{err:?}");
 }
@@ -318,10 +245,10 @@ async fn source_silent_server_times_out_as_unreachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_udp_transport_delivers_frames() {
-    let Some(server) = GstServer::start(None) else {
+    let Some(server) = start_server(None) else {
         return;
     };
-    let mut cfg = SourceConfig::new(server.url(""));
+    let mut cfg = SourceConfig::new(url(&server, ""));
     cfg.transport = recorder_core::source::Transport::Udp;
     let mut session = connect(&cfg, &Arc::new(SessionGroup::default()))
         .await
@@ -340,10 +267,10 @@ async fn source_udp_transport_delivers_frames() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_silence_after_the_file_ends_is_a_stall() {
-    let Some(server) = GstServer::start(None) else {
+    let Some(server) = start_server(None) else {
         return;
     };
-    let mut cfg = SourceConfig::new(server.url(""));
+    let mut cfg = SourceConfig::new(url(&server, ""));
     cfg.stall_timeout = Duration::from_millis(1500);
     let mut session = connect(&cfg, &Arc::new(SessionGroup::default()))
         .await

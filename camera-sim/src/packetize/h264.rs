@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{mark_last, Payload, MAX_PAYLOAD};
+use super::{packetize_nals, Payload, MAX_PAYLOAD};
 
 const FU_A: u8 = 28;
 
@@ -23,38 +23,13 @@ pub(crate) fn has_sps(nals: &[Bytes]) -> bool {
 
 /// Packetizes one access unit; the last payload gets the marker bit.
 pub(crate) fn packetize(nals: &[Bytes], max_payload: usize) -> Vec<Payload> {
-    let max_payload = max_payload.clamp(3, MAX_PAYLOAD);
-    let mut out = Vec::new();
-    for nal in nals.iter().filter(|n| !n.is_empty()) {
-        if nal.len() <= max_payload {
-            out.push(Payload {
-                data: nal.to_vec(),
-                marker: false,
-            });
-            continue;
-        }
-        let indicator = (nal[0] & 0xe0) | FU_A;
-        let typ = nal[0] & 0x1f;
-        let chunks: Vec<&[u8]> = nal[1..].chunks(max_payload - 2).collect();
-        let last = chunks.len() - 1;
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            let mut header = typ;
-            if i == 0 {
-                header |= 0x80;
-            }
-            if i == last {
-                header |= 0x40;
-            }
-            let mut data = Vec::with_capacity(chunk.len() + 2);
-            data.extend_from_slice(&[indicator, header]);
-            data.extend_from_slice(chunk);
-            out.push(Payload {
-                data,
-                marker: false,
-            });
-        }
-    }
-    mark_last(out)
+    packetize_nals(
+        nals.iter().filter(|n| !n.is_empty()),
+        max_payload.clamp(3, MAX_PAYLOAD),
+        // FU indicator: the NAL's F and NRI bits with type FU-A.
+        |nal| vec![(nal[0] & 0xe0) | FU_A],
+        nal_type,
+    )
 }
 
 #[cfg(test)]

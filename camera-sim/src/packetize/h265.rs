@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{mark_last, Payload, MAX_PAYLOAD};
+use super::{packetize_nals, Payload, MAX_PAYLOAD};
 
 const FU: u8 = 49;
 
@@ -23,38 +23,13 @@ pub(crate) fn has_sps(nals: &[Bytes]) -> bool {
 
 /// Packetizes one access unit; the last payload gets the marker bit.
 pub(crate) fn packetize(nals: &[Bytes], max_payload: usize) -> Vec<Payload> {
-    let max_payload = max_payload.clamp(4, MAX_PAYLOAD);
-    let mut out = Vec::new();
-    for nal in nals.iter().filter(|n| n.len() >= 2) {
-        if nal.len() <= max_payload {
-            out.push(Payload {
-                data: nal.to_vec(),
-                marker: false,
-            });
-            continue;
-        }
-        let typ = nal_type(nal);
-        let hdr = [(nal[0] & 0x81) | (FU << 1), nal[1]];
-        let chunks: Vec<&[u8]> = nal[2..].chunks(max_payload - 3).collect();
-        let last = chunks.len() - 1;
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            let mut fu = typ;
-            if i == 0 {
-                fu |= 0x80;
-            }
-            if i == last {
-                fu |= 0x40;
-            }
-            let mut data = Vec::with_capacity(chunk.len() + 3);
-            data.extend_from_slice(&[hdr[0], hdr[1], fu]);
-            data.extend_from_slice(chunk);
-            out.push(Payload {
-                data,
-                marker: false,
-            });
-        }
-    }
-    mark_last(out)
+    packetize_nals(
+        nals.iter().filter(|n| n.len() >= 2),
+        max_payload.clamp(4, MAX_PAYLOAD),
+        // PayloadHdr: the NAL's F bit and layer/TID with type FU.
+        |nal| vec![(nal[0] & 0x81) | (FU << 1), nal[1]],
+        nal_type,
+    )
 }
 
 #[cfg(test)]

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::object_name::ObjectNameTemplate;
+use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
 use super::repair::{repair_file, RepairOutcome};
-use super::{SegmentSink, SinkError, StoredSegment};
+use super::{blocking, SegmentSink, SinkError, StoredSegment};
 use crate::mux::{Fragment, SegmentEnd, SegmentStart};
 
 /// How many `NAME-N.mp4` candidates are tried before giving up.
@@ -68,6 +69,12 @@ struct OpenSegment {
     /// A write failed and could not be rolled back: the file has a torn
     /// tail and only repair can finish it.
     poisoned: bool,
+}
+
+impl OpenSegmentFile for OpenSegment {
+    fn index_and_path(&self) -> (u64, &Path) {
+        (self.index, &self.part)
+    }
 }
 
 impl LocalSink {
@@ -233,17 +240,7 @@ impl SegmentSink for LocalSink {
     }
 
     async fn fragment(&mut self, fragment: &Fragment) -> Result<(), SinkError> {
-        let open = self
-            .open
-            .as_mut()
-            .ok_or(SinkError::NoOpenSegment { call: "fragment" })?;
-        if fragment.segment != open.index {
-            return Err(SinkError::SegmentMismatch {
-                open: open.index,
-                got: fragment.segment,
-                path: open.part.clone(),
-            });
-        }
+        let open = open_segment(&mut self.open, fragment.segment, "fragment")?;
         if open.poisoned {
             return Err(SinkError::Poisoned {
                 path: open.part.clone(),
@@ -293,19 +290,7 @@ impl SegmentSink for LocalSink {
     }
 
     async fn finish(&mut self, end: &SegmentEnd) -> Result<StoredSegment, SinkError> {
-        let open = self
-            .open
-            .take()
-            .ok_or(SinkError::NoOpenSegment { call: "finish" })?;
-        if end.index != open.index {
-            let e = SinkError::SegmentMismatch {
-                open: open.index,
-                got: end.index,
-                path: open.part.clone(),
-            };
-            self.open = Some(open);
-            return Err(e);
-        }
+        let open = take_open_segment(&mut self.open, end.index, "finish")?;
         self.finish_inner(open, end).await
     }
 
@@ -335,19 +320,6 @@ impl SegmentSink for LocalSink {
             RepairOutcome::Removed { .. } | RepairOutcome::Skipped { .. } => Ok(None),
         }
     }
-}
-
-/// Runs blocking file I/O off the async worker threads.
-async fn blocking<T: Send + 'static>(
-    path: &Path,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, SinkError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| SinkError::TaskFailed {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
 }
 
 /// Creates the directories and a fresh `.part` for `wanted` (or a suffixed

@@ -15,6 +15,7 @@
 mod boxes;
 pub mod local;
 pub mod object_name;
+mod open_segment;
 pub mod repair;
 pub mod s3;
 
@@ -288,6 +289,20 @@ impl SinkError {
             SinkError::StorageFull { .. } | SinkError::SpoolFull { .. }
         )
     }
+}
+
+/// Runs blocking file I/O off the async worker threads; `path` names the
+/// file in the error if the task fails.
+async fn blocking<T: Send + 'static>(
+    path: &std::path::Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SinkError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SinkError::TaskFailed {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]

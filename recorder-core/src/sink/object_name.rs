@@ -416,45 +416,30 @@ mod tests {
     #[test]
     fn known_instants() {
         let t = ObjectNameTemplate::default();
-        assert_eq!(t.render("cam", ts(0), 0), "cam/19700101/000000_cam.mp4");
-        // Last second of 2023 and first of 2024.
-        assert_eq!(
-            t.render("cam", ts(1_704_067_199), 0),
-            "cam/20231231/235959_cam.mp4"
-        );
-        assert_eq!(
-            t.render("cam", ts(1_704_067_200), 0),
-            "cam/20240101/000000_cam.mp4"
-        );
-        // Leap days: 2024-02-29 exists, 2100-02-29 does not, 2000-02-29 does.
-        assert_eq!(
-            t.render("c", ts(1_709_164_800), 0),
-            "c/20240229/000000_c.mp4"
-        );
-        assert_eq!(
-            t.render("c", ts(1_709_251_199), 0),
-            "c/20240229/235959_c.mp4"
-        );
-        assert_eq!(
-            t.render("c", ts(1_709_251_200), 0),
-            "c/20240301/000000_c.mp4"
-        );
-        assert_eq!(
-            t.render("c", ts(4_107_542_399), 0),
-            "c/21000228/235959_c.mp4"
-        );
-        assert_eq!(
-            t.render("c", ts(4_107_542_400), 0),
-            "c/21000301/000000_c.mp4"
-        );
-        assert_eq!(t.render("c", ts(951_782_400), 0), "c/20000229/000000_c.mp4");
-        // Before the epoch: floor, not truncation toward zero.
-        assert_eq!(t.render("c", WallTime(-1), 0), "c/19691231/235959_c.mp4");
-        // Sub-second part is dropped.
-        assert_eq!(
-            t.render("c", WallTime(1_704_067_199_999_999_999), 0),
-            "c/20231231/235959_c.mp4"
-        );
+        let cases = [
+            ("cam", ts(0), "cam/19700101/000000_cam.mp4"),
+            // Last second of 2023 and first of 2024.
+            ("cam", ts(1_704_067_199), "cam/20231231/235959_cam.mp4"),
+            ("cam", ts(1_704_067_200), "cam/20240101/000000_cam.mp4"),
+            // Leap days: 2024-02-29 exists, 2100-02-29 does not, 2000-02-29 does.
+            ("c", ts(1_709_164_800), "c/20240229/000000_c.mp4"),
+            ("c", ts(1_709_251_199), "c/20240229/235959_c.mp4"),
+            ("c", ts(1_709_251_200), "c/20240301/000000_c.mp4"),
+            ("c", ts(4_107_542_399), "c/21000228/235959_c.mp4"),
+            ("c", ts(4_107_542_400), "c/21000301/000000_c.mp4"),
+            ("c", ts(951_782_400), "c/20000229/000000_c.mp4"),
+            // Before the epoch: floor, not truncation toward zero.
+            ("c", WallTime(-1), "c/19691231/235959_c.mp4"),
+            // Sub-second part is dropped.
+            (
+                "c",
+                WallTime(1_704_067_199_999_999_999),
+                "c/20231231/235959_c.mp4",
+            ),
+        ];
+        for (camera, at, expected) in cases {
+            assert_eq!(t.render(camera, at, 0), expected, "{at:?}");
+        }
     }
 
     #[test]

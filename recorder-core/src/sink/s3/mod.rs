@@ -45,8 +45,9 @@ use self::store::{add, Inner};
 use self::upload::{append_manifest, key_line, manifest_path, meta_line, Msg, Upload};
 use super::local::suffixed;
 use super::object_name::CivilTime;
+use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
 use super::repair::scan_segment;
-use super::{SegmentSink, SinkError, StoredSegment};
+use super::{blocking, SegmentSink, SinkError, StoredSegment};
 use crate::mux::{Fragment, SegmentEnd, SegmentStart, TrackSpec, WallTime};
 
 /// How many `NAME-N` spool names are tried.
@@ -88,6 +89,12 @@ struct OpenSegment {
     tx: mpsc::UnboundedSender<Msg>,
 }
 
+impl OpenSegmentFile for OpenSegment {
+    fn index_and_path(&self) -> (u64, &Path) {
+        (self.index, &self.spool)
+    }
+}
+
 /// `2024-05-01T12:00:00.250Z`.
 pub(crate) fn rfc3339(t: WallTime) -> String {
     let c = CivilTime::from_unix_secs(t.unix_secs());
@@ -104,18 +111,6 @@ fn spool_full(path: &Path, limit: u64, what: String) -> SinkError {
         limit,
         what,
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    path: &Path,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, SinkError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| SinkError::TaskFailed {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
 }
 
 impl S3Store {
@@ -375,17 +370,7 @@ impl SegmentSink for S3Sink {
 
     async fn fragment(&mut self, fragment: &Fragment) -> Result<(), SinkError> {
         let inner = self.inner.clone();
-        let o = self
-            .open
-            .as_mut()
-            .ok_or(SinkError::NoOpenSegment { call: "fragment" })?;
-        if fragment.segment != o.index {
-            return Err(SinkError::SegmentMismatch {
-                open: o.index,
-                got: fragment.segment,
-                path: o.spool.clone(),
-            });
-        }
+        let o = open_segment(&mut self.open, fragment.segment, "fragment")?;
         let n = fragment.bytes.len() as u64;
         let c = &inner.counters;
         let full = o.sealed_full
@@ -436,19 +421,7 @@ impl SegmentSink for S3Sink {
     }
 
     async fn finish(&mut self, end: &SegmentEnd) -> Result<StoredSegment, SinkError> {
-        let o = self
-            .open
-            .take()
-            .ok_or(SinkError::NoOpenSegment { call: "finish" })?;
-        if end.index != o.index {
-            let e = SinkError::SegmentMismatch {
-                open: o.index,
-                got: end.index,
-                path: o.spool.clone(),
-            };
-            self.open = Some(o);
-            return Err(e);
-        }
+        let o = take_open_segment(&mut self.open, end.index, "finish")?;
         let video = o.tracks.iter().position(|t| t.codec.is_video());
         if o.sealed_full {
             // The muxer's patches count fragments we refused: measure the spool.

@@ -265,6 +265,19 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// A failure on our side, not an answer from the store (a spool file
+    /// that cannot be read, a reply missing a field): never transient.
+    pub fn local(code: Option<String>, detail: String) -> Failure {
+        Failure {
+            transient: false,
+            no_response: false,
+            status: None,
+            code,
+            message: None,
+            detail,
+        }
+    }
+
     pub fn code_is(&self, c: &str) -> bool {
         self.code.as_deref() == Some(c)
     }
@@ -373,6 +386,21 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// A request that may fail without harm: a few attempts, none after
+    /// the store refuses it.
+    pub async fn best_effort<F, Fut>(
+        &self,
+        what: &'static str,
+        key: &str,
+        op: F,
+    ) -> Result<(), Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(), Failure>>,
+    {
+        self.retry(what, key, Some(5), |f| !f.transient, op).await
     }
 
     pub fn set_lag(&self, id: u64, oldest: Option<Instant>) {

@@ -2,7 +2,7 @@
 //! file and sends them to the store, and the manifest that lets a later
 //! run pick up where a crash left it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -275,35 +275,31 @@ impl Upload {
         let wanted = PathBuf::from(&self.key);
         for n in 0..1000u32 {
             let cand = suffixed(&wanted, n).to_string_lossy().into_owned();
-            let inner = self.inner.clone();
-            let exists = self
-                .inner
+            let inner = &self.inner;
+            let key = cand.as_str();
+            let exists = inner
                 .retry(
                     "HeadObject",
-                    &cand,
+                    key,
                     self.max_attempts,
                     |_| false,
-                    || {
-                        let inner = inner.clone();
-                        let cand = cand.clone();
-                        async move {
-                            match inner
-                                .client
-                                .head_object()
-                                .bucket(&inner.cfg.bucket)
-                                .key(&cand)
-                                .send()
-                                .await
-                            {
-                                Ok(_) => Ok(true),
-                                Err(e) => {
-                                    let f = classify(&e);
-                                    // 403: no list permission, S3's way of saying "absent".
-                                    if matches!(f.status, Some(404 | 403)) {
-                                        Ok(false)
-                                    } else {
-                                        Err(f)
-                                    }
+                    || async move {
+                        match inner
+                            .client
+                            .head_object()
+                            .bucket(&inner.cfg.bucket)
+                            .key(key)
+                            .send()
+                            .await
+                        {
+                            Ok(_) => Ok(true),
+                            Err(e) => {
+                                let f = classify(&e);
+                                // 403: no list permission, S3's way of saying "absent".
+                                if matches!(f.status, Some(404 | 403)) {
+                                    Ok(false)
+                                } else {
+                                    Err(f)
                                 }
                             }
                         }
@@ -329,40 +325,27 @@ impl Upload {
             return Ok(());
         }
         self.check_key().await?;
-        let inner = self.inner.clone();
-        let key = self.key.clone();
-        let meta = meta.to_vec();
-        let id = self
-            .inner
+        let (inner, key) = (&self.inner, self.key.as_str());
+        let id = inner
             .retry(
                 "CreateMultipartUpload",
-                &key,
+                key,
                 self.max_attempts,
                 |_| false,
-                || {
-                    let inner = inner.clone();
-                    let key = key.clone();
-                    let meta = meta.clone();
-                    async move {
-                        let mut req = inner
-                            .client
-                            .create_multipart_upload()
-                            .bucket(&inner.cfg.bucket)
-                            .key(&key)
-                            .content_type("video/mp4");
-                        for (k, v) in meta {
-                            req = req.metadata(k, v);
-                        }
-                        let out = req.send().await.map_err(|e| classify(&e))?;
-                        out.upload_id.ok_or_else(|| Failure {
-                            transient: false,
-                            no_response: false,
-                            status: None,
-                            code: None,
-                            message: None,
-                            detail: "CreateMultipartUpload returned no upload id".into(),
-                        })
-                    }
+                || async move {
+                    let out = inner
+                        .client
+                        .create_multipart_upload()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .content_type("video/mp4")
+                        .set_metadata(metadata_map(meta))
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))?;
+                    out.upload_id.ok_or_else(|| {
+                        Failure::local(None, "CreateMultipartUpload returned no upload id".into())
+                    })
                 },
             )
             .await
@@ -375,41 +358,32 @@ impl Upload {
 
     /// Uploads part `n` = bytes `[start, end)` of the spool.
     async fn upload_part(&mut self, n: i32, start: u64, end: u64) -> Result<(), Failure> {
-        let inner = self.inner.clone();
-        let key = self.key.clone();
-        let upload_id = self.upload_id.clone().unwrap_or_default();
-        let spool = self.spool.clone();
-        let etag = self
-            .inner
+        let (inner, key, spool) = (&self.inner, self.key.as_str(), self.spool.as_path());
+        let upload_id = self.upload_id.as_deref().unwrap_or_default();
+        let etag = inner
             .retry(
                 "UploadPart",
-                &key,
+                key,
                 self.max_attempts,
                 |f| f.code_is("NoSuchUpload"),
-                || {
-                    let inner = inner.clone();
-                    let key = key.clone();
-                    let upload_id = upload_id.clone();
-                    let spool = spool.clone();
-                    async move {
-                        // The permit bounds uploads in flight across all
-                        // cameras; the body streams from the spool file.
-                        let _permit = inner.upload_permits.acquire().await.ok();
-                        let body = spool_body(&spool, start, end).await?;
-                        let out = inner
-                            .client
-                            .upload_part()
-                            .bucket(&inner.cfg.bucket)
-                            .key(&key)
-                            .upload_id(&upload_id)
-                            .part_number(n)
-                            .content_length((end - start) as i64)
-                            .body(body)
-                            .send()
-                            .await
-                            .map_err(|e| classify(&e))?;
-                        Ok(out.e_tag.unwrap_or_default())
-                    }
+                || async move {
+                    // The permit bounds uploads in flight across all
+                    // cameras; the body streams from the spool file.
+                    let _permit = inner.upload_permits.acquire().await.ok();
+                    let body = spool_body(spool, start, end).await?;
+                    let out = inner
+                        .client
+                        .upload_part()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .part_number(n)
+                        .content_length((end - start) as i64)
+                        .body(body)
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))?;
+                    Ok(out.e_tag.unwrap_or_default())
                 },
             )
             .await?;
@@ -528,9 +502,8 @@ impl Upload {
     }
 
     async fn complete_upload(&mut self) -> Result<(), Failure> {
-        let inner = self.inner.clone();
-        let key = self.key.clone();
-        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let (inner, key) = (&self.inner, self.key.as_str());
+        let upload_id = self.upload_id.as_deref().unwrap_or_default();
         let parts: Vec<CompletedPart> = self
             .parts
             .iter()
@@ -541,38 +514,33 @@ impl Upload {
                     .build()
             })
             .collect();
-        self.inner
+        let parts = &parts;
+        inner
             .retry(
                 "CompleteMultipartUpload",
-                &key,
+                key,
                 self.max_attempts,
                 |f| {
                     f.code_is("NoSuchUpload")
                         || f.code_is("InvalidPart")
                         || f.code_is("EntityTooSmall")
                 },
-                || {
-                    let inner = inner.clone();
-                    let key = key.clone();
-                    let upload_id = upload_id.clone();
-                    let parts = parts.clone();
-                    async move {
-                        inner
-                            .client
-                            .complete_multipart_upload()
-                            .bucket(&inner.cfg.bucket)
-                            .key(&key)
-                            .upload_id(&upload_id)
-                            .multipart_upload(
-                                CompletedMultipartUpload::builder()
-                                    .set_parts(Some(parts))
-                                    .build(),
-                            )
-                            .send()
-                            .await
-                            .map_err(|e| classify(&e))?;
-                        Ok(())
-                    }
+                || async move {
+                    inner
+                        .client
+                        .complete_multipart_upload()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .multipart_upload(
+                            CompletedMultipartUpload::builder()
+                                .set_parts(Some(parts.clone()))
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))?;
+                    Ok(())
                 },
             )
             .await
@@ -593,38 +561,29 @@ impl Upload {
 
     async fn put_whole(&mut self, len: u64, meta: &[(String, String)]) -> Result<(), String> {
         self.check_key().await?;
-        let inner = self.inner.clone();
-        let key = self.key.clone();
-        let spool = self.spool.clone();
-        let meta = meta.to_vec();
-        self.inner
+        let (inner, key, spool) = (&self.inner, self.key.as_str(), self.spool.as_path());
+        inner
             .retry(
                 "PutObject",
-                &key,
+                key,
                 self.max_attempts,
                 |_| false,
-                || {
-                    let inner = inner.clone();
-                    let key = key.clone();
-                    let spool = spool.clone();
-                    let meta = meta.clone();
-                    async move {
-                        let _permit = inner.upload_permits.acquire().await.ok();
-                        let body = spool_body(&spool, 0, len).await?;
-                        let mut req = inner
-                            .client
-                            .put_object()
-                            .bucket(&inner.cfg.bucket)
-                            .key(&key)
-                            .content_type("video/mp4")
-                            .content_length(len as i64)
-                            .body(body);
-                        for (k, v) in meta {
-                            req = req.metadata(k, v);
-                        }
-                        req.send().await.map_err(|e| classify(&e))?;
-                        Ok(())
-                    }
+                || async move {
+                    let _permit = inner.upload_permits.acquire().await.ok();
+                    let body = spool_body(spool, 0, len).await?;
+                    inner
+                        .client
+                        .put_object()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .content_type("video/mp4")
+                        .content_length(len as i64)
+                        .body(body)
+                        .set_metadata(metadata_map(meta))
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))?;
+                    Ok(())
                 },
             )
             .await
@@ -644,38 +603,23 @@ impl Upload {
             self.bucket(),
             utf8_percent_encode(&self.key, COPY_SOURCE)
         );
-        let inner = self.inner.clone();
-        let key = self.key.clone();
-        let meta = meta.to_vec();
-        let r = self
-            .inner
-            .retry(
-                "CopyObject",
-                &key,
-                Some(5),
-                |f| !f.transient,
-                || {
-                    let inner = inner.clone();
-                    let key = key.clone();
-                    let source = source.clone();
-                    let meta = meta.clone();
-                    async move {
-                        let mut req = inner
-                            .client
-                            .copy_object()
-                            .bucket(&inner.cfg.bucket)
-                            .key(&key)
-                            .copy_source(&source)
-                            .metadata_directive(MetadataDirective::Replace)
-                            .content_type("video/mp4");
-                        for (k, v) in meta {
-                            req = req.metadata(k, v);
-                        }
-                        req.send().await.map_err(|e| classify(&e))?;
-                        Ok(())
-                    }
-                },
-            )
+        let (inner, key, source) = (&self.inner, self.key.as_str(), source.as_str());
+        let r = inner
+            .best_effort("CopyObject", key, || async move {
+                inner
+                    .client
+                    .copy_object()
+                    .bucket(&inner.cfg.bucket)
+                    .key(key)
+                    .copy_source(source)
+                    .metadata_directive(MetadataDirective::Replace)
+                    .content_type("video/mp4")
+                    .set_metadata(metadata_map(meta))
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                Ok(())
+            })
             .await;
         if let Err(f) = r {
             tracing::warn!(key = %self.key, error = %f.detail, "could not add the final metadata (end, duration, frames); the object keeps its start metadata");
@@ -695,27 +639,18 @@ impl Upload {
 
 pub(crate) async fn abort_upload(inner: &Arc<Inner>, key: &str, upload_id: &str) {
     let r = inner
-        .retry(
-            "AbortMultipartUpload",
-            key,
-            Some(5),
-            |f| !f.transient,
-            || {
-                let inner = inner.clone();
-                async move {
-                    inner
-                        .client
-                        .abort_multipart_upload()
-                        .bucket(&inner.cfg.bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .send()
-                        .await
-                        .map_err(|e| classify(&e))?;
-                    Ok(())
-                }
-            },
-        )
+        .best_effort("AbortMultipartUpload", key, || async move {
+            inner
+                .client
+                .abort_multipart_upload()
+                .bucket(&inner.cfg.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .send()
+                .await
+                .map_err(|e| classify(&e))?;
+            Ok(())
+        })
         .await;
     if let Err(f) = r {
         if !f.code_is("NoSuchUpload") {
@@ -732,14 +667,24 @@ async fn spool_body(spool: &Path, start: u64, end: u64) -> Result<ByteStream, Fa
         .length(Length::Exact(end - start))
         .build()
         .await
-        .map_err(|e| Failure {
-            transient: false,
-            no_response: false,
-            status: None,
-            code: Some("SpoolRead".into()),
-            message: None,
-            detail: format!("reading {}: {e}", spool.display()),
+        .map_err(|e| {
+            Failure::local(
+                Some("SpoolRead".into()),
+                format!("reading {}: {e}", spool.display()),
+            )
         })
+}
+
+/// User metadata for a request, as the builders' `set_metadata` takes it:
+/// the same map that calling `.metadata(k, v)` for each pair would build
+/// (a later pair wins over an earlier one with the same key), and `None`
+/// when there is none.
+fn metadata_map(meta: &[(String, String)]) -> Option<HashMap<String, String>> {
+    if meta.is_empty() {
+        None
+    } else {
+        Some(meta.iter().cloned().collect())
+    }
 }
 
 /// Deletes a spool file and its manifest.

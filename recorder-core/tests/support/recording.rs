@@ -1,10 +1,6 @@
 //! Shared by the end-to-end recording tests (`record_sim.rs`,
 //! `record_gst.rs`): run cameras through `Recorder` + `LocalSink`, then
 //! look at the files with ffmpeg.
-#![allow(dead_code)]
-
-pub mod media;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,7 +12,7 @@ use recorder_core::recorder::{CameraConfig, CameraStatus, Recorder};
 use recorder_core::sink::{LocalSink, ObjectNameTemplate, DEFAULT_TEMPLATE};
 use recorder_core::source::{BackoffConfig, CameraUrl, SourceConfig};
 
-pub use media::*;
+use super::media::{files_with_suffix, inspect, segments, FileReport};
 
 /// A simulator on its own thread (so a busy test runtime cannot starve
 /// its real-time pacing).

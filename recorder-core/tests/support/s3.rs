@@ -1,7 +1,6 @@
 //! Real S3 servers on loopback for the S3 sink tests (moto, Garage), a
 //! fault-injecting TCP proxy to put in front of them, and helpers to feed a
 //! muxer through a sink and check what lands in the bucket.
-#![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::path::{Path, PathBuf};
@@ -486,25 +485,6 @@ pub async fn open_uploads(store: &S3Store) -> Vec<String> {
         .iter()
         .filter_map(|u| u.key().map(str::to_owned))
         .collect()
-}
-
-/// Files left under `dir`.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 /// A muxer config with one long segment and 1 s fragments.

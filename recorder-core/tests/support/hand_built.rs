@@ -2,8 +2,6 @@
 //! written separately; these only need to be valid enough for box walking
 //! and duration recomputation).
 
-#![allow(dead_code)]
-
 use bytes::Bytes;
 use recorder_core::mux::{
     EndReason, Fragment, FragmentBytes, HeaderPatch, SegmentEnd, SegmentStart, WallTime,
