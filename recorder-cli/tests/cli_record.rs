@@ -1,7 +1,8 @@
 //! The `camrec` binary end to end: `demo`, `record` errors, and a
 //! `kill -9` mid-recording followed by `repair` / a restart.
 
-#[path = "../../recorder-core/tests/e2e_support/media.rs"]
+#[path = "../../recorder-core/tests/support/media.rs"]
+#[allow(dead_code)]
 mod media;
 
 use std::path::Path;

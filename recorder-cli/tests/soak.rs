@@ -11,7 +11,8 @@
 //!   cargo test --release -p recorder-cli --test soak -- --nocapture --test-threads 1
 //! ```
 
-#[path = "../../recorder-core/tests/e2e_support/media.rs"]
+#[path = "../../recorder-core/tests/support/media.rs"]
+#[allow(dead_code)]
 mod media;
 
 use std::path::{Path, PathBuf};

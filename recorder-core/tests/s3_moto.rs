@@ -360,7 +360,22 @@ async fn crash_without_spool_completes_uploaded_parts() {
     let parts_bytes = 2 * MIN_PART_SIZE;
     std::fs::remove_dir_all(spool.path()).unwrap();
     let store = S3Store::connect(cfg).await.unwrap();
-    let report = store.recover().await.unwrap();
+    // A replica that records other cameras under the same prefix must
+    // leave this camera's open upload alone...
+    let other = store
+        .recover_owned(&|key: &str| key.starts_with("door/"))
+        .await
+        .unwrap();
+    assert!(
+        other.completed.is_empty() && other.discarded.is_empty(),
+        "{other:?}"
+    );
+    assert_eq!(open_uploads(&store).await.len(), 1);
+    // ...and the one that records it completes it.
+    let report = store
+        .recover_owned(&|key: &str| key.starts_with("gate/"))
+        .await
+        .unwrap();
     assert_eq!(report.completed.len(), 1, "{report:?}");
     let r = &report.completed[0];
     assert_eq!(r.source, RecoverySource::UploadedParts);

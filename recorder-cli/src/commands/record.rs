@@ -245,13 +245,17 @@ pub fn s3_config(cfg: &Config) -> Result<S3Config, UsageError> {
 /// cameras, or `None` when the key template does not start with the camera
 /// (then every open upload under the prefix counts as ours).
 fn owned_key_prefixes(cfg: &Config) -> Option<Vec<String>> {
-    cfg.key_template.v.as_str().starts_with("{camera}/").then(|| {
-        cfg.cameras
-            .iter()
-            .filter(|c| c.enabled.v)
-            .map(|c| format!("{}/", sanitize_camera_id(&c.id.v)))
-            .collect()
-    })
+    cfg.key_template
+        .v
+        .as_str()
+        .starts_with("{camera}/")
+        .then(|| {
+            cfg.cameras
+                .iter()
+                .filter(|c| c.enabled.v)
+                .map(|c| format!("{}/", sanitize_camera_id(&c.id.v)))
+                .collect()
+        })
 }
 
 async fn start_s3(c: S3Config, owned: Option<Vec<String>>) -> anyhow::Result<S3Output> {

@@ -147,7 +147,10 @@ impl S3Store {
     /// uploads of its own cameras, including ones a previous pod on another
     /// node left without a spool. Spool files are always ours: they live on
     /// this recorder's own disk.
-    pub async fn recover_owned(&self, owns: &(dyn Fn(&str) -> bool + Sync)) -> Result<RecoveryReport, S3Error> {
+    pub async fn recover_owned(
+        &self,
+        owns: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<RecoveryReport, S3Error> {
         let inner = &self.inner;
         let mut report = RecoveryReport::default();
         let active: HashSet<String> = inner
