@@ -99,6 +99,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cameras", default="1,10,100")
     ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--only", choices=["camrec", "ffmpeg"], help="run one recorder (capacity runs)")
     a = ap.parse_args()
     if not os.path.exists(CAMREC):
         sys.exit(f"{CAMREC} missing: run cargo build --release -p recorder-cli")
@@ -112,6 +113,8 @@ def main():
     try:
         for n in [int(x) for x in a.cameras.split(",")]:
             for name, fn in [("camrec", run_camrec), ("ffmpeg", run_ffmpeg)]:
+                if a.only and name != a.only:
+                    continue
                 out = tempfile.mkdtemp(prefix=f"bench-{name}-{n}-")
                 cpu, rss = fn(url, n, a.seconds, out)
                 per_hour = cpu / n / a.seconds * 3600
@@ -126,6 +129,8 @@ def main():
     print("|---|---|---|---|---|---|---|")
     by = {(r[0], r[1]): r for r in rows}
     for n in sorted({r[1] for r in rows}):
+        if ("camrec", n) not in by or ("ffmpeg", n) not in by:
+            continue
         c, f = by[("camrec", n)], by[("ffmpeg", n)]
         print(f"| {n} | {c[2]:.1f} | {f[2]:.1f} | {f[2] / max(c[2], 1e-9):.1f}x | {c[3]:.1f} | {f[3]:.1f} | {f[3] / max(c[3], 1e-9):.1f}x |")
 
