@@ -5,4 +5,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
+cargo fmt --all -- --check
 cargo test --workspace -j2 "$@"
