@@ -22,6 +22,12 @@ async fn many_parts_and_store_restart_lose_nothing() {
         eprintln!("SKIP: ffmpeg not installed");
         return;
     }
+    let outage = Duration::from_secs(
+        std::env::var("CAMREC_S3_OUTAGE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
+    );
     let spool = tempfile::tempdir().unwrap();
     let mut cfg = garage.config(GARAGE_BUCKET, spool.path());
     cfg.part_size = 256 * 1024;
@@ -39,21 +45,26 @@ async fn many_parts_and_store_restart_lose_nothing() {
         frames,
         one_segment(),
         |i| {
-            // 60 fragments, 100 ms apart; the store is down for 20 of them
-            // plus its start-up time.
+            // 60 fragments, 100 ms apart; the store is down from the 15th
+            // to the 35th (2 s, plus its start-up time). The long form of
+            // the reliability suite sets CAMREC_S3_OUTAGE_SECS=120.
             if i == 15 {
                 g.lock().unwrap().stop();
             }
             if i == 35 {
                 g.lock().unwrap().restart();
             }
-            Some(Duration::from_millis(100))
+            Some(if (15..35).contains(&i) {
+                outage / 20
+            } else {
+                Duration::from_millis(100)
+            })
         },
         true,
     )
     .await;
     assert!(
-        store.wait_idle(Duration::from_secs(120)).await,
+        store.wait_idle(Duration::from_secs(120) + outage).await,
         "{:?}",
         store.status()
     );

@@ -428,7 +428,9 @@ impl GstServer {
             eprintln!("SKIPPED: {why}");
             return None;
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/gst_rtsp_server.py");
+        // Via `..` so the path also holds when recorder-cli includes this file.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../recorder-core/tests/support/gst_rtsp_server.py");
         let mut cmd = Command::new(python());
         cmd.arg(script).arg(file);
         if let Some((u, p)) = auth {
