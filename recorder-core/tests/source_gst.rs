@@ -144,9 +144,16 @@ async fn source_records_video_and_audio_with_auth() {
     // Audio: strictly increasing by one AAC frame. gst's rtpmp4gpay
     // rounds nanosecond buffer times to the 48 kHz clock, so its RTP
     // timestamps alternate 1023/1025; the source passes them on as sent.
-    assert!(audio
-        .windows(2)
-        .all(|w| (w[1].pts - w[0].pts - 1024).abs() <= 1 && w[1].wall > w[0].wall));
+    for w in audio.windows(2) {
+        assert!(
+            (w[1].pts - w[0].pts - 1024).abs() <= 1 && w[1].wall > w[0].wall,
+            "audio steps from pts {} wall {:?} to pts {} wall {:?}",
+            w[0].pts,
+            w[0].wall,
+            w[1].pts,
+            w[1].wall
+        );
+    }
     assert!(audio.iter().all(|f| f.duration_hint == Some(1024)));
     // Both tracks start together in the file; the source aligns them
     // within a few frames whether or not sender reports were seen.

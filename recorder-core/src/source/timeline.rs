@@ -83,6 +83,8 @@ struct Sr {
 struct Track {
     timescale: u32,
     first: Option<i64>,
+    /// Wall clock given to this track's previous frame.
+    last_wall: Option<WallTime>,
     offset: i64,
     aligned_by_sr: bool,
     sr: Option<Sr>,
@@ -149,6 +151,7 @@ impl Timeline {
                 .map(|&timescale| Track {
                     timescale: timescale.max(1),
                     first: None,
+                    last_wall: None,
                     offset: 0,
                     aligned_by_sr: false,
                     sr: None,
@@ -250,6 +253,20 @@ impl Timeline {
             t.sr.is_some_and(|s| s.trusted) && (n.0 as i128 - arrival.0 as i128).abs() <= max_off
         });
         let wall = self.wall_for(ticks_to_ns(pts as i128, timescale), trusted_ntp, arrival);
+        // Re-anchoring on the first sender report (capture time is a little
+        // earlier than arrival) steps the clock back by the network delay:
+        // hold the track's clock still instead of running it backwards. A
+        // step back beyond the drift bound is a correction of a wrong base
+        // (a first frame stuck in a buffer) and goes through.
+        let bound = self.config.max_wall_drift.as_nanos() as i128;
+        let t = &mut self.tracks[track];
+        let wall = match t.last_wall {
+            Some(last) if wall <= last && (last.0 as i128 - wall.0 as i128) <= bound => {
+                WallTime(last.0.saturating_add(1))
+            }
+            _ => wall,
+        };
+        t.last_wall = Some(wall);
         Some(Placement { pts, wall })
     }
 
@@ -461,6 +478,18 @@ mod tests {
         }
         assert!(t.stats().wall_reanchors >= 1);
         assert!((at(70 * 1020).0 - last.0).abs() < 2 * SEC);
+    }
+
+    #[test]
+    fn first_sender_report_never_runs_a_track_clock_backwards() {
+        let mut t = Timeline::new(&[48_000], TimelineConfig::default());
+        // Frames arrive 30 ms after capture; wall comes from arrival...
+        let a = t.place(0, 0, at(30)).unwrap();
+        let b = t.place(0, 1024, at(51)).unwrap();
+        // ...until the sender report says capture was 30 ms earlier.
+        t.sender_report(0, 2048, at(42).to_ntp(), at(72));
+        let c = t.place(0, 2048, at(72)).unwrap();
+        assert!(a.wall < b.wall && b.wall < c.wall, "{a:?} {b:?} {c:?}");
     }
 
     #[test]
