@@ -5,7 +5,7 @@
 
 mod args;
 mod commands;
-mod config;
+use recorder_cli::config;
 mod duration_arg;
 mod http;
 mod logging;
