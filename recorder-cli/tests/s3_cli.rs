@@ -412,3 +412,82 @@ fn bad_s3_settings_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("without a secret access key"), "{err}");
 }
+
+/// A second SIGTERM exits at once (status 130) even while the first one's
+/// graceful shutdown is still waiting for a store that went away; what was
+/// not uploaded stays in the spool for the next start's recovery.
+#[test]
+fn second_signal_exits_at_once_and_keeps_the_spool() {
+    let Some(m) = moto(None) else { return };
+    let sim = sim(None);
+    let url = sim.url("/stream1");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = record_cmd(&m, SECRET, tmp.path());
+    cmd.env("S3_CREATE_BUCKET", "true").args([
+        "--log-format",
+        "json",
+        "record",
+        "--status",
+        "never",
+        "--no-metrics",
+        "--segment",
+        "60s",
+        "--camera-id",
+        "yard",
+        "--out",
+        "s3://cams/site2",
+        &url,
+    ]);
+    let mut run = Running::spawn(cmd);
+    run.wait_for_line("recording", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(3));
+    // The store goes away: the graceful shutdown will wait for uploads
+    // that cannot complete.
+    drop(m);
+    run.signal("TERM");
+    run.wait_for_line("stopping", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        run.child.try_wait().unwrap().is_none(),
+        "still waiting for the store"
+    );
+    let asked = Instant::now();
+    run.signal("TERM");
+    let (code, log) = run.wait(Duration::from_secs(10));
+    sim.shutdown();
+    assert_eq!(code, 130, "{}", log.join("\n"));
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "exited {:?} after the second signal",
+        asked.elapsed()
+    );
+    assert!(
+        log.iter().any(|l| l.contains("second signal")),
+        "{}",
+        log.join("\n")
+    );
+    let spooled: Vec<_> = walk(tmp.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("yard"))
+        .collect();
+    assert!(
+        !spooled.is_empty(),
+        "the unsent segment stays in the spool for recovery"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
