@@ -27,45 +27,22 @@ struct Case {
     restarts: bool,
 }
 
-fn case() -> impl Strategy<Value = Case> {
-    (
-        any::<u64>(),
-        1usize..400,
-        any::<bool>(),
-        any::<bool>(),
-        prop::bool::weighted(0.3),
-        0usize..5,
-        prop_oneof![Just(0i64), Just((1i64 << 32) - 50_000), 0i64..1_000_000_000],
-        // (the start values exercise tfdt beyond 32 bits)
-        500u64..5_000,
-        100u64..1_500,
-        prop::bool::weighted(0.2),
-    )
-        .prop_map(
-            |(
-                seed,
-                frames,
-                bframes,
-                audio,
-                jumps,
-                leading_non_key,
-                start,
-                segment_ms,
-                fragment_ms,
-                restarts,
-            )| Case {
-                seed,
-                frames,
-                bframes,
-                audio,
-                jumps,
-                leading_non_key,
-                start,
-                segment_ms,
-                fragment_ms,
-                restarts,
-            },
-        )
+prop_compose! {
+    fn case()(
+        seed in any::<u64>(),
+        frames in 1usize..400,
+        bframes in any::<bool>(),
+        audio in any::<bool>(),
+        jumps in prop::bool::weighted(0.3),
+        leading_non_key in 0usize..5,
+        // The start values exercise tfdt beyond 32 bits.
+        start in prop_oneof![Just(0i64), Just((1i64 << 32) - 50_000), 0i64..1_000_000_000],
+        segment_ms in 500u64..5_000,
+        fragment_ms in 100u64..1_500,
+        restarts in prop::bool::weighted(0.2),
+    ) -> Case {
+        Case { seed, frames, bframes, audio, jumps, leading_non_key, start, segment_ms, fragment_ms, restarts }
+    }
 }
 
 fn payload(id: u64, len: usize) -> Bytes {
@@ -282,9 +259,6 @@ fn check(c: Case) -> Result<(), TestCaseError> {
         }
     }
     prop_assert_eq!(stored, stats.frames_in - stats.frames_skipped);
-    for (_, id) in &input_ids {
-        let _ = id;
-    }
     // Only video before the first keyframe (and audio while no segment is
     // open) may be skipped; everything else is stored.
     if !c.restarts {

@@ -77,6 +77,10 @@ pub struct Muxer {
 struct Track {
     spec: TrackSpec,
     video: bool,
+    /// `max_reorder` and `max_timestamp_jump` in this track's ticks,
+    /// converted once rather than per frame.
+    reorder_ticks: i64,
+    jump_ticks: i64,
     pending_codec: Option<CodecConfig>,
     /// Added to incoming timestamps: re-bases discontinuities and new sessions.
     offset: i64,
@@ -196,6 +200,12 @@ impl Muxer {
             .map(|spec| {
                 let video = spec.codec.is_video();
                 Track {
+                    reorder_ticks: if video {
+                        duration_ticks(cfg.max_reorder, spec.timescale)
+                    } else {
+                        0
+                    },
+                    jump_ticks: duration_ticks(cfg.max_timestamp_jump, spec.timescale),
                     typical: (spec.timescale / if video { 25 } else { 50 }).max(1),
                     video,
                     spec,
@@ -350,7 +360,6 @@ impl Muxer {
     /// track when it jumps.
     fn place(&mut self, ti: usize, raw: i64, hint: Option<u32>) -> i64 {
         let t = &mut self.tracks[ti];
-        let ts = t.spec.timescale;
         if let Some(h) = hint.filter(|h| *h > 0) {
             t.typical = h;
         }
@@ -358,13 +367,8 @@ impl Muxer {
             .saturating_add(t.offset)
             .clamp(-MAX_TIMESTAMP, MAX_TIMESTAMP);
         if let Some(last) = t.last_pts {
-            let back = if t.video {
-                duration_ticks(self.cfg.max_reorder, ts)
-            } else {
-                0
-            };
-            let jump = duration_ticks(self.cfg.max_timestamp_jump, ts);
-            if pts < last.saturating_sub(back) || pts > last.saturating_add(jump) {
+            if pts < last.saturating_sub(t.reorder_ticks) || pts > last.saturating_add(t.jump_ticks)
+            {
                 let expected = last + i64::from(t.typical);
                 t.offset = t.offset.saturating_add(expected - pts);
                 pts = expected;
@@ -712,8 +716,9 @@ impl Muxer {
         self.fix_origin();
         let seg = self.segment.as_mut().expect("checked above");
         let max_jump = self.cfg.max_timestamp_jump;
-        let mut tables: Vec<(usize, Vec<SampleEntry>, u64)> = Vec::with_capacity(self.tracks.len());
-        let mut reference: Option<(usize, ProducerReference, i64, WallTime)> = None;
+        let mut tables: Vec<(usize, Vec<SampleEntry>, u64, Option<u32>)> =
+            Vec::with_capacity(self.tracks.len());
+        let mut reference: Option<(usize, ProducerReference, u64, i64, WallTime)> = None;
         let mut payloads = Vec::new();
         for (ti, t) in self.tracks.iter_mut().enumerate() {
             if t.samples.is_empty() {
@@ -805,6 +810,7 @@ impl Muxer {
                         ntp: first.wall.to_ntp(),
                         media_time: (first.pts - t.origin).max(0) as u64,
                     },
+                    base,
                     end - dts[0],
                     first.wall,
                 ));
@@ -812,36 +818,32 @@ impl Muxer {
             t.next_dts = Some(end);
             t.segment_samples += n as u64;
             payloads.extend(t.samples.drain(..).map(|s| s.data));
-            tables.push((ti, entries, base));
+            tables.push((ti, entries, base, pcm));
         }
-        let (ref_track, prft, ref_span, ref_wall) = reference.expect("some track has samples");
+        let (ref_track, prft, ref_base, ref_span, ref_wall) =
+            reference.expect("some track has samples");
         let runs: Vec<TrackRun<'_>> = tables
             .iter()
-            .map(|(ti, entries, base)| TrackRun {
+            .map(|(ti, entries, base, pcm)| TrackRun {
                 track_id: *ti as u32 + 1,
                 video: self.tracks[*ti].video,
                 base_decode_time: *base,
                 samples: entries,
-                pcm_sample_size: pcm_sample_size(&self.tracks[*ti].spec.codec),
+                pcm_sample_size: *pcm,
             })
             .collect();
         seg.sequence += 1;
         let header = write_fragment_header(seg.sequence, &prft, &runs);
         let mut samples = vec![0u32; self.tracks.len()];
-        for (ti, entries, _) in &tables {
+        for (ti, entries, ..) in &tables {
             samples[*ti] = entries.len() as u32;
         }
         let rt = &self.tracks[ref_track];
-        let ref_base = tables
-            .iter()
-            .find(|(ti, ..)| *ti == ref_track)
-            .map(|(.., b)| *b)
-            .unwrap_or(0);
         let duration_ns = to_ns(ref_span, rt.spec.timescale);
         let starts_with_keyframe = tables
             .iter()
             .find(|(ti, ..)| *ti == self.primary)
-            .is_some_and(|(_, e, _)| e[0].sync);
+            .is_some_and(|(_, e, ..)| e[0].sync);
         let bytes = FragmentBytes {
             header: Bytes::from(header),
             payloads,

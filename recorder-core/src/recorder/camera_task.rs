@@ -46,13 +46,22 @@ impl<S: SegmentSink> Pipeline<'_, S> {
     /// Hands pending muxer events to the sink. Sink errors are reported and
     /// counted; the sink keeps what it could store (see its docs).
     async fn drain(&mut self) {
-        for ev in std::mem::take(&mut self.events) {
+        // Taken and put back so the buffer keeps its capacity: this runs
+        // for every frame.
+        let mut events = std::mem::take(&mut self.events);
+        for ev in events.drain(..) {
             let result = match &ev {
                 MuxEvent::SegmentStarted(s) => {
                     self.status
                         .bytes_recorded
                         .fetch_add(s.init.len() as u64, Ordering::Relaxed);
-                    self.sink.start(self.id, s).await.map(|_| None)
+                    let started = self.sink.start(self.id, s).await;
+                    if started.is_ok() {
+                        tracing::debug!(camera = self.id, index = s.index, "segment started");
+                        self.status
+                            .set_segment(Some(format!("segment {}", s.index)));
+                    }
+                    started.map(|_| None)
                 }
                 MuxEvent::Fragment(f) => {
                     self.status
@@ -66,13 +75,7 @@ impl<S: SegmentSink> Pipeline<'_, S> {
             };
             match result {
                 Ok(Some((stored, reason))) => self.stored(stored, reason),
-                Ok(None) => {
-                    if let MuxEvent::SegmentStarted(s) = &ev {
-                        tracing::debug!(camera = self.id, index = s.index, "segment started");
-                        self.status
-                            .set_segment(Some(format!("segment {}", s.index)));
-                    }
-                }
+                Ok(None) => {}
                 Err(e) => {
                     self.status.sink_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(camera = self.id, error = %e, "storing video failed");
@@ -80,6 +83,7 @@ impl<S: SegmentSink> Pipeline<'_, S> {
                 }
             }
         }
+        self.events = events;
     }
 
     fn stored(&mut self, stored: StoredSegment, reason: EndReason) {
