@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use recorder_core::mux::MuxerConfig;
-use recorder_core::recorder::{CameraConfig, Recorder};
+use recorder_core::recorder::{CameraConfig, Recorder, SHUTDOWN_GRACE};
 use recorder_core::sink::{LocalSink, ObjectNameTemplate};
 use recorder_core::source::{BackoffConfig, CameraUrl, SourceConfig};
 
@@ -34,6 +34,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let status = recorder.add_camera(camera, sink);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     println!("{:?}", status.snapshot());
-    recorder.shutdown(Duration::from_secs(10)).await;
+    recorder.shutdown(SHUTDOWN_GRACE).await;
     Ok(())
 }

@@ -40,6 +40,9 @@ struct Pipeline<'a, S> {
     status: &'a CameraStatus,
     muxer: Option<Muxer>,
     events: Vec<MuxEvent>,
+    /// The current muxer's skipped-frame count already added to `status`
+    /// (a new muxer after a track change starts counting from 0 again).
+    skipped_counted: u64,
 }
 
 impl<S: SegmentSink> Pipeline<'_, S> {
@@ -93,25 +96,19 @@ impl<S: SegmentSink> Pipeline<'_, S> {
         self.status.set_segment(None);
         // An S3 sink returns from `finish` before the upload completes: the
         // object exists once the store's `segments_uploaded` counts it.
-        if stored.location.starts_with("s3://") {
-            tracing::info!(
-                camera = self.id,
-                location = %stored.location,
-                bytes = stored.bytes,
-                fragments = stored.fragments,
-                reason = reason.as_str(),
-                "segment sealed for upload"
-            );
+        let message = if stored.location.starts_with("s3://") {
+            "segment sealed for upload"
         } else {
-            tracing::info!(
-                camera = self.id,
-                location = %stored.location,
-                bytes = stored.bytes,
-                fragments = stored.fragments,
-                reason = reason.as_str(),
-                "segment stored"
-            );
-        }
+            "segment stored"
+        };
+        tracing::info!(
+            camera = self.id,
+            location = %stored.location,
+            bytes = stored.bytes,
+            fragments = stored.fragments,
+            reason = reason.as_str(),
+            "{message}"
+        );
     }
 
     async fn finish(&mut self, reason: EndReason) {
@@ -122,11 +119,17 @@ impl<S: SegmentSink> Pipeline<'_, S> {
         self.drain().await;
     }
 
-    fn sync_skipped(&self) {
+    /// Adds the muxer's newly skipped frames to the status counter, which
+    /// must only grow (it is a Prometheus counter).
+    fn sync_skipped(&mut self) {
         if let Some(m) = &self.muxer {
-            self.status
-                .frames_skipped
-                .store(m.stats().frames_skipped, Ordering::Relaxed);
+            let n = m.stats().frames_skipped;
+            if n > self.skipped_counted {
+                self.status
+                    .frames_skipped
+                    .fetch_add(n - self.skipped_counted, Ordering::Relaxed);
+                self.skipped_counted = n;
+            }
         }
     }
 }
@@ -148,6 +151,7 @@ pub async fn run_camera<S: SegmentSink>(
         status: &status,
         muxer: None,
         events: Vec::new(),
+        skipped_counted: 0,
     };
     let url = cfg.source.url.redacted();
     let mut disconnected_at: Option<Instant> = None;
@@ -199,7 +203,10 @@ pub async fn run_camera<S: SegmentSink>(
             _ => {
                 pipe.finish(EndReason::SourceGap).await;
                 match Muxer::new(tracks, cfg.muxer.clone()) {
-                    Ok(m) => pipe.muxer = Some(m),
+                    Ok(m) => {
+                        pipe.muxer = Some(m);
+                        pipe.skipped_counted = 0;
+                    }
                     Err(e) => {
                         tracing::error!(camera = %cfg.id, error = %e, "cannot record this camera's tracks");
                         status.set_error_kind(Some(e.to_string()), true);

@@ -21,7 +21,7 @@ use super::{blocking, SegmentSink, SinkError, StoredSegment};
 use crate::mux::{Fragment, SegmentEnd, SegmentStart};
 
 /// How many `NAME-N.mp4` candidates are tried before giving up.
-const MAX_SUFFIX: u32 = 1000;
+pub(crate) const MAX_SUFFIX: u32 = 1000;
 
 /// Tuning for [`LocalSink`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -362,7 +362,7 @@ fn create_part(wanted: &Path, init: &[u8], sync: bool) -> Result<(File, PathBuf)
 
 /// Writes every chunk, in order, with as few `writev` calls as the kernel
 /// allows.
-fn write_all_vectored(mut file: &File, chunks: &[Bytes]) -> io::Result<()> {
+pub(crate) fn write_all_vectored(mut file: &File, chunks: &[Bytes]) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = chunks
         .iter()
         .filter(|c| !c.is_empty())

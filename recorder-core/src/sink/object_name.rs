@@ -329,6 +329,45 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date: the inverse of
+/// [`civil_from_days`].
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// `2024-05-01T12:00:00.250Z` (UTC, milliseconds), as object metadata.
+pub(crate) fn rfc3339(t: WallTime) -> String {
+    let c = CivilTime::from_unix_secs(t.unix_secs());
+    let ms = t.0.rem_euclid(1_000_000_000) / 1_000_000;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// Parses what [`rfc3339`] writes.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<WallTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = if b.get(19) == Some(&b'.') {
+        num(20..23).unwrap_or(0)
+    } else {
+        0
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
+    Some(WallTime(secs * 1_000_000_000 + ms * 1_000_000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,5 +558,30 @@ mod tests {
             "{name}"
         );
         assert!(name.starts_with("_._.._etc_passwd/"), "{name}");
+    }
+
+    #[test]
+    fn rfc3339_format() {
+        assert_eq!(rfc3339(WallTime(0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(WallTime(1_714_564_800_250_000_000)),
+            "2024-05-01T12:00:00.250Z"
+        );
+    }
+
+    #[test]
+    fn rfc3339_roundtrip() {
+        for t in [0i64, 1_714_564_800_250_000_000, 951_782_400_000_000_000] {
+            assert_eq!(parse_rfc3339(&rfc3339(WallTime(t))), Some(WallTime(t)));
+        }
+        assert_eq!(parse_rfc3339("garbage"), None);
+    }
+
+    #[test]
+    fn days_from_civil_inverts_civil_from_days() {
+        for days in -25_567..60_000 {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
+        }
     }
 }

@@ -689,7 +689,17 @@ impl Session {
             url: self.url.redacted(),
             tool: self.tool.clone(),
             transport: self.transport,
-            tracks: self.infos.clone(),
+            // The assembler holds each track's current codec; `infos` only
+            // what the codec does not say (stream, profile, frame rate).
+            tracks: self
+                .infos
+                .iter()
+                .zip(self.asm.tracks())
+                .map(|(i, t)| TrackInfo {
+                    spec: t.clone(),
+                    ..i.clone()
+                })
+                .collect(),
             skipped: self.skipped.clone(),
             timeline: self.asm.stats(),
         }
@@ -699,9 +709,6 @@ impl Session {
     pub async fn next(&mut self) -> Result<SourceEvent, SourceError> {
         loop {
             if let Some(ev) = self.asm.pop() {
-                if let SourceEvent::ParametersChanged { track, codec } = &ev {
-                    self.parameters_changed(*track, codec);
-                }
                 return Ok(ev);
             }
             if let Some(e) = &self.ended {
@@ -780,6 +787,11 @@ impl Session {
                 } else {
                     None
                 };
+                if let Some((_, rfc, fps)) = &new_codec {
+                    let info = &mut self.infos[track];
+                    info.rfc6381.clone_from(rfc);
+                    info.frame_rate = fps.or(info.frame_rate);
+                }
                 let known = codec_known(&self.asm.tracks()[track].codec);
                 let raw = RawFrame {
                     track,
@@ -799,16 +811,6 @@ impl Session {
                         // SPS/PPS follows.
                         return Ok(());
                     };
-                    if let Some((_, rfc, fps)) = self
-                        .demuxed
-                        .streams()
-                        .get(self.infos[track].stream)
-                        .and_then(codec_of)
-                    {
-                        self.infos[track].rfc6381 = rfc;
-                        self.infos[track].frame_rate = fps.or(self.infos[track].frame_rate);
-                    }
-                    self.infos[track].spec.codec = codec.clone();
                     self.asm.set_initial_codec(track, codec);
                     self.asm.push_frame(RawFrame {
                         new_codec: None,
@@ -856,16 +858,6 @@ impl Session {
     fn frame_arrived(&mut self) {
         self.got_frame = true;
         self.deadline = Instant::now() + self.stall_timeout;
-    }
-
-    fn parameters_changed(&mut self, track: usize, codec: &CodecConfig) {
-        let Some(info) = self.infos.get_mut(track) else {
-            return;
-        };
-        info.spec.codec = codec.clone();
-        if let Some((_, rfc, _)) = self.demuxed.streams().get(info.stream).and_then(codec_of) {
-            info.rfc6381 = rfc;
-        }
     }
 }
 

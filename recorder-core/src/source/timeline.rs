@@ -201,12 +201,6 @@ impl Timeline {
         self.tracks.get(track).is_some_and(|t| t.sr.is_some())
     }
 
-    /// True once the first frame has been placed: later sender reports no
-    /// longer move any track's start.
-    pub fn started(&self) -> bool {
-        self.origin.is_some()
-    }
-
     /// The camera's NTP time for RTP time `rtp` of `track`, from its latest
     /// sender report.
     pub fn ntp_time(&self, track: usize, rtp: i64) -> Option<WallTime> {

@@ -24,6 +24,7 @@ mod store;
 mod upload;
 
 use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -43,15 +44,12 @@ pub use store::{S3Status, S3Store};
 
 use self::store::{add, Inner};
 use self::upload::{append_manifest, key_line, manifest_path, meta_line, Msg, Upload};
-use super::local::suffixed;
-use super::object_name::CivilTime;
+use super::local::{suffixed, write_all_vectored, MAX_SUFFIX};
+use super::object_name::rfc3339;
 use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
 use super::repair::scan_segment;
 use super::{blocking, SegmentSink, SinkError, StoredSegment};
 use crate::mux::{Fragment, SegmentEnd, SegmentStart, TrackSpec, WallTime};
-
-/// How many `NAME-N` spool names are tried.
-const MAX_SUFFIX: u32 = 1000;
 
 /// A camera's connection to an [`S3Store`]: implements [`SegmentSink`].
 ///
@@ -82,7 +80,6 @@ struct OpenSegment {
     fragments: u32,
     /// The spool filled up: later fragments of this segment are refused.
     sealed_full: bool,
-    dropped: u64,
     tracks: Vec<TrackSpec>,
     wall_start: WallTime,
     camera: String,
@@ -95,14 +92,16 @@ impl OpenSegmentFile for OpenSegment {
     }
 }
 
-/// `2024-05-01T12:00:00.250Z`.
-pub(crate) fn rfc3339(t: WallTime) -> String {
-    let c = CivilTime::from_unix_secs(t.unix_secs());
-    let ms = t.0.rem_euclid(1_000_000_000) / 1_000_000;
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+/// The `end` (when known) and `duration` metadata of a finished segment.
+pub(crate) fn push_end_and_duration(
+    meta: &mut Vec<(String, String)>,
+    end: Option<WallTime>,
+    secs: f64,
+) {
+    if let Some(end) = end {
+        meta.push(("end".into(), rfc3339(end)));
+    }
+    meta.push(("duration".into(), format!("{secs:.3}")));
 }
 
 fn spool_full(path: &Path, limit: u64, what: String) -> SinkError {
@@ -186,11 +185,7 @@ impl S3Sink {
         .await??;
         match end_meta {
             Some((wall_end, duration_ns, frames)) => {
-                meta.push(("end".into(), rfc3339(wall_end)));
-                meta.push((
-                    "duration".into(),
-                    format!("{:.3}", duration_ns as f64 / 1e9),
-                ));
+                push_end_and_duration(&mut meta, Some(wall_end), duration_ns as f64 / 1e9);
                 if let Some(n) = frames {
                     meta.push(("frames".into(), n.to_string()));
                 }
@@ -198,8 +193,7 @@ impl S3Sink {
             None => {
                 if let Some(d) = scanned_duration {
                     let end = WallTime(o.wall_start.0 + (d * 1e9) as i64);
-                    meta.push(("end".into(), rfc3339(end)));
-                    meta.push(("duration".into(), format!("{d:.3}")));
+                    push_end_and_duration(&mut meta, Some(end), d);
                 }
             }
         }
@@ -359,7 +353,6 @@ impl SegmentSink for S3Sink {
             len: init_len,
             fragments: 0,
             sealed_full: false,
-            dropped: 0,
             tracks: start.tracks.clone(),
             wall_start: start.wall_start,
             camera: camera_id,
@@ -377,7 +370,6 @@ impl SegmentSink for S3Sink {
             || c.spool_bytes.load(Ordering::Relaxed) + n > inner.cfg.spool_limit_bytes;
         if full {
             add(&c.fragments_dropped, 1);
-            o.dropped += 1;
             if !o.sealed_full {
                 o.sealed_full = true;
                 tracing::error!(key = %o.key, limit = inner.cfg.spool_limit_bytes, "S3 spool full: the rest of this segment is dropped (what is spooled is kept and uploaded)");
@@ -396,14 +388,16 @@ impl SegmentSink for S3Sink {
         let at = o.len;
         let spool = o.spool.clone();
         blocking(&o.spool, move || {
-            let mut pos = at;
-            for ch in &chunks {
-                if let Err(e) = file.write_all_at(ch, pos) {
-                    // Cut the torn fragment so the spool ends on a boundary.
-                    let _ = file.set_len(at);
-                    return Err(SinkError::from_io("writing", &spool, e));
-                }
-                pos += ch.len() as u64;
+            // One vectored write per fragment, as the local sink does.
+            // Only this call moves the file position (the rest use
+            // positioned writes), and fragments arrive one at a time.
+            let written = (&*file)
+                .seek(SeekFrom::Start(at))
+                .and_then(|_| write_all_vectored(&file, &chunks));
+            if let Err(e) = written {
+                // Cut the torn fragment so the spool ends on a boundary.
+                let _ = file.set_len(at);
+                return Err(SinkError::from_io("writing", &spool, e));
             }
             Ok(())
         })
@@ -466,19 +460,5 @@ impl Inner {
     fn segment_done(&self) {
         store::sub(&self.counters.segments_pending, 1);
         self.idle.notify_waiters();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_format() {
-        assert_eq!(rfc3339(WallTime(0)), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            rfc3339(WallTime(1_714_564_800_250_000_000)),
-            "2024-05-01T12:00:00.250Z"
-        );
     }
 }

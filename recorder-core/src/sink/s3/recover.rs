@@ -10,10 +10,11 @@ use std::time::Instant;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use super::error::S3Error;
-use super::rfc3339;
+use super::push_end_and_duration;
 use super::store::{add, classify, sub, S3Store};
 use super::upload::{abort_upload, manifest_path, remove_spool, Manifest, Outcome, Upload};
 use crate::mux::WallTime;
+use crate::sink::object_name::parse_rfc3339;
 use crate::sink::repair::scan_segment;
 
 /// Where a recovered object's bytes came from.
@@ -216,17 +217,12 @@ impl S3Store {
                     }
                     let mut meta = manifest.meta.clone();
                     if let Some(d) = duration {
-                        if let Some(start) = meta
+                        let end = meta
                             .iter()
                             .find(|(k, _)| k == "start")
                             .and_then(|(_, v)| parse_rfc3339(v))
-                        {
-                            meta.push((
-                                "end".into(),
-                                rfc3339(WallTime(start.0 + (d * 1e9) as i64)),
-                            ));
-                        }
-                        meta.push(("duration".into(), format!("{d:.3}")));
+                            .map(|start| WallTime(start.0 + (d * 1e9) as i64));
+                        push_end_and_duration(&mut meta, end, d);
                     }
                     meta.push(("recovered".into(), "true".into()));
                     // Parts recorded in the manifest end on fragment
@@ -257,10 +253,11 @@ impl S3Store {
                         part1_final: false,
                         max_attempts: Some(RECOVERY_ATTEMPTS),
                     };
+                    // The torn tail was counted at connect and is cut now,
+                    // whatever the upload's outcome.
+                    sub(&inner.counters.spool_bytes, cut);
                     match up.complete(len, &meta).await {
                         Outcome::Completed { key, bytes } => {
-                            // The torn tail was counted at connect, then cut.
-                            sub(&inner.counters.spool_bytes, cut);
                             add(&inner.counters.segments_recovered, 1);
                             tracing::info!(key = %key, bytes, fragments, cut_bytes = cut, "recovered a segment from the spool");
                             report.completed.push(RecoveredSegment {
@@ -418,44 +415,5 @@ impl S3Store {
             .await
             .map_err(|e| classify(&e).detail)?;
         Ok(Some(bytes))
-    }
-}
-
-/// Parses the `YYYY-MM-DDTHH:MM:SS.mmmZ` this module writes.
-fn parse_rfc3339(s: &str) -> Option<WallTime> {
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let ms = if b.get(19) == Some(&b'.') {
-        num(20..23).unwrap_or(0)
-    } else {
-        0
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    Some(WallTime(secs * 1_000_000_000 + ms * 1_000_000))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_roundtrip() {
-        for t in [0i64, 1_714_564_800_250_000_000, 951_782_400_000_000_000] {
-            assert_eq!(parse_rfc3339(&rfc3339(WallTime(t))), Some(WallTime(t)));
-        }
-        assert_eq!(parse_rfc3339("garbage"), None);
     }
 }

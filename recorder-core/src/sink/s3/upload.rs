@@ -196,10 +196,11 @@ impl Upload {
     }
 
     fn oldest_pending(&self) -> Option<Instant> {
-        self.boundaries
-            .iter()
-            .find(|(end, _)| *end > self.uploaded_upto)
-            .map(|(_, t)| *t)
+        // Boundaries are sorted: a binary search, not a scan per message.
+        let i = self
+            .boundaries
+            .partition_point(|(end, _)| *end <= self.uploaded_upto);
+        self.boundaries.get(i).map(|(_, t)| *t)
     }
 
     /// The end of the next full part: the first fragment boundary at least
@@ -273,7 +274,7 @@ impl Upload {
             return Ok(());
         }
         let wanted = PathBuf::from(&self.key);
-        for n in 0..1000u32 {
+        for n in 0..crate::sink::local::MAX_SUFFIX {
             let cand = suffixed(&wanted, n).to_string_lossy().into_owned();
             let inner = &self.inner;
             let key = cand.as_str();
@@ -447,17 +448,10 @@ impl Upload {
                 // Never started (or vanished): one PutObject of the whole file.
                 return self.put_whole(len, meta).await;
             }
-            // Full parts first (they end on fragment boundaries), then the rest.
-            let mut gone = false;
+            // Full parts first (they end on fragment boundaries), then the
+            // rest. `upload_next_part` returns only with an upload open.
             while let Some(end) = self.next_part_end().filter(|&e| e < len) {
                 self.upload_next_part(end).await?;
-                if self.upload_id.is_none() {
-                    gone = true;
-                    break;
-                }
-            }
-            if gone {
-                continue;
             }
             if self.uploaded_upto < len {
                 let n = self.parts.keys().next_back().map_or(1, |n| n + 1);
