@@ -1077,10 +1077,6 @@ fn build_storage(
     flags: &Flags,
     errors: &mut Vec<ConfigError>,
 ) -> Storage {
-    let temp = env
-        .get("TEMP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
     let mut kind_text: Val<Option<String>> = Val::default(None);
     let mut dir = Val::default(PathBuf::from(DEFAULT_DIR));
     let mut sync = Val::default(false);
@@ -1092,7 +1088,8 @@ fn build_storage(
         access_key_id: Val::default(None),
         secret_access_key: Val::default(None),
         part_size_mib: Val::default(8),
-        spool_dir: Val::default(temp.join("camrec-spool")),
+        // `TEMP_DIR` overrides this below, with its origin recorded.
+        spool_dir: Val::default(std::env::temp_dir().join("camrec-spool")),
         spool_limit_mib: Val::default(1024),
         max_concurrent_uploads: Val::default(4),
         create_bucket: Val::default(false),

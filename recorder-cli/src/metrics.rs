@@ -149,7 +149,10 @@ struct S3Collector(Arc<S3Watch>);
 
 impl Collector for S3Collector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let st = (self.0.status)();
+        // One reading per scrape: the readiness check samples the counters,
+        // and every family below reports that same sample.
+        let ready = ConstGauge::new(i64::from(self.0.check(Instant::now()).is_ok()));
+        let st = self.0.last();
         type Field = fn(&S3Status) -> u64;
         let counters: [(&str, &str, Field); 8] = [
             (
@@ -225,7 +228,6 @@ impl Collector for S3Collector {
             None,
             MetricType::Gauge,
         )?)?;
-        let ready = ConstGauge::new(i64::from(self.0.check(Instant::now()).is_ok()));
         ready.encode(enc.encode_descriptor(
             "camrec_s3_store_ready",
             "1 when the S3 store passes the /ready rule",
@@ -500,9 +502,11 @@ impl Collector for CameraCollector {
                 MetricType::Gauge,
             )?;
             for (s, _) in &snaps {
-                for st in ["connecting", "recording", "retrying", "stopped"] {
-                    let g = ConstGauge::new(i64::from(s.state.as_str() == st));
-                    g.encode(m.encode_family(&[("camera", s.id.as_str()), ("state", st)])?)?;
+                for st in CameraState::ALL {
+                    let g = ConstGauge::new(i64::from(s.state == st));
+                    g.encode(
+                        m.encode_family(&[("camera", s.id.as_str()), ("state", st.as_str())])?,
+                    )?;
                 }
             }
         }

@@ -128,20 +128,6 @@ fn cli_record_errors_are_clear_and_hide_the_password() {
 }
 
 /// Waits until `dir` holds a `.mp4.part` of at least `bytes`.
-fn wait_for_part(dir: &Path, bytes: u64, limit: Duration) -> std::path::PathBuf {
-    let t = Instant::now();
-    loop {
-        if let Some(p) = files_with_suffix(dir, ".mp4.part")
-            .into_iter()
-            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() >= bytes))
-        {
-            return p;
-        }
-        assert!(t.elapsed() < limit, "no .mp4.part in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// `kill -9` five seconds into a segment: the `.mp4.part` it leaves is
 /// repaired (by `camrec repair`, and by a restarted `camrec record`) into a
 /// clean file holding all but the last ~1 s fragment.

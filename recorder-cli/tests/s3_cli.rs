@@ -466,7 +466,7 @@ fn second_signal_exits_at_once_and_keeps_the_spool() {
         "{}",
         log.join("\n")
     );
-    let spooled: Vec<_> = walk(tmp.path())
+    let spooled: Vec<_> = files(tmp.path())
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("yard"))
         .collect();
@@ -474,20 +474,4 @@ fn second_signal_exits_at_once_and_keeps_the_spool() {
         !spooled.is_empty(),
         "the unsent segment stays in the spool for recovery"
     );
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

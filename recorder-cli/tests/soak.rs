@@ -15,9 +15,9 @@
 #[allow(dead_code)]
 mod media;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use camera_sim::{Faults, MountConfig, SimConfig, Simulator};
 use media::*;
@@ -38,20 +38,6 @@ fn camrec() -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c
-}
-
-fn wait_for_part(dir: &Path, limit: Duration) -> PathBuf {
-    let t = Instant::now();
-    loop {
-        if let Some(p) = files_with_suffix(dir, ".mp4.part")
-            .into_iter()
-            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
-        {
-            return p;
-        }
-        assert!(t.elapsed() < limit, "no .mp4.part in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Decodes every finished file: (video frames stored, unplayable files).
@@ -110,7 +96,7 @@ fn kill_9_at_random_moments() {
             .arg(&dir)
             .spawn()
             .unwrap();
-        wait_for_part(&dir, Duration::from_secs(15));
+        wait_for_part(&dir, 1, Duration::from_secs(15));
         std::thread::sleep(Duration::from_millis(alive_ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();

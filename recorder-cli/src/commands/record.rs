@@ -88,7 +88,7 @@ pub async fn record(
             repair_leftovers(&dir).await?;
             Output::Local(dir)
         }
-        StorageKind::S3 => Output::S3(start_s3(s3_config(cfg)?, owned_key_prefixes(cfg)).await?),
+        StorageKind::S3 => Output::S3(start_s3(s3_config(cfg), owned_key_prefixes(cfg)).await?),
     };
 
     let mut recorder = Recorder::new();
@@ -215,7 +215,7 @@ struct S3Output {
 
 /// The library's S3 settings from the CLI's (secrets stay in [`Secret`]s,
 /// which never print). A setting the library refuses is a usage error.
-pub fn s3_config(cfg: &Config) -> Result<S3Config, UsageError> {
+pub fn s3_config(cfg: &Config) -> S3Config {
     let s3 = &cfg.storage.s3;
     let bucket = s3.bucket.v.clone().unwrap_or_default();
     let mut c = S3Config::new(bucket);
@@ -234,13 +234,11 @@ pub fn s3_config(cfg: &Config) -> Result<S3Config, UsageError> {
     c.max_concurrent_uploads = usize::try_from(s3.max_concurrent_uploads.v).unwrap_or(0);
     c.create_bucket = s3.create_bucket.v;
     c.template = cfg.key_template.v.clone();
-    c.validate().map_err(|e| UsageError(e.to_string()))?;
-    Ok(c)
+    // Validated by `S3Store::connect`; `start_s3` turns its refusal into
+    // a usage error.
+    c
 }
 
-/// Connects (the library's start-up check: endpoint, credentials, bucket)
-/// and completes what an earlier run left in the spool or the bucket,
-/// before any camera starts.
 /// The key prefixes (relative to the S3 prefix) of this instance's enabled
 /// cameras, or `None` when the key template does not start with the camera
 /// (then every open upload under the prefix counts as ours).
@@ -250,14 +248,15 @@ fn owned_key_prefixes(cfg: &Config) -> Option<Vec<String>> {
         .as_str()
         .starts_with("{camera}/")
         .then(|| {
-            cfg.cameras
-                .iter()
-                .filter(|c| c.enabled.v)
+            cfg.enabled_cameras()
                 .map(|c| format!("{}/", sanitize_camera_id(&c.id.v)))
                 .collect()
         })
 }
 
+/// Connects (the library's start-up check: endpoint, credentials, bucket)
+/// and completes what an earlier run left in the spool or the bucket,
+/// before any camera starts.
 async fn start_s3(c: S3Config, owned: Option<Vec<String>>) -> anyhow::Result<S3Output> {
     let prefix = c.prefix.trim_start_matches('/');
     let sep = if prefix.is_empty() || prefix.ends_with('/') {

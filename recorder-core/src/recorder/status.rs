@@ -18,6 +18,14 @@ pub enum CameraState {
 }
 
 impl CameraState {
+    /// Every state, for exporters that report each one.
+    pub const ALL: [CameraState; 4] = [
+        CameraState::Connecting,
+        CameraState::Recording,
+        CameraState::Retrying,
+        CameraState::Stopped,
+    ];
+
     /// Lowercase name for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

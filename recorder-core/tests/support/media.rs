@@ -471,3 +471,18 @@ impl Drop for GstServer {
         let _ = self.child.wait();
     }
 }
+
+/// Waits until a `.mp4.part` of at least `bytes` exists under `dir`.
+pub fn wait_for_part(dir: &Path, bytes: u64, limit: std::time::Duration) -> PathBuf {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(p) = files_with_suffix(dir, ".mp4.part")
+            .into_iter()
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() >= bytes))
+        {
+            return p;
+        }
+        assert!(t.elapsed() < limit, "no .mp4.part in {}", dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
