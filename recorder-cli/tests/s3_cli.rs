@@ -124,6 +124,14 @@ fn record_cmd(m: &Moto, secret: &str, tmp: &Path) -> Command {
     c
 }
 
+/// [`record_cmd`] with the right secret, bucket creation and JSON logs.
+fn json_record_cmd(m: &Moto, tmp: &Path) -> Command {
+    let mut c = record_cmd(m, SECRET, tmp);
+    c.env("S3_CREATE_BUCKET", "true")
+        .args(["--log-format", "json"]);
+    c
+}
+
 /// Records ~8 s of the simulator into s3://cams/site1 with 2 s segments:
 /// every object lands under the documented name, decodes without a single
 /// ffmpeg error, /metrics and /ready show the uploads, nothing is left in
@@ -135,10 +143,8 @@ async fn record_to_s3_publishes_playable_segments() {
     let sim = sim(None);
     let url = sim.url("/stream1");
     let tmp = tempfile::tempdir().unwrap();
-    let mut cmd = record_cmd(&m, SECRET, tmp.path());
-    cmd.env("S3_CREATE_BUCKET", "true").args([
-        "--log-format",
-        "json",
+    let mut cmd = json_record_cmd(&m, tmp.path());
+    cmd.args([
         "-v",
         "record",
         "--status",
@@ -422,10 +428,8 @@ fn second_signal_exits_at_once_and_keeps_the_spool() {
     let sim = sim(None);
     let url = sim.url("/stream1");
     let tmp = tempfile::tempdir().unwrap();
-    let mut cmd = record_cmd(&m, SECRET, tmp.path());
-    cmd.env("S3_CREATE_BUCKET", "true").args([
-        "--log-format",
-        "json",
+    let mut cmd = json_record_cmd(&m, tmp.path());
+    cmd.args([
         "record",
         "--status",
         "never",

@@ -128,21 +128,8 @@ async fn recover_orphan_upload_on_garage() {
     let (tracks, frames) = load_fixture(&fixture("h264_aac.mp4"));
     {
         let store = S3Store::connect(cfg.clone()).await.unwrap();
-        let mut sink = store.sink("shed");
-        record(
-            &mut sink,
-            "shed",
-            tracks,
-            frames,
-            one_segment(),
-            |_| None,
-            false,
-        )
-        .await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while store.status().parts_uploaded < 1 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (sink, _) = record_one(&store, "shed", tracks, frames, |_| None, false).await;
+        wait_for_parts(&store, 1, Duration::from_secs(30)).await;
         drop(sink);
         assert!(store.wait_idle(Duration::from_secs(10)).await);
         assert_eq!(open_uploads(&store).await.len(), 1);

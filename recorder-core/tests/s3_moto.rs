@@ -55,17 +55,7 @@ async fn multipart_segment_plays_with_patched_duration_and_metadata() {
     // 70 × 6 s ≈ 18.4 MB: three 5 MiB parts and a last one.
     let frames = repeat_frames(&tracks, &frames, 70);
     let n_video = video_frames(&tracks, &frames);
-    let mut sink = store.sink("porch");
-    let rec = record(
-        &mut sink,
-        "porch",
-        tracks,
-        frames,
-        one_segment(),
-        |_| None,
-        true,
-    )
-    .await;
+    let (_sink, rec) = record_one(&store, "porch", tracks, frames, |_| None, true).await;
     assert_eq!(rec.stored.len(), 1);
     assert_eq!(rec.video_in_fragments, n_video);
     assert!(
@@ -127,17 +117,7 @@ async fn small_segment_is_one_put_object() {
     let store = S3Store::connect(cfg).await.unwrap();
     let (tracks, frames) = load_fixture(&fixture("h264_bframes_aac.mp4"));
     let n_video = video_frames(&tracks, &frames);
-    let mut sink = store.sink("garage door");
-    let rec = record(
-        &mut sink,
-        "garage door",
-        tracks,
-        frames,
-        one_segment(),
-        |_| None,
-        true,
-    )
-    .await;
+    let (_sink, rec) = record_one(&store, "garage door", tracks, frames, |_| None, true).await;
     assert!(store.wait_idle(Duration::from_secs(30)).await);
     let st = store.status();
     assert_eq!((st.segments_uploaded, st.parts_uploaded), (1, 1), "{st:?}");
@@ -264,23 +244,10 @@ async fn crash_mid_segment_then_recover_from_spool() {
     let fed;
     {
         let store = S3Store::connect(cfg.clone()).await.unwrap();
-        let mut sink = store.sink("door");
-        let rec = record(
-            &mut sink,
-            "door",
-            tracks.clone(),
-            frames,
-            one_segment(),
-            |_| None,
-            false,
-        )
-        .await;
+        let (sink, rec) = record_one(&store, "door", tracks.clone(), frames, |_| None, false).await;
         fed = rec.video_in_fragments;
         // Let some parts reach the store before the "crash".
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while store.status().parts_uploaded < 2 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_parts(&store, 2, Duration::from_secs(60)).await;
         assert!(store.status().parts_uploaded >= 2, "{:?}", store.status());
         drop(sink);
         assert!(store.wait_idle(Duration::from_secs(10)).await);
@@ -339,21 +306,8 @@ async fn crash_without_spool_completes_uploaded_parts() {
     let frames = repeat_frames(&tracks, &frames, 50);
     {
         let store = S3Store::connect(cfg.clone()).await.unwrap();
-        let mut sink = store.sink("gate");
-        record(
-            &mut sink,
-            "gate",
-            tracks.clone(),
-            frames,
-            one_segment(),
-            |_| None,
-            false,
-        )
-        .await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while store.status().parts_uploaded < 2 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (sink, _) = record_one(&store, "gate", tracks.clone(), frames, |_| None, false).await;
+        wait_for_parts(&store, 2, Duration::from_secs(60)).await;
         drop(sink);
         assert!(store.wait_idle(Duration::from_secs(10)).await);
     }
@@ -478,13 +432,11 @@ async fn kill9_child_writer() {
     let store = S3Store::connect(cfg).await.unwrap();
     let (tracks, frames) = load_fixture(&fixture("h264_aac.mp4"));
     let frames = repeat_frames(&tracks, &frames, 1000);
-    let mut sink = store.sink("kill9");
-    record(
-        &mut sink,
+    let (_sink, _) = record_one(
+        &store,
         "kill9",
         tracks,
         frames,
-        one_segment(),
         |_| Some(Duration::from_millis(5)),
         true,
     )

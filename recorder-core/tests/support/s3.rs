@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use recorder_core::mux::{EndReason, Frame, MuxEvent, Muxer, MuxerConfig, TrackSpec};
-use recorder_core::sink::s3::{S3Config, S3Store};
+use recorder_core::sink::s3::{S3Config, S3Sink, S3Store};
 use recorder_core::sink::{SegmentSink, StoredSegment};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
@@ -361,6 +361,38 @@ pub fn video_frames(tracks: &[TrackSpec], frames: &[Frame]) -> u64 {
         .iter()
         .filter(|f| tracks[f.track].codec.is_video())
         .count() as u64
+}
+
+/// [`record`] one segment of `frames` into a new sink of `store` for
+/// `camera`. The sink is returned so crash tests decide when it goes away.
+pub async fn record_one(
+    store: &S3Store,
+    camera: &str,
+    tracks: Vec<TrackSpec>,
+    frames: Vec<Frame>,
+    between: impl FnMut(usize) -> Option<Duration>,
+    finish: bool,
+) -> (S3Sink, Recorded) {
+    let mut sink = store.sink(camera);
+    let rec = record(
+        &mut sink,
+        camera,
+        tracks,
+        frames,
+        one_segment(),
+        between,
+        finish,
+    )
+    .await;
+    (sink, rec)
+}
+
+/// Waits (up to `limit`) until the store has uploaded `n` parts.
+pub async fn wait_for_parts(store: &S3Store, n: u64, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while store.status().parts_uploaded < n && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Feeds `frames` through a muxer into `sink` (one segment per
