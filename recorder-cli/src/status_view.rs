@@ -183,13 +183,10 @@ mod tests {
     fn rates_and_rendering() {
         let st = CameraStatus::new("front");
         let a = st.snapshot();
-        st.video_frames
-            .fetch_add(50, std::sync::atomic::Ordering::Relaxed);
-        st.frames
-            .fetch_add(90, std::sync::atomic::Ordering::Relaxed);
-        st.bytes_recorded
-            .fetch_add(250_000, std::sync::atomic::Ordering::Relaxed);
-        let b = st.snapshot();
+        let mut b = a.clone();
+        b.video_frames += 50;
+        b.frames += 90;
+        b.bytes_recorded += 250_000;
         let r = rates(&a, &b, Duration::from_secs(2));
         assert_eq!(
             r,

@@ -1,9 +1,50 @@
-//! camrec's library: record IP cameras into fragmented MP4 segments.
+//! camrec's library: record IP cameras into fragmented MP4 segments, in a
+//! local folder or in S3-compatible storage, with no ffmpeg.
 //!
 //! Data flows one way: camera → [`source`] (frames) → [`mux`] (fragments) →
-//! [`sink`] (bytes) → store.
+//! [`sink`] (bytes) → store. A [`Recorder`] runs one task per camera and
+//! tells its host what happens through [`RecorderEvent`]s and read-only
+//! [`CameraSnapshot`]s.
+//!
+//! Record one camera into a folder and print every stored segment:
+//!
+//! ```no_run
+//! use recorder_core::{CameraConfig, CameraUrl, LocalSink, ObjectNameTemplate, Recorder, RecorderEvent};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let recorder = Recorder::new();
+//! let mut events = recorder.subscribe();
+//! let camera = CameraConfig::new("porch", CameraUrl::parse("rtsp://user:pass@192.0.2.10/stream1")?);
+//! recorder.add_camera(camera, LocalSink::new("./recordings", ObjectNameTemplate::default())?)?;
+//! while let Ok(event) = events.recv().await {
+//!     if let RecorderEvent::SegmentStored(seg) = event {
+//!         println!("{} ({} bytes, {:?})", seg.location, seg.bytes, seg.duration);
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Cargo features: `s3` (on by default) adds [`sink::s3`], the S3 sink
+//! (AWS SDK); without it the crate records to folders only and builds
+//! without the SDK.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod mux;
 pub mod recorder;
 pub mod sink;
 pub mod source;
+
+pub use mux::{CodecConfig, EndReason, Frame, MuxEvent, Muxer, MuxerConfig, TrackSpec, WallTime};
+pub use recorder::{
+    CameraConfig, CameraSnapshot, CameraState, CameraStatus, ErrorKind, Recorder, RecorderError,
+    RecorderEvent, SegmentRecord,
+};
+pub use sink::{
+    repair_dir, DynSegmentSink, LocalSink, LocalSinkOptions, ObjectNameTemplate, SegmentSink,
+    SinkError, StoredSegment,
+};
+#[cfg(feature = "s3")]
+pub use sink::{S3Config, S3Error, S3Sink, S3Store};
+pub use source::{BackoffConfig, CameraUrl, SourceConfig, Transport};

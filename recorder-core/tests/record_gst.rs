@@ -25,14 +25,14 @@ async fn record_file(file: &Path, segment: Duration) -> Option<(FileReport, Vec<
             .unwrap()
     };
     let server = GstServer::start(file)?;
-    let mut recorder = Recorder::new();
-    let rec = add(&mut recorder, camera("gst", &server.url(), segment));
+    let recorder = Recorder::new();
+    let rec = add(&recorder, camera("gst", &server.url(), segment));
     let want = source.video.packets + source.audio.as_ref().map_or(0, |a| a.packets);
     let t0 = Instant::now();
     let (mut last, mut last_change) = (0, Instant::now());
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let n = rec.status.frames.load(std::sync::atomic::Ordering::Relaxed);
+        let n = rec.status.snapshot().frames;
         if n >= want {
             break;
         }

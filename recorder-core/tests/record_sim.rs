@@ -43,10 +43,10 @@ async fn record_sim(
     let sim = start_sim(sim_cfg(SimConfig::new().mount(mount)));
     let mut cfg = camera("cam", &sim.url(PATH), segment);
     tweak(&mut cfg);
-    let mut recorder = Recorder::new();
+    let recorder = Recorder::new();
     let t0 = Instant::now();
     let day0 = now_seconds_of_day();
-    let rec = add(&mut recorder, cfg);
+    let rec = add(&recorder, cfg);
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     let sent = drain_and_stop(&sim, &[PATH], recorder).await.remove(0);
     let wall = t0.elapsed();
@@ -235,8 +235,8 @@ async fn sim_unreachable_host_reports_and_writes_nothing() {
         l.local_addr().unwrap().port()
     };
     let url = format!("rtsp://admin:Hunter2secret@127.0.0.1:{port}/stream1");
-    let mut recorder = Recorder::new();
-    let rec = add(&mut recorder, camera("cam", &url, Duration::from_secs(4)));
+    let recorder = Recorder::new();
+    let rec = add(&recorder, camera("cam", &url, Duration::from_secs(4)));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let snap = rec.status.snapshot();
     assert!(recorder.shutdown(Duration::from_secs(5)).await);
@@ -261,8 +261,8 @@ async fn sim_wrong_password_names_credentials_not_the_password() {
     let sim = start_sim(SimConfig::demo().credentials("admin", "RightPass1", AuthMode::Digest));
     let addr = sim.local_addr();
     let url = format!("rtsp://admin:Wr0ngPassw0rd@{addr}/stream1");
-    let mut recorder = Recorder::new();
-    let rec = add(&mut recorder, camera("cam", &url, Duration::from_secs(4)));
+    let recorder = Recorder::new();
+    let rec = add(&recorder, camera("cam", &url, Duration::from_secs(4)));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let snap = rec.status.snapshot();
     assert!(recorder.shutdown(Duration::from_secs(5)).await);

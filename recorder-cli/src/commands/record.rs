@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use recorder_core::mux::MuxerConfig;
-use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder};
+use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder, RecorderEvent};
 use recorder_core::sink::s3::{S3Config, S3Error, S3Store, Secret};
 use recorder_core::sink::{repair_dir, sanitize_camera_id, LocalSink, LocalSinkOptions};
 use recorder_core::source::{BackoffConfig, SourceConfig};
@@ -57,17 +57,14 @@ pub fn camera_config(c: &Camera) -> CameraConfig {
     let mut source = SourceConfig::new(c.url.v.clone());
     source.transport = c.transport.v;
     source.stall_timeout = c.stall_timeout.v;
-    CameraConfig {
-        id: c.id.v.clone(),
-        source,
-        muxer: MuxerConfig {
+    CameraConfig::from_source(c.id.v.clone(), source)
+        .with_muxer(MuxerConfig {
             segment_duration: c.segment.v,
             align_to_wall_clock: c.align.v,
             fragment_duration: c.fragment.v,
             ..MuxerConfig::default()
-        },
-        backoff: BackoffConfig::default(),
-    }
+        })
+        .with_backoff(BackoffConfig::default())
 }
 
 /// Records every enabled camera until a signal or `duration`, serving
@@ -91,7 +88,9 @@ pub async fn record(
         StorageKind::S3 => Output::S3(start_s3(s3_config(cfg), owned_key_prefixes(cfg)).await?),
     };
 
-    let mut recorder = Recorder::new();
+    let recorder = Recorder::new();
+    let (logs_stop_tx, logs_stop) = tokio::sync::watch::channel(false);
+    let logs = tokio::spawn(log_events(recorder.subscribe(), logs_stop));
     let mut watched = Vec::new();
     let mut disabled = Vec::new();
     for cam in &cfg.cameras {
@@ -108,11 +107,11 @@ pub async fn record(
                         sync_each_fragment: cfg.storage.sync_fragments.v,
                     });
                 tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %dir.display(), "starting camera");
-                recorder.add_camera(camera_config(cam), sink)
+                recorder.add_camera(camera_config(cam), sink)?
             }
             Output::S3(s3) => {
                 tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %s3.location, "starting camera");
-                recorder.add_camera(camera_config(cam), s3.store.sink(&cam.id.v))
+                recorder.add_camera(camera_config(cam), s3.store.sink(&cam.id.v))?
             }
         };
         watched.push(WatchedCamera {
@@ -174,6 +173,8 @@ pub async fn record(
         }
     }
     let all_closed = recorder.shutdown(SHUTDOWN_DEADLINE).await;
+    let _ = logs_stop_tx.send(true);
+    let _ = logs.await;
     if let Output::S3(s3) = &output {
         finish_uploads(s3).await;
     }
@@ -199,6 +200,57 @@ pub async fn record(
         s.shutdown().await;
     }
     Ok(snapshots)
+}
+
+/// The recorder's events as log lines (the library reports; the binary
+/// decides how to show it). Runs until `stop`, then logs what is left.
+async fn log_events(
+    mut events: tokio::sync::broadcast::Receiver<RecorderEvent>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    loop {
+        let ev = tokio::select! {
+            biased;
+            ev = events.recv() => ev,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        match ev {
+            Ok(ev) => log_event(&ev),
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "the log fell behind the recorder's events")
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+    loop {
+        match events.try_recv() {
+            Ok(ev) => log_event(&ev),
+            Err(TryRecvError::Lagged(_)) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn log_event(ev: &RecorderEvent) {
+    if let RecorderEvent::SegmentStored(s) = ev {
+        // An S3 object exists once the store's upload completes.
+        let message = if s.upload_pending {
+            "segment sealed for upload"
+        } else {
+            "segment stored"
+        };
+        tracing::info!(
+            camera = %s.camera,
+            location = %s.location,
+            bytes = s.bytes,
+            fragments = s.fragments,
+            duration_s = s.duration.as_secs_f64(),
+            video_frames = s.video_frames,
+            reason = s.reason.map_or("aborted", |r| r.as_str()),
+            "{message}"
+        );
+    }
 }
 
 /// Where `record` writes.

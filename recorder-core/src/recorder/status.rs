@@ -1,11 +1,15 @@
 //! What a camera task reports while it runs: a shared, lock-light record a
 //! host app (or the CLI's metrics and terminal view) reads at any time.
+//!
+//! Hosts read it through [`CameraStatus::snapshot`]; only the camera's own
+//! task writes it, so the counters are private.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 /// Where a camera's recording stands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CameraState {
     /// Opening an RTSP session.
     Connecting,
@@ -46,60 +50,79 @@ impl CameraState {
     }
 }
 
+/// The counters a camera task updates.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Counter {
+    Frames,
+    VideoFrames,
+    FramesSkipped,
+    PacketsLost,
+    BytesRecorded,
+    SegmentsRecorded,
+    Reconnects,
+    SinkErrors,
+    FragmentsDropped,
+    BytesDropped,
+}
+
 /// Live counters of one camera. Updated by its task, read by anyone.
 #[derive(Debug)]
 pub struct CameraStatus {
     id: String,
     state: AtomicU8,
     /// Frames received from the camera.
-    pub frames: AtomicU64,
+    frames: AtomicU64,
     /// Of `frames`, those of video tracks (for a frame rate).
-    pub video_frames: AtomicU64,
+    video_frames: AtomicU64,
     /// Frames that could not be stored (before the first keyframe, ...).
-    pub frames_skipped: AtomicU64,
+    frames_skipped: AtomicU64,
     /// RTP packets the camera sent that never arrived.
-    pub packets_lost: AtomicU64,
+    packets_lost: AtomicU64,
     /// Bytes written to the sink (init segments and fragments).
-    pub bytes_recorded: AtomicU64,
+    bytes_recorded: AtomicU64,
     /// Segments completed and stored.
-    pub segments_recorded: AtomicU64,
+    segments_recorded: AtomicU64,
     /// Sessions that ended and were re-opened.
-    pub reconnects: AtomicU64,
+    reconnects: AtomicU64,
     /// Errors from the sink (disk full, permission, ...).
-    pub sink_errors: AtomicU64,
+    sink_errors: AtomicU64,
     /// Wall clock (Unix ns) of the last frame received; 0 before any.
-    pub last_frame_unix_ns: AtomicU64,
+    last_frame_unix_ns: AtomicU64,
     last_error: Mutex<Option<String>>,
     /// Whether `last_error` is a configuration error (wrong password, no
     /// such stream, no usable track) that retrying will not fix.
     last_error_is_config: AtomicBool,
     current_segment: Mutex<Option<String>>,
+    fragments_dropped: AtomicU64,
+    bytes_dropped: AtomicU64,
+    queued_bytes: AtomicU64,
 }
 
 /// A copy of a camera's status at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CameraSnapshot {
     /// Camera id.
     pub id: String,
     /// State.
     pub state: CameraState,
-    /// See [`CameraStatus::frames`].
+    /// Frames received from the camera.
     pub frames: u64,
-    /// See [`CameraStatus::video_frames`].
+    /// Of `frames`, those of video tracks (for a frame rate).
     pub video_frames: u64,
-    /// See [`CameraStatus::frames_skipped`].
+    /// Frames that could not be stored (before the first keyframe, ...).
     pub frames_skipped: u64,
-    /// See [`CameraStatus::packets_lost`].
+    /// RTP packets the camera sent that never arrived.
     pub packets_lost: u64,
-    /// See [`CameraStatus::bytes_recorded`].
+    /// Bytes written to the sink (init segments and fragments).
     pub bytes_recorded: u64,
-    /// See [`CameraStatus::segments_recorded`].
+    /// Segments completed and stored.
     pub segments_recorded: u64,
-    /// See [`CameraStatus::reconnects`].
+    /// Sessions that ended and were re-opened.
     pub reconnects: u64,
-    /// See [`CameraStatus::sink_errors`].
+    /// Errors from the sink (disk full, permission, ...).
     pub sink_errors: u64,
-    /// See [`CameraStatus::last_frame_unix_ns`].
+    /// Wall clock (Unix ns) of the last frame received; 0 before any.
     pub last_frame_unix_ns: u64,
     /// The last error, redacted (credentials never appear).
     pub last_error: Option<String>,
@@ -108,10 +131,18 @@ pub struct CameraSnapshot {
     pub last_error_is_config: bool,
     /// Where the open segment is being written, if one is open.
     pub current_segment: Option<String>,
+    /// Fragments the muxer produced that storage could not take in time
+    /// (the queue between the camera reader and the sink was full).
+    pub fragments_dropped: u64,
+    /// Bytes of those fragments.
+    pub bytes_dropped: u64,
+    /// Bytes waiting between the camera reader and the sink right now.
+    pub queued_bytes: u64,
 }
 
 impl CameraStatus {
-    /// A fresh status for camera `id`.
+    /// A fresh status for camera `id` (the recorder makes one per camera;
+    /// public so hosts can test their own views of it).
     pub fn new(id: impl Into<String>) -> Self {
         CameraStatus {
             id: id.into(),
@@ -128,6 +159,9 @@ impl CameraStatus {
             last_error: Mutex::new(None),
             last_error_is_config: AtomicBool::new(false),
             current_segment: Mutex::new(None),
+            fragments_dropped: AtomicU64::new(0),
+            bytes_dropped: AtomicU64::new(0),
+            queued_bytes: AtomicU64::new(0),
         }
     }
 
@@ -141,8 +175,34 @@ impl CameraStatus {
         CameraState::from_u8(self.state.load(Ordering::Relaxed))
     }
 
-    pub(crate) fn set_state(&self, s: CameraState) {
-        self.state.store(s as u8, Ordering::Relaxed);
+    /// Sets the state; returns true if it changed.
+    pub(crate) fn set_state(&self, s: CameraState) -> bool {
+        self.state.swap(s as u8, Ordering::Relaxed) != s as u8
+    }
+
+    pub(crate) fn add(&self, counter: Counter, n: u64) {
+        let a = match counter {
+            Counter::Frames => &self.frames,
+            Counter::VideoFrames => &self.video_frames,
+            Counter::FramesSkipped => &self.frames_skipped,
+            Counter::PacketsLost => &self.packets_lost,
+            Counter::BytesRecorded => &self.bytes_recorded,
+            Counter::SegmentsRecorded => &self.segments_recorded,
+            Counter::Reconnects => &self.reconnects,
+            Counter::SinkErrors => &self.sink_errors,
+            Counter::FragmentsDropped => &self.fragments_dropped,
+            Counter::BytesDropped => &self.bytes_dropped,
+        };
+        a.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_last_frame(&self, wall_ns: i64) {
+        self.last_frame_unix_ns
+            .store(wall_ns.max(0) as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_queued_bytes(&self, n: u64) {
+        self.queued_bytes.store(n, Ordering::Relaxed);
     }
 
     pub(crate) fn set_error(&self, e: Option<String>) {
@@ -190,6 +250,9 @@ impl CameraStatus {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            fragments_dropped: l(&self.fragments_dropped),
+            bytes_dropped: l(&self.bytes_dropped),
+            queued_bytes: l(&self.queued_bytes),
         }
     }
 }

@@ -17,17 +17,20 @@ pub mod local;
 pub mod object_name;
 mod open_segment;
 pub mod repair;
+#[cfg(feature = "s3")]
 pub mod s3;
 
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use crate::mux::{Fragment, SegmentEnd, SegmentStart};
 
 pub use local::{LocalSink, LocalSinkOptions};
 pub use object_name::{sanitize_camera_id, ObjectNameTemplate, TemplateError, DEFAULT_TEMPLATE};
 pub use repair::{repair_dir, repair_file, RepairOutcome, RepairReport, RepairedFile};
+#[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Error, S3Sink, S3Status, S3Store};
 
 /// A destination for segments, fed in muxer order.
@@ -79,6 +82,96 @@ pub trait SegmentSink: Send {
     /// them. Returns the published segment, if any; `Ok(None)` when nothing
     /// was open or nothing playable had been written.
     fn abort(&mut self) -> impl Future<Output = Result<Option<StoredSegment>, SinkError>> + Send;
+
+    /// True if the object is visible under its final name when `finish`
+    /// returns; false for sinks that complete it in the background (S3
+    /// uploads from the spool). The recorder reports it in its events.
+    fn publishes_on_finish(&self) -> bool {
+        true
+    }
+}
+
+/// A boxed future, as [`DynSegmentSink`] returns them.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`SegmentSink`] in a form usable as `dyn` (`Box<dyn DynSegmentSink>`),
+/// for hosts that choose the sink at run time. Every `SegmentSink` is one,
+/// and `Box<dyn DynSegmentSink>` is a `SegmentSink` again.
+///
+/// ```
+/// use recorder_core::{DynSegmentSink, LocalSink, ObjectNameTemplate};
+///
+/// let dir = std::env::temp_dir().join("camrec-doc-dyn-sink");
+/// let sink: Box<dyn DynSegmentSink> = Box::new(LocalSink::new(&dir, ObjectNameTemplate::default())?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait DynSegmentSink: Send {
+    /// [`SegmentSink::start`].
+    fn start_boxed<'a>(
+        &'a mut self,
+        camera: &'a str,
+        start: &'a SegmentStart,
+    ) -> BoxFuture<'a, Result<(), SinkError>>;
+    /// [`SegmentSink::fragment`].
+    fn fragment_boxed<'a>(
+        &'a mut self,
+        fragment: &'a Fragment,
+    ) -> BoxFuture<'a, Result<(), SinkError>>;
+    /// [`SegmentSink::finish`].
+    fn finish_boxed<'a>(
+        &'a mut self,
+        end: &'a SegmentEnd,
+    ) -> BoxFuture<'a, Result<StoredSegment, SinkError>>;
+    /// [`SegmentSink::abort`].
+    fn abort_boxed(&mut self) -> BoxFuture<'_, Result<Option<StoredSegment>, SinkError>>;
+    /// [`SegmentSink::publishes_on_finish`].
+    fn publishes_on_finish_dyn(&self) -> bool;
+}
+
+impl<S: SegmentSink> DynSegmentSink for S {
+    fn start_boxed<'a>(
+        &'a mut self,
+        camera: &'a str,
+        start: &'a SegmentStart,
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        Box::pin(self.start(camera, start))
+    }
+    fn fragment_boxed<'a>(
+        &'a mut self,
+        fragment: &'a Fragment,
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        Box::pin(self.fragment(fragment))
+    }
+    fn finish_boxed<'a>(
+        &'a mut self,
+        end: &'a SegmentEnd,
+    ) -> BoxFuture<'a, Result<StoredSegment, SinkError>> {
+        Box::pin(self.finish(end))
+    }
+    fn abort_boxed(&mut self) -> BoxFuture<'_, Result<Option<StoredSegment>, SinkError>> {
+        Box::pin(self.abort())
+    }
+    fn publishes_on_finish_dyn(&self) -> bool {
+        self.publishes_on_finish()
+    }
+}
+
+impl SegmentSink for Box<dyn DynSegmentSink> {
+    async fn start(&mut self, camera: &str, start: &SegmentStart) -> Result<(), SinkError> {
+        self.as_mut().start_boxed(camera, start).await
+    }
+    async fn fragment(&mut self, fragment: &Fragment) -> Result<(), SinkError> {
+        self.as_mut().fragment_boxed(fragment).await
+    }
+    async fn finish(&mut self, end: &SegmentEnd) -> Result<StoredSegment, SinkError> {
+        self.as_mut().finish_boxed(end).await
+    }
+    async fn abort(&mut self) -> Result<Option<StoredSegment>, SinkError> {
+        self.as_mut().abort_boxed().await
+    }
+    fn publishes_on_finish(&self) -> bool {
+        self.as_ref().publishes_on_finish_dyn()
+    }
 }
 
 /// A segment that a sink finished and published.

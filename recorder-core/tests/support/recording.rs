@@ -27,16 +27,13 @@ pub fn camera(id: &str, url: &str, segment: Duration) -> CameraConfig {
     source.connect_timeout = Duration::from_secs(3);
     source.first_frame_timeout = Duration::from_secs(3);
     source.stall_timeout = Duration::from_secs(3);
-    CameraConfig {
-        id: id.to_string(),
-        source,
-        muxer: MuxerConfig {
+    CameraConfig::from_source(id, source)
+        .with_muxer(MuxerConfig {
             segment_duration: segment,
             fragment_duration: Duration::from_secs(1),
             ..MuxerConfig::default()
-        },
-        backoff: BackoffConfig::default(),
-    }
+        })
+        .with_backoff(BackoffConfig::default())
 }
 
 /// One camera being recorded into its own temporary folder.
@@ -63,11 +60,11 @@ impl Recording {
 }
 
 /// Starts recording `cfg` into a fresh folder on `rec`.
-pub fn add(rec: &mut Recorder, cfg: CameraConfig) -> Recording {
+pub fn add(rec: &Recorder, cfg: CameraConfig) -> Recording {
     let dir = tempfile::tempdir().unwrap();
     let template: ObjectNameTemplate = DEFAULT_TEMPLATE.parse().unwrap();
     let sink = LocalSink::new(dir.path(), template).unwrap();
-    let status = rec.add_camera(cfg, sink);
+    let status = rec.add_camera(cfg, sink).unwrap();
     let errors = Arc::new(Mutex::new(BTreeSet::new()));
     let poller = {
         let (status, errors) = (status.clone(), errors.clone());

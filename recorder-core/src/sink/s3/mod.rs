@@ -445,6 +445,11 @@ impl SegmentSink for S3Sink {
         }
         self.seal(o, None, None).await.map(Some)
     }
+
+    fn publishes_on_finish(&self) -> bool {
+        // `finish` seals the spool; the upload completes in the background.
+        false
+    }
 }
 
 impl Inner {
