@@ -45,7 +45,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 RecorderEvent::StateChanged { camera, state } => {
                     println!("{camera}: {}", state.as_str())
                 }
-                RecorderEvent::Error { camera, message, .. } => eprintln!("{camera}: {message}"),
+                RecorderEvent::Error {
+                    camera, message, ..
+                } => eprintln!("{camera}: {message}"),
                 _ => {}
             }
         }

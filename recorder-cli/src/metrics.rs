@@ -332,6 +332,7 @@ pub fn camera_readiness(s: &CameraSnapshot) -> CameraReadiness {
             Some(e) => (true, Some(format!("retrying after: {e}"))),
             None => (false, Some("connecting for the first time".to_string())),
         },
+        other => (false, Some(other.as_str().to_string())),
     };
     CameraReadiness {
         id: s.id.clone(),

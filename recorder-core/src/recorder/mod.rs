@@ -237,7 +237,9 @@ impl Recorder {
     }
 
     /// Stops a camera's task and waits until its open segment is closed.
-    async fn stop_entry(e: CameraEntry) -> Result<(CameraConfig, Arc<CameraStatus>, Box<dyn DynSegmentSink>), RecorderError> {
+    async fn stop_entry(
+        e: CameraEntry,
+    ) -> Result<(CameraConfig, Arc<CameraStatus>, Box<dyn DynSegmentSink>), RecorderError> {
         let _ = e.stop.send(true);
         match e.task.await {
             Ok(sink) => Ok((e.cfg, e.status, sink)),
@@ -310,7 +312,10 @@ impl Recorder {
 
     /// Snapshots of every camera, sorted by id.
     pub fn snapshot(&self) -> Vec<CameraSnapshot> {
-        self.cameras().values().map(|e| e.status.snapshot()).collect()
+        self.cameras()
+            .values()
+            .map(|e| e.status.snapshot())
+            .collect()
     }
 
     /// Asks every camera to stop, and waits until each has closed its open

@@ -1,0 +1,187 @@
+//! The library embedded as a host app would: subscribe to the recorder's
+//! events, add a camera to a running recorder, reconfigure one, remove
+//! another, and check what the events said against the files on disk
+//! (names, sizes, frame counts, resolution, codecs, wall clock).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use camera_sim::{MountConfig, SimConfig};
+use recorder_core::{
+    CameraState, LocalSink, ObjectNameTemplate, Recorder, RecorderError, RecorderEvent,
+    SegmentRecord,
+};
+use support::{media::*, recording::*};
+
+/// Every event received so far, in order.
+fn drain(rx: &mut tokio::sync::broadcast::Receiver<RecorderEvent>, into: &mut Vec<RecorderEvent>) {
+    while let Ok(ev) = rx.try_recv() {
+        into.push(ev);
+    }
+}
+
+fn position(events: &[RecorderEvent], f: impl Fn(&RecorderEvent) -> bool) -> Option<usize> {
+    events.iter().position(f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_adds_reconfigures_and_removes_cameras_and_events_match_files() {
+    let sim = start_sim(
+        SimConfig::new()
+            .mount(MountConfig::demo("/a"))
+            .mount(MountConfig::demo("/b"))
+            .mount(MountConfig::demo("/c")),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sink = || LocalSink::new(dir.path(), ObjectNameTemplate::default()).unwrap();
+    let recorder = Recorder::new();
+    let mut rx = recorder.subscribe();
+    let day0 = now_seconds_of_day();
+
+    let seg = Duration::from_secs(3);
+    recorder
+        .add_camera(camera("a", &sim.url("/a"), seg), sink())
+        .unwrap();
+    recorder
+        .add_camera(camera("b", &sim.url("/b"), seg), sink())
+        .unwrap();
+    assert!(matches!(
+        recorder.add_camera(camera("a", &sim.url("/a"), seg), sink()),
+        Err(RecorderError::DuplicateCamera(id)) if id == "a"
+    ));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // A camera added while the others record.
+    let c_status = recorder
+        .add_camera(camera("c", &sim.url("/c"), seg), sink())
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // Remove b: its open segment is stored before the removal is reported.
+    recorder.remove_camera("b").await.unwrap();
+    assert!(matches!(
+        recorder.remove_camera("b").await,
+        Err(RecorderError::UnknownCamera(_))
+    ));
+    // Reconfigure a: shorter segments, same sink, counters continue.
+    let a_before = recorder.status("a").unwrap().snapshot();
+    let mut a_cfg = recorder.camera_config("a").unwrap();
+    a_cfg.muxer.segment_duration = Duration::from_secs(2);
+    let a_status = recorder.reconfigure_camera(a_cfg).await.unwrap();
+    assert_eq!(recorder.camera_ids(), ["a", "c"]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        a_status.snapshot().frames > a_before.frames,
+        "a records again"
+    );
+
+    let logs = drain_and_stop(&sim, &["/a", "/c"], recorder).await;
+    let day1 = now_seconds_of_day();
+    let mut events = Vec::new();
+    drain(&mut rx, &mut events);
+    for e in &events {
+        println!("{e:?}");
+    }
+
+    // Order: b's last segment, then its removal; c added after a and b.
+    let removed_b = position(
+        &events,
+        |e| matches!(e, RecorderEvent::CameraRemoved { camera } if camera == "b"),
+    )
+    .expect("b's removal reported");
+    let stored_b: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, RecorderEvent::SegmentStored(s) if s.camera == "b"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!stored_b.is_empty(), "b stored segments");
+    assert!(
+        stored_b.iter().all(|&i| i < removed_b),
+        "nothing from b after its removal"
+    );
+    let added = |id: &str| {
+        position(
+            &events,
+            |e| matches!(e, RecorderEvent::CameraAdded { camera } if camera == id),
+        )
+        .unwrap_or_else(|| panic!("{id} added"))
+    };
+    assert!(added("c") > added("a") && added("c") > added("b"));
+    for id in ["a", "b", "c"] {
+        assert!(
+            events.iter().any(|e| matches!(e,
+                RecorderEvent::StateChanged { camera, state: CameraState::Recording } if camera == id)),
+            "{id} reported recording"
+        );
+    }
+
+    // Every stored-segment event names a file with exactly what it says,
+    // and every file was announced.
+    let records: Vec<Arc<SegmentRecord>> = events
+        .iter()
+        .filter_map(|e| match e {
+            RecorderEvent::SegmentStored(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let announced: BTreeSet<PathBuf> = records.iter().map(|r| PathBuf::from(&r.location)).collect();
+    let on_disk: BTreeSet<PathBuf> = segments(dir.path()).into_iter().collect();
+    assert_eq!(announced, on_disk, "events and files agree");
+    assert_no_parts(dir.path());
+    let mut video_by_camera: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &records {
+        let path = PathBuf::from(&r.location);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            r.bytes,
+            "{}",
+            r.location
+        );
+        assert!(r.location.ends_with(&r.name), "{} / {}", r.location, r.name);
+        assert!(r.name.starts_with(&format!("{}/", r.camera)), "{}", r.name);
+        assert_eq!(r.codecs, ["h264", "aac"]);
+        assert_eq!(r.resolution, Some((640, 360)));
+        assert!(r.reason.is_some(), "closed by the muxer: {r:?}");
+        assert!(!r.upload_pending);
+        assert!(r.wall_end > r.wall_start);
+        assert_named_in(&path, day0, day1);
+        // The name's second is the segment's first frame's wall clock.
+        assert_eq!(
+            name_seconds_of_day(&path),
+            (r.wall_start.unix_secs() as u64) % 86_400,
+            "{}",
+            r.location
+        );
+        let report = inspect(&path);
+        report.assert_clean();
+        assert_eq!(Some(report.video.packets), r.video_frames, "{}", r.location);
+        assert_eq!(
+            (report.video.width, report.video.height),
+            (640, 360),
+            "{}",
+            r.location
+        );
+        assert!(
+            (report.duration - r.duration.as_secs_f64()).abs() < 0.1,
+            "{}: ffprobe {} s, event {:?}",
+            r.location,
+            report.duration,
+            r.duration
+        );
+        *video_by_camera.entry(r.camera.clone()).or_default() += r.video_frames.unwrap();
+    }
+    // c was never touched by the changes to a and b: every frame it was
+    // sent is in its files.
+    let c_sent = logs[1].video_frames;
+    assert_eq!(video_by_camera["c"], c_sent, "c lost no frame");
+    assert_eq!(
+        c_status.snapshot().segments_recorded as usize,
+        records.iter().filter(|r| r.camera == "c").count()
+    );
+    assert!(video_by_camera["a"] > 0 && video_by_camera["b"] > 0);
+}
