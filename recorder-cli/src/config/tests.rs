@@ -1,4 +1,6 @@
+use super::file::line_col;
 use super::*;
+use recorder_core::source::{CameraUrl, Transport};
 
 fn env(pairs: &[(&str, &str)]) -> Env {
     pairs
