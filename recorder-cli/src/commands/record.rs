@@ -143,7 +143,14 @@ pub async fn record(
             }
         })
     });
-    let observed = metrics::observed(watched, disabled, store_check);
+    let observed = metrics::observed(
+        watched,
+        disabled,
+        store_check,
+        metrics::MetricsOptions {
+            legacy_names: cfg.metrics_legacy_names.v,
+        },
+    );
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
             let s = crate::http::serve(addr, observed.clone()).await?;
