@@ -15,10 +15,10 @@
 //! message and span, never from its snippet of the offending line (which
 //! could hold a password).
 //!
-//! One job per module: [`origin`] (where values come from, errors),
-//! [`file`] (the TOML as written), [`env`] (variable names), [`settings`]
-//! (global and metrics settings), [`storage`] (`[storage]`, S3), [`cameras`]
-//! (the camera list), [`render`] (`config check`'s output).
+//! One job per module: `origin` (where values come from, errors), `file`
+//! (the TOML as written), `env` (variable names), `settings` (global and
+//! metrics settings), `storage` (`[storage]`, S3), `cameras` (the camera
+//! list), `render` (`config check`'s output).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
