@@ -114,13 +114,34 @@ async fn camera(
     bytes
 }
 
+/// The S3 settings from the variables shown above (the library reads no
+/// environment; `camrec` reads the full list, see docs/configuration.md).
+fn s3_from_env() -> S3Config {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let bucket = var("S3_BUCKET").expect("set S3_BUCKET (a name or s3://bucket/prefix)");
+    let mut cfg = S3Config::new("").with_url(&bucket).expect("S3_BUCKET");
+    if let Some(ep) = var("S3_ENDPOINT") {
+        cfg = cfg.with_endpoint(ep);
+    }
+    if let Some(r) = var("S3_REGION") {
+        cfg = cfg.with_region(r);
+    }
+    if let (Some(id), Some(secret)) = (var("S3_ACCESS_KEY_ID"), var("S3_SECRET_ACCESS_KEY")) {
+        cfg = cfg.with_credentials(id, secret);
+    }
+    if let Some(dir) = var("S3_SPOOL_DIR") {
+        cfg = cfg.with_spool_dir(dir);
+    }
+    cfg.with_create_bucket(var("S3_CREATE_BUCKET").as_deref() == Some("true"))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let cameras: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(50);
     let minutes: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2);
     let speedup: f64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20.0);
-    let cfg = S3Config::from_env().expect("S3 configuration from the environment");
+    let cfg = s3_from_env();
     let store = S3Store::connect(cfg).await.expect("connect");
     let (tracks, frames) =
         support::fixtures::load_fixture(&support::fixtures::fixture("h264_aac.mp4"));

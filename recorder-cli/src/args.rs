@@ -30,7 +30,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Record cameras (from --config, CAMERAn_RTSP_URL, or URLs) into a folder.
+    /// Record cameras (from --config, CAMERAn_RTSP_URL / CAMERA_n_URL, or URLs) into a folder or S3.
     Record(RecordArgs),
     /// Check a configuration and print the effective settings (secrets redacted).
     Config(ConfigCommand),
@@ -59,7 +59,8 @@ pub struct ConfigArgs {
     pub camera_ids: Vec<String>,
     /// Folder to write into (selects local storage) [default: ./recordings],
     /// or s3://bucket/prefix (selects S3; endpoint and keys from the
-    /// configuration or S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY).
+    /// configuration or S3_ENDPOINT, S3_ACCESS_KEY_ID / S3_ACCESS_KEY,
+    /// S3_SECRET_ACCESS_KEY / S3_SECRET_KEY).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Target segment length, e.g. 15m (a segment ends at the first keyframe after it).
@@ -89,6 +90,10 @@ pub struct ConfigArgs {
     /// Do not serve /metrics, /health, /ready.
     #[arg(long, conflicts_with = "metrics_listen")]
     pub no_metrics: bool,
+    /// Also export the metric names of the ffmpeg-based recorder's
+    /// dashboards (camera_*{camera_id=...}); see docs/migrating.md.
+    #[arg(long)]
+    pub legacy_metrics: bool,
 }
 
 /// When to show the live status table.

@@ -5,6 +5,10 @@
 //! S3 upload metrics are read the same way from the store's counters
 //! ([`S3Status`], for the whole process: the library does not count per
 //! camera). Names are listed in docs/operations.md.
+//!
+//! With [`MetricsOptions::legacy_names`] the families of the dashboards
+//! camrec replaces are exported too (`camera_*{camera_id=...}`, read from
+//! the same snapshots; docs/migrating.md).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -256,6 +260,16 @@ pub struct Observed {
     pub disabled: Vec<String>,
     /// The storage to check for readiness.
     pub store: StoreCheck,
+    /// What to export besides camrec's own families.
+    pub options: MetricsOptions,
+}
+
+/// Optional metric families.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Also export the old dashboards' names (`camera_stream_connected`,
+    /// `camera_segments_recorded_total`, ... labelled `camera_id`).
+    pub legacy_names: bool,
 }
 
 /// How readiness checks the output store.
@@ -374,6 +388,10 @@ impl Observed {
         r.register_collector(Box::new(CameraCollector(self.clone())));
         if let StoreCheck::S3(w) = &self.store {
             r.register_collector(Box::new(S3Collector(w.clone())));
+        }
+        // After the S3 collector: it reports the sample that one just took.
+        if self.options.legacy_names {
+            r.register_collector(Box::new(LegacyCollector(self.clone())));
         }
         r
     }
@@ -544,16 +562,116 @@ impl Collector for CameraCollector {
     }
 }
 
+/// The metric names of the ffmpeg-based recorder's dashboards, all
+/// labelled `camera_id`, from the same snapshots as camrec's own.
+///
+/// What the library counts per process, not per camera (S3 uploads and
+/// their failures), is exported without the label: a `sum by
+/// (camera_id)` then shows one series with an empty id. With local
+/// storage a segment is stored when it is recorded, so "uploaded" counts
+/// recorded segments and "upload failures" the camera's storage errors.
+/// `camera_segment_upload_duration_seconds` is not exported: the library
+/// does not time segment uploads (`camrec_s3_upload_lag_seconds` is the
+/// nearest measure).
+#[derive(Debug)]
+struct LegacyCollector(Arc<Observed>);
+
+impl Collector for LegacyCollector {
+    fn encode(&self, enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snaps: Vec<CameraSnapshot> =
+            self.0.cameras.iter().map(|c| c.status.snapshot()).collect();
+        let s3 = match &self.0.store {
+            StoreCheck::S3(w) => Some(w.last()),
+            StoreCheck::LocalDir(_) => None,
+        };
+        encode_legacy(&snaps, s3.as_ref(), enc)
+    }
+}
+
+/// The legacy families from camera snapshots and, with S3 storage, the
+/// store's counters.
+fn encode_legacy(
+    snaps: &[CameraSnapshot],
+    s3: Option<&S3Status>,
+    mut enc: DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    {
+        let mut m = enc.encode_descriptor(
+            "camera_stream_connected",
+            "1 while frames arrive from the camera (camrec_camera_stream_connected)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for s in snaps {
+            let g = ConstGauge::new(i64::from(s.state == CameraState::Recording));
+            g.encode(m.encode_family(&[("camera_id", s.id.as_str())])?)?;
+        }
+    }
+    type Field = fn(&CameraSnapshot) -> u64;
+    let mut per_camera: Vec<(&str, &str, Field)> = vec![
+        (
+            "camera_segments_recorded",
+            "Segments completed and stored (camrec_camera_segments_recorded_total)",
+            |s| s.segments_recorded,
+        ),
+        (
+            "camera_recording_bytes",
+            "Bytes handed to storage (camrec_camera_bytes_recorded_total)",
+            |s| s.bytes_recorded,
+        ),
+    ];
+    if s3.is_none() {
+        per_camera.push((
+            "camera_segments_uploaded",
+            "Segments stored in the output folder",
+            |s| s.segments_recorded,
+        ));
+        per_camera.push((
+            "camera_upload_failures",
+            "Errors writing to storage (camrec_camera_sink_errors_total)",
+            |s| s.sink_errors,
+        ));
+    }
+    for (name, help, field) in per_camera {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for s in snaps {
+            let c = ConstCounter::new(field(s));
+            c.encode(m.encode_family(&[("camera_id", s.id.as_str())])?)?;
+        }
+    }
+    if let Some(st) = s3 {
+        let process_wide: [(&str, &str, u64); 2] = [
+            (
+                "camera_segments_uploaded",
+                "Segments completed in the bucket, all cameras (camrec_s3_segments_uploaded_total)",
+                st.segments_uploaded,
+            ),
+            (
+                "camera_upload_failures",
+                "Failed S3 request attempts, all cameras (camrec_s3_upload_failures_total)",
+                st.upload_failures,
+            ),
+        ];
+        for (name, help, v) in process_wide {
+            let c = ConstCounter::new(v);
+            c.encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds what the endpoints observe.
 pub fn observed(
     cameras: Vec<WatchedCamera>,
     disabled: Vec<String>,
     store: StoreCheck,
+    options: MetricsOptions,
 ) -> Arc<Observed> {
     Arc::new(Observed {
         cameras,
         disabled,
         store,
+        options,
     })
 }
 
@@ -606,7 +724,12 @@ mod tests {
     #[test]
     fn s3_status_feeds_metrics() {
         let (cell, w) = fake_store(S3Status::default(), 1000);
-        let o = observed(Vec::new(), Vec::new(), StoreCheck::S3(w));
+        let o = observed(
+            Vec::new(),
+            Vec::new(),
+            StoreCheck::S3(w),
+            MetricsOptions::default(),
+        );
         let reg = o.registry();
         *cell.lock().unwrap() = S3Status {
             segments_uploaded: 3,
@@ -637,6 +760,7 @@ mod tests {
             Vec::new(),
             Vec::new(),
             StoreCheck::LocalDir(std::env::temp_dir()),
+            MetricsOptions::default(),
         );
         assert!(!encode(&o.registry()).contains("camrec_s3_"));
     }
@@ -670,9 +794,106 @@ mod tests {
         cell.lock().unwrap().spool_bytes = 900;
         let e = w.check(t0).unwrap_err();
         assert!(e.contains("spool"), "{e}");
-        let o = observed(Vec::new(), Vec::new(), StoreCheck::S3(w));
+        let o = observed(
+            Vec::new(),
+            Vec::new(),
+            StoreCheck::S3(w),
+            MetricsOptions::default(),
+        );
         let r = o.readiness();
         assert!(!r.ready && r.storage.reason.unwrap().contains("spool"));
+    }
+
+    /// The legacy families of fixed snapshots (a status's state can only
+    /// be set by the library).
+    #[derive(Debug)]
+    struct FixedLegacy(Vec<CameraSnapshot>, Option<S3Status>);
+
+    impl Collector for FixedLegacy {
+        fn encode(&self, enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+            encode_legacy(&self.0, self.1.as_ref(), enc)
+        }
+    }
+
+    fn legacy_text(snaps: Vec<CameraSnapshot>, s3: Option<S3Status>) -> String {
+        let mut r = Registry::default();
+        r.register_collector(Box::new(FixedLegacy(snaps, s3)));
+        encode(&r)
+    }
+
+    fn has(text: &str, want: &str) {
+        assert!(text.lines().any(|l| l == want), "{want} missing:\n{text}");
+    }
+
+    #[test]
+    fn legacy_names_from_snapshots() {
+        let mut door = snap(CameraState::Recording, None, false);
+        door.id = "door".into();
+        door.segments_recorded = 4;
+        door.bytes_recorded = 123_456;
+        door.sink_errors = 1;
+        let mut yard = snap(CameraState::Retrying, Some("refused"), false);
+        yard.id = "yard".into();
+        let text = legacy_text(vec![door.clone(), yard], None);
+        for want in [
+            "# TYPE camera_stream_connected gauge",
+            "camera_stream_connected{camera_id=\"door\"} 1",
+            "camera_stream_connected{camera_id=\"yard\"} 0",
+            "# TYPE camera_segments_recorded counter",
+            "camera_segments_recorded_total{camera_id=\"door\"} 4",
+            "camera_recording_bytes_total{camera_id=\"door\"} 123456",
+            "camera_segments_uploaded_total{camera_id=\"door\"} 4",
+            "camera_upload_failures_total{camera_id=\"door\"} 1",
+            "camera_upload_failures_total{camera_id=\"yard\"} 0",
+        ] {
+            has(&text, want);
+        }
+        // With S3 the upload counters are the store's, for the process.
+        let st = S3Status {
+            segments_uploaded: 7,
+            upload_failures: 2,
+            ..S3Status::default()
+        };
+        let text = legacy_text(vec![door], Some(st));
+        has(&text, "camera_segments_uploaded_total 7");
+        has(&text, "camera_upload_failures_total 2");
+        has(
+            &text,
+            "camera_segments_recorded_total{camera_id=\"door\"} 4",
+        );
+        assert!(!text.contains("camera_segments_uploaded_total{"), "{text}");
+    }
+
+    #[test]
+    fn legacy_names_are_exported_only_when_asked() {
+        let watched = || WatchedCamera {
+            status: Arc::new(CameraStatus::new("door")),
+            name: None,
+        };
+        let local = || StoreCheck::LocalDir(std::env::temp_dir());
+        let text = encode(
+            &observed(
+                vec![watched()],
+                Vec::new(),
+                local(),
+                MetricsOptions::default(),
+            )
+            .registry(),
+        );
+        assert!(!text.contains("camera_id"), "{text}");
+        let legacy = MetricsOptions { legacy_names: true };
+        let text = encode(&observed(vec![watched()], Vec::new(), local(), legacy).registry());
+        has(&text, "camera_stream_connected{camera_id=\"door\"} 0");
+        // camrec's own names stay.
+        has(
+            &text,
+            "camrec_camera_segments_recorded_total{camera=\"door\"} 0",
+        );
+        let (cell, w) = fake_store(S3Status::default(), 1000);
+        let o = observed(vec![watched()], Vec::new(), StoreCheck::S3(w), legacy);
+        let reg = o.registry();
+        cell.lock().unwrap().segments_uploaded = 5;
+        has(&encode(&reg), "camera_segments_uploaded_total 5");
     }
 
     #[test]
@@ -681,6 +902,7 @@ mod tests {
             Vec::new(),
             Vec::new(),
             StoreCheck::LocalDir("/nonexistent/camrec".into()),
+            MetricsOptions::default(),
         );
         let r = o.readiness();
         assert!(!r.ready);
@@ -689,6 +911,7 @@ mod tests {
             Vec::new(),
             Vec::new(),
             StoreCheck::LocalDir(std::env::temp_dir()),
+            MetricsOptions::default(),
         );
         assert!(o.readiness().ready);
     }

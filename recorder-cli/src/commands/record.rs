@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use recorder_core::mux::MuxerConfig;
 use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder, RecorderEvent};
-use recorder_core::sink::s3::{S3Config, S3Error, S3Store, Secret};
+use recorder_core::sink::s3::{S3Config, S3Error, S3Store};
 use recorder_core::sink::{repair_dir, sanitize_camera_id, LocalSink, LocalSinkOptions};
 use recorder_core::source::{BackoffConfig, SourceConfig};
 
@@ -37,6 +37,7 @@ pub fn flags(a: &ConfigArgs) -> config::Flags {
         sync_fragments: a.sync_fragments,
         metrics_listen: a.metrics_listen.clone(),
         no_metrics: a.no_metrics,
+        legacy_metrics: a.legacy_metrics,
     }
 }
 
@@ -141,7 +142,14 @@ pub async fn record(
             }
         })
     });
-    let observed = metrics::observed(watched, disabled, store_check);
+    let observed = metrics::observed(
+        watched,
+        disabled,
+        store_check,
+        metrics::MetricsOptions {
+            legacy_names: cfg.metrics_legacy_names.v,
+        },
+    );
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
             let s = crate::http::serve(addr, observed.clone()).await?;
@@ -265,30 +273,10 @@ struct S3Output {
     location: String,
 }
 
-/// The library's S3 settings from the CLI's (secrets stay in [`Secret`]s,
-/// which never print). A setting the library refuses is a usage error.
+/// The library's S3 settings from the CLI's (see [`Config::s3_config`]).
+/// A setting the library refuses is a usage error (`start_s3`).
 pub fn s3_config(cfg: &Config) -> S3Config {
-    let s3 = &cfg.storage.s3;
-    let bucket = s3.bucket.v.clone().unwrap_or_default();
-    let mut c = S3Config::new(bucket);
-    c.prefix = s3.prefix.v.clone();
-    if let Some(ep) = &s3.endpoint.v {
-        c = c.with_endpoint(ep.clone());
-    }
-    c.region = s3.region.v.clone();
-    if let (Some(id), Some(secret)) = (&s3.access_key_id.v, &s3.secret_access_key.v) {
-        c.access_key_id = Some(id.clone());
-        c.secret_access_key = Some(Secret::new(secret.clone()));
-    }
-    c.part_size = u64::try_from(s3.part_size_mib.v).unwrap_or(0) << 20;
-    c.spool_dir = s3.spool_dir.v.clone();
-    c.spool_limit_bytes = u64::try_from(s3.spool_limit_mib.v).unwrap_or(0) << 20;
-    c.max_concurrent_uploads = usize::try_from(s3.max_concurrent_uploads.v).unwrap_or(0);
-    c.create_bucket = s3.create_bucket.v;
-    c.template = cfg.key_template.v.clone();
-    // Validated by `S3Store::connect`; `start_s3` turns its refusal into
-    // a usage error.
-    c
+    cfg.s3_config()
 }
 
 /// The key prefixes (relative to the S3 prefix) of this instance's enabled

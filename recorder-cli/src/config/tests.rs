@@ -1,4 +1,6 @@
+use super::file::line_col;
 use super::*;
+use recorder_core::source::{CameraUrl, Transport};
 
 fn env(pairs: &[(&str, &str)]) -> Env {
     pairs
@@ -255,4 +257,247 @@ fn empty_env_values_count_as_unset() {
     assert_eq!(cfg.cameras.len(), 1);
     assert_eq!(cfg.cameras[0].id.v, "camera2");
     assert_eq!(cfg.metrics_listen.v.unwrap().port(), 9090);
+}
+
+/// The ffmpeg recorder's documented `config.toml`, verbatim in shape.
+const FFMPEG_RECORDER_TOML: &str = r#"[[cameras]]
+id = "cam1"
+name = "Front Door"
+url = "rtsp://admin:pw0rd@192.168.1.10:554/stream1"
+enabled = true
+resolution = "2560x1440"
+fps = 15
+
+[[cameras]]
+id = "cam2"
+name = "Garage"
+url = "rtsp://admin:pw0rd@192.168.1.11:554/stream1"
+enabled = false
+resolution = "1920x1080"
+fps = 20
+
+[storage]
+s3_endpoint = "http://minio:9000"
+s3_bucket = "camera-recordings"
+s3_region = "us-east-1"
+segment_duration_minutes = 5
+"#;
+
+#[test]
+fn ffmpeg_recorder_config_maps_onto_camrec() {
+    let e = env(&[
+        ("S3_ACCESS_KEY", "minio-key"),
+        ("S3_SECRET_KEY", "minio-secret"),
+    ]);
+    let cfg = parse(FFMPEG_RECORDER_TOML, &e, &Flags::default()).unwrap();
+    assert_eq!(cfg.cameras.len(), 2);
+    let (c1, c2) = (&cfg.cameras[0], &cfg.cameras[1]);
+    assert_eq!(c1.id.v, "cam1");
+    assert_eq!(c1.name.v.as_deref(), Some("Front Door"));
+    assert!(c1.enabled.v && !c2.enabled.v);
+    assert_eq!(cfg.enabled_cameras().count(), 1);
+    assert_eq!(
+        c1.expected_resolution.v,
+        Some(Resolution {
+            width: 2560,
+            height: 1440
+        })
+    );
+    assert_eq!(c1.expected_resolution.at, file_at(6, 14));
+    assert_eq!(c1.expected_fps.v, Some(15.0));
+    assert_eq!(c2.expected_fps.v, Some(20.0));
+    // [storage] segment_duration_minutes is every camera's segment length.
+    assert_eq!(c1.segment.v, Duration::from_secs(300));
+    assert_eq!(c2.segment.at, file_at(21, 28));
+    let s3 = &cfg.storage.s3;
+    assert_eq!(cfg.storage.kind.v, StorageKind::S3);
+    assert_eq!(s3.bucket.v.as_deref(), Some("camera-recordings"));
+    assert_eq!(s3.bucket.at, file_at(19, 13));
+    assert_eq!(s3.endpoint.v.as_deref(), Some("http://minio:9000"));
+    assert_eq!(s3.region.v, "us-east-1");
+    assert_eq!(s3.region.at, file_at(20, 13));
+    assert_eq!(s3.access_key_id.v.as_deref(), Some("minio-key"));
+    assert_eq!(s3.access_key_id.at, Origin::Env("S3_ACCESS_KEY".into()));
+    assert_eq!(s3.secret_access_key.at, Origin::Env("S3_SECRET_KEY".into()));
+    let core = cfg.s3_config();
+    assert_eq!(core.bucket, "camera-recordings");
+    assert!(core.force_path_style);
+    assert!(core.secret_access_key.is_some());
+    let shown = format!("{}\n{cfg:?}\n{core:?}", cfg.render());
+    for s in ["minio-secret", "pw0rd"] {
+        assert!(!shown.contains(s), "{s} shown in\n{shown}");
+    }
+    assert!(cfg.render().contains("resolution"), "{}", cfg.render());
+}
+
+#[test]
+fn ffmpeg_recorder_env_names_work_beside_the_other_deployments() {
+    let e = env(&[
+        ("CAMERA_1_URL", "rtsp://env1/s"),
+        ("CAMERA_2_URL", "rtsp://env2/s"),
+        ("CAMERA_2_NAME", "Yard"),
+        ("CAMERA_3_URL", "rtsp://env3/s"),
+        ("CAMERA_3_ID", "gate"),
+    ]);
+    let cfg = parse(FFMPEG_RECORDER_TOML, &e, &Flags::default()).unwrap();
+    assert_eq!(cfg.cameras.len(), 3);
+    assert_eq!(cfg.cameras[0].id.v, "cam1");
+    assert_eq!(cfg.cameras[0].url.v.url().host_str(), Some("env1"));
+    assert_eq!(cfg.cameras[0].url.at, Origin::Env("CAMERA_1_URL".into()));
+    // The file's disabled camera stays disabled; the URL still applies.
+    assert!(!cfg.cameras[1].enabled.v);
+    assert_eq!(cfg.cameras[1].name.v.as_deref(), Some("Yard"));
+    assert_eq!(cfg.cameras[2].id.v, "gate");
+    assert_eq!(cfg.cameras[2].id.at, Origin::Env("CAMERA_3_ID".into()));
+    // camrec's (and the other deployment's) names win over the aliases.
+    let e = env(&[
+        ("S3_BUCKET", "b-1"),
+        ("S3_ACCESS_KEY_ID", "id-a"),
+        ("S3_ACCESS_KEY", "id-b"),
+        ("S3_SECRET_ACCESS_KEY", "sa"),
+        ("S3_SECRET_KEY", "sb"),
+        ("CAMERA1_RTSP_URL", "rtsp://x/s"),
+    ]);
+    let cfg = parse("", &e, &Flags::default()).unwrap();
+    assert_eq!(cfg.storage.s3.access_key_id.v.as_deref(), Some("id-a"));
+    assert_eq!(
+        cfg.storage.s3.secret_access_key.at,
+        Origin::Env("S3_SECRET_ACCESS_KEY".into())
+    );
+    assert_eq!(cfg.cameras[0].id.v, "camera1");
+}
+
+#[test]
+fn legacy_keys_twice_and_bad_expectations_are_located() {
+    let errs = errors(
+        "[storage]\nbucket = \"a-b\"\ns3_bucket = \"c-d\"\n[[cameras]]\nurl = \"rtsp://c/s\"\n",
+    );
+    assert_eq!(errs[0].at, file_at(3, 13));
+    assert!(errs[0].message.contains("set twice"), "{errs:?}");
+    assert!(errs[0].fix.contains("s3_bucket"), "{errs:?}");
+    let errs = errors(
+        "[output]\nsegment_duration_minutes = 10\n[storage]\nsegment_duration_minutes = 5\n[[cameras]]\nurl = \"rtsp://c/s\"\n",
+    );
+    assert_eq!(errs[0].at, file_at(4, 28));
+    let errs = errors("[[cameras]]\nurl = \"rtsp://c/s\"\nresolution = \"1080p\"\nfps = 0\n");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!(errs[0].at, file_at(3, 14));
+    assert!(errs[0].fix.contains("2560x1440"));
+    assert_eq!(errs[1].at, file_at(4, 7));
+    // Unknown keys still fail, with the place.
+    let errs = errors("[storage]\ns3_bucket = \"b-1\"\ns3_bukket = \"x\"\n");
+    assert_eq!(errs[0].at, file_at(3, 1));
+    assert!(errs[0].message.contains("unknown field `s3_bukket`"));
+}
+
+#[test]
+fn delivery_mismatch_is_reported_with_the_configured_values() {
+    let cfg = parse(FFMPEG_RECORDER_TOML, &Env::new(), &Flags::default()).unwrap();
+    let c = &cfg.cameras[0];
+    let qhd = Resolution {
+        width: 2560,
+        height: 1440,
+    };
+    assert_eq!(c.delivery_mismatch(Some(qhd), Some(15.2)), None);
+    assert_eq!(c.delivery_mismatch(None, None), None);
+    let w = c
+        .delivery_mismatch(
+            Some(Resolution {
+                width: 1920,
+                height: 1080,
+            }),
+            Some(25.0),
+        )
+        .unwrap();
+    assert!(
+        w.contains("1920x1080 (configured 2560x1440)") && w.contains("25.0 fps (configured 15)"),
+        "{w}"
+    );
+    assert!("2560X1440".parse::<Resolution>().is_ok());
+    assert!("0x10".parse::<Resolution>().is_err());
+}
+
+#[test]
+fn s3_defaults_are_the_librarys() {
+    let cfg = parse(
+        "",
+        &env(&[("S3_BUCKET", "b-1"), ("CAMERA1_RTSP_URL", "rtsp://c/s")]),
+        &Flags::default(),
+    )
+    .unwrap();
+    let lib = recorder_core::sink::s3::S3Config::new("b-1");
+    let core = cfg.s3_config();
+    assert_eq!(core.spool_dir, lib.spool_dir);
+    assert_eq!(core.spool_limit_bytes, lib.spool_limit_bytes);
+    assert_eq!(core.part_size, lib.part_size);
+    assert_eq!(core.max_concurrent_uploads, lib.max_concurrent_uploads);
+    assert_eq!(core.region, lib.region);
+    assert!(!core.force_path_style);
+}
+
+#[test]
+fn s3_sizes_and_spool_from_the_environment() {
+    let e = env(&[
+        ("S3_URL", "s3://b-1/site"),
+        ("CAMERA1_RTSP_URL", "rtsp://c/s"),
+        ("TEMP_DIR", "/tmp/a"),
+        ("S3_SPOOL_DIR", "/var/spool/cam"),
+        ("S3_SPOOL_LIMIT", "10G"),
+        ("S3_PART_SIZE", "16MiB"),
+        ("S3_FORCE_PATH_STYLE", "true"),
+        ("AWS_ACCESS_KEY_ID", "id"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_SESSION_TOKEN", "tok"),
+    ]);
+    let cfg = parse("", &e, &Flags::default()).unwrap();
+    let core = cfg.s3_config();
+    assert_eq!(core.bucket, "b-1");
+    assert_eq!(core.prefix, "site/");
+    assert_eq!(core.spool_dir, PathBuf::from("/var/spool/cam"));
+    assert_eq!(core.spool_limit_bytes, 10 << 30);
+    assert_eq!(core.part_size, 16 << 20);
+    assert!(core.force_path_style && core.session_token.is_some());
+    let r = cfg.render();
+    assert!(r.contains("spool_limit_mib          = 10240"), "{r}");
+    assert!(!r.contains("tok\""), "{r}");
+    let errs = parse(
+        "",
+        &env(&[
+            ("S3_BUCKET", "b-1"),
+            ("S3_PART_SIZE", "big"),
+            ("CAMERA1_RTSP_URL", "rtsp://c/s"),
+        ]),
+        &Flags::default(),
+    )
+    .unwrap_err()
+    .0;
+    assert_eq!(errs[0].at, Origin::Env("S3_PART_SIZE".into()));
+    assert!(errs[0].fix.contains("8M"), "{errs:?}");
+}
+
+#[test]
+fn legacy_metric_names_by_file_env_or_flag() {
+    let text = "[metrics]\nlegacy_names = true\n[[cameras]]\nurl = \"rtsp://c/s\"\n";
+    let cfg = parse(text, &Env::new(), &Flags::default()).unwrap();
+    assert!(cfg.metrics_legacy_names.v);
+    assert_eq!(cfg.metrics_legacy_names.at, file_at(2, 16));
+    let text = "[[cameras]]\nurl = \"rtsp://c/s\"\n";
+    let cfg = parse(text, &Env::new(), &Flags::default()).unwrap();
+    assert!(!cfg.metrics_legacy_names.v);
+    let cfg = parse(
+        text,
+        &env(&[("CAMREC_LEGACY_METRICS", "1")]),
+        &Flags::default(),
+    )
+    .unwrap();
+    assert!(cfg.metrics_legacy_names.v);
+    let f = Flags {
+        legacy_metrics: true,
+        ..Flags::default()
+    };
+    let cfg = parse(text, &Env::new(), &f).unwrap();
+    assert_eq!(
+        cfg.metrics_legacy_names.at,
+        Origin::Flag("--legacy-metrics".into())
+    );
 }

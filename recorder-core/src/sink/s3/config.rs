@@ -1,55 +1,52 @@
 //! [`S3Config`]: where and how segments are uploaded.
+//!
+//! The library's one model of S3 settings: hosts (the `camrec` CLI, an
+//! embedding application) fill it from wherever their settings live; the
+//! library itself reads no environment variables.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use secrecy::{ExposeSecret, SecretString};
 
 use super::error::S3Error;
 use crate::sink::ObjectNameTemplate;
 
 /// The smallest part S3 accepts for any part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// The largest part S3 accepts.
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Default part size: 8 MiB (about a minute of a 1 Mbit/s camera).
 pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
-/// Default spool limit: 10 GiB.
-pub const DEFAULT_SPOOL_LIMIT: u64 = 10 * 1024 * 1024 * 1024;
+/// Default spool limit: 1 GiB.
+pub const DEFAULT_SPOOL_LIMIT: u64 = 1024 * 1024 * 1024;
+/// Default region when none is given.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Default number of part uploads in flight at once.
+pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 4;
 
-/// A secret that never shows in `Debug`/`Display` output (and hence in logs
-/// or error messages).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself; only for handing to the signer.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
+/// The default spool folder: `camrec-spool` in the system's temporary
+/// directory.
+pub fn default_spool_dir() -> PathBuf {
+    std::env::temp_dir().join("camrec-spool")
 }
 
 /// Backoff between attempts of a failed request.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Wait after the first failure.
     pub initial: Duration,
     /// Longest wait (the wait doubles up to this).
     pub max: Duration,
+}
+
+impl RetryPolicy {
+    /// A policy waiting `initial` after the first failure, doubling up to
+    /// `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        RetryPolicy { initial, max }
+    }
 }
 
 impl Default for RetryPolicy {
@@ -63,9 +60,23 @@ impl Default for RetryPolicy {
 
 /// Everything [`S3Store::connect`](super::S3Store::connect) needs.
 ///
-/// `Debug` never prints the secret key. Build one with [`S3Config::new`]
-/// or [`S3Config::from_env`] and adjust the public fields.
+/// `Debug` never prints the secret key or the session token (they are
+/// [`SecretString`]s). Build one with [`S3Config::new`] and the `with_*`
+/// methods (or set the public fields); the struct is `#[non_exhaustive]`
+/// so that new settings, with defaults, do not break hosts.
+///
+/// ```
+/// use recorder_core::sink::s3::S3Config;
+/// let cfg = S3Config::new("videos")
+///     .with_endpoint("http://127.0.0.1:3900")
+///     .with_region("garage")
+///     .with_credentials("GK0123", "wJalrXUtnFEMI")
+///     .with_spool_limit(4 << 30);
+/// assert!(cfg.validate().is_ok());
+/// assert!(!format!("{cfg:?}").contains("wJalrXUtnFEMI"));
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct S3Config {
     /// Endpoint URL for non-AWS stores (`http://127.0.0.1:3900`,
     /// `https://ACCOUNT.r2.cloudflarestorage.com`); `None` for AWS.
@@ -80,9 +91,9 @@ pub struct S3Config {
     /// (profile, web identity, instance metadata).
     pub access_key_id: Option<String>,
     /// Secret access key (redacted in `Debug`).
-    pub secret_access_key: Option<Secret>,
+    pub secret_access_key: Option<SecretString>,
     /// Session token for temporary credentials.
-    pub session_token: Option<Secret>,
+    pub session_token: Option<SecretString>,
     /// Path-style URLs (`endpoint/bucket/key`); what MinIO, Garage and
     /// SeaweedFS expect. Defaults to true when `endpoint` is set.
     pub force_path_style: bool,
@@ -120,11 +131,11 @@ pub struct S3Config {
 impl S3Config {
     /// A configuration for `bucket` with defaults: region `us-east-1`, no
     /// endpoint (AWS), 8 MiB parts, 4 concurrent uploads, spool in
-    /// `./camrec-spool` limited to 10 GiB.
+    /// [`default_spool_dir`] limited to 1 GiB.
     pub fn new(bucket: impl Into<String>) -> Self {
         S3Config {
             endpoint: None,
-            region: "us-east-1".to_owned(),
+            region: DEFAULT_REGION.to_owned(),
             bucket: bucket.into(),
             prefix: String::new(),
             access_key_id: None,
@@ -133,8 +144,8 @@ impl S3Config {
             force_path_style: false,
             part_size: DEFAULT_PART_SIZE,
             allow_small_parts: false,
-            max_concurrent_uploads: 4,
-            spool_dir: PathBuf::from("camrec-spool"),
+            max_concurrent_uploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
+            spool_dir: default_spool_dir(),
             spool_limit_bytes: DEFAULT_SPOOL_LIMIT,
             create_bucket: false,
             template: ObjectNameTemplate::default(),
@@ -159,7 +170,13 @@ impl S3Config {
         secret: impl Into<String>,
     ) -> Self {
         self.access_key_id = Some(key_id.into());
-        self.secret_access_key = Some(Secret::new(secret));
+        self.secret_access_key = Some(SecretString::from(secret.into()));
+        self
+    }
+
+    /// Sets the session token of temporary credentials.
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(SecretString::from(token.into()));
         self
     }
 
@@ -172,64 +189,58 @@ impl S3Config {
         Ok(self)
     }
 
-    /// Reads the process environment; see [`S3Config::from_lookup`].
-    pub fn from_env() -> Result<Self, S3Error> {
-        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    /// Sets the key prefix (a trailing `/` is added when missing).
+    pub fn with_prefix(mut self, prefix: impl AsRef<str>) -> Self {
+        self.prefix = normalize_prefix(prefix.as_ref());
+        self
     }
 
-    /// Builds a configuration from variables (the first one set wins):
-    ///
-    /// | setting | variables |
-    /// |---|---|
-    /// | bucket (+prefix) | `S3_BUCKET` (`name` or `s3://name/prefix`), `S3_URL` |
-    /// | prefix | `S3_PREFIX` |
-    /// | endpoint | `S3_ENDPOINT`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` |
-    /// | region | `S3_REGION`, `AWS_REGION`, `AWS_DEFAULT_REGION` (else `us-east-1`) |
-    /// | key id | `S3_ACCESS_KEY_ID`, `AWS_ACCESS_KEY_ID` |
-    /// | secret | `S3_SECRET_ACCESS_KEY`, `AWS_SECRET_ACCESS_KEY` |
-    /// | session token | `AWS_SESSION_TOKEN` |
-    /// | path style | `S3_FORCE_PATH_STYLE` (`true`/`false`; default: true with an endpoint) |
-    /// | spool | `S3_SPOOL_DIR`, `S3_SPOOL_LIMIT` (bytes, or with `K`/`M`/`G` suffix) |
-    /// | part size | `S3_PART_SIZE` (same syntax) |
-    /// | create bucket | `S3_CREATE_BUCKET` (`true`/`false`) |
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, S3Error> {
-        let first = |names: &[&str]| names.iter().find_map(|n| get(n));
-        let url = first(&["S3_BUCKET", "S3_URL"]).ok_or_else(|| {
-            S3Error::InvalidConfig(
-                "no bucket given: set S3_BUCKET (a bucket name or s3://bucket/prefix)".into(),
-            )
-        })?;
-        let mut cfg = S3Config::new("").with_url(&url)?;
-        if let Some(p) = get("S3_PREFIX") {
-            cfg.prefix = normalize_prefix(&p);
-        }
-        if let Some(ep) = first(&["S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]) {
-            cfg = cfg.with_endpoint(ep);
-        }
-        if let Some(r) = first(&["S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"]) {
-            cfg.region = r;
-        }
-        cfg.access_key_id = first(&["S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"]);
-        cfg.secret_access_key =
-            first(&["S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"]).map(Secret::new);
-        cfg.session_token = get("AWS_SESSION_TOKEN").map(Secret::new);
-        if let Some(v) = get("S3_FORCE_PATH_STYLE") {
-            cfg.force_path_style = parse_bool("S3_FORCE_PATH_STYLE", &v)?;
-        }
-        if let Some(v) = get("S3_CREATE_BUCKET") {
-            cfg.create_bucket = parse_bool("S3_CREATE_BUCKET", &v)?;
-        }
-        if let Some(v) = get("S3_SPOOL_DIR") {
-            cfg.spool_dir = PathBuf::from(v);
-        }
-        if let Some(v) = get("S3_SPOOL_LIMIT") {
-            cfg.spool_limit_bytes = parse_size("S3_SPOOL_LIMIT", &v)?;
-        }
-        if let Some(v) = get("S3_PART_SIZE") {
-            cfg.part_size = parse_size("S3_PART_SIZE", &v)?;
-        }
-        cfg.validate()?;
-        Ok(cfg)
+    /// Sets the signing region.
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+
+    /// Sets path-style addressing explicitly.
+    pub fn with_force_path_style(mut self, on: bool) -> Self {
+        self.force_path_style = on;
+        self
+    }
+
+    /// Sets the multipart part size in bytes.
+    pub fn with_part_size(mut self, bytes: u64) -> Self {
+        self.part_size = bytes;
+        self
+    }
+
+    /// Sets the spool folder.
+    pub fn with_spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool_dir = dir.into();
+        self
+    }
+
+    /// Sets the most bytes the spool may hold.
+    pub fn with_spool_limit(mut self, bytes: u64) -> Self {
+        self.spool_limit_bytes = bytes;
+        self
+    }
+
+    /// Sets how many part uploads may be in flight at once.
+    pub fn with_max_concurrent_uploads(mut self, n: usize) -> Self {
+        self.max_concurrent_uploads = n;
+        self
+    }
+
+    /// Creates the bucket at start-up when it does not exist.
+    pub fn with_create_bucket(mut self, on: bool) -> Self {
+        self.create_bucket = on;
+        self
+    }
+
+    /// Sets the object name template.
+    pub fn with_template(mut self, template: ObjectNameTemplate) -> Self {
+        self.template = template;
+        self
     }
 
     /// Checks the settings that can be checked offline.
@@ -250,7 +261,7 @@ impl S3Config {
                 self.part_size
             ));
         }
-        if self.part_size > 5 * 1024 * 1024 * 1024 {
+        if self.part_size > MAX_PART_SIZE {
             return bad(format!(
                 "part size {} bytes is above S3's maximum of 5 GiB",
                 self.part_size
@@ -261,8 +272,8 @@ impl S3Config {
         }
         if self.access_key_id.is_some() != self.secret_access_key.is_some() {
             return bad(
-                "give both the access key id and the secret access key (S3_ACCESS_KEY_ID and \
-                 S3_SECRET_ACCESS_KEY), or neither to use the AWS credential chain"
+                "give both the access key id and the secret access key, or neither to use the \
+                 AWS credential chain"
                     .into(),
             );
         }
@@ -309,7 +320,8 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), S3Error> {
         Some(("s3" | "S3", rest)) => rest,
         Some((scheme, _)) => {
             return Err(S3Error::InvalidConfig(format!(
-                "{url:?} is not an s3:// URL (scheme {scheme:?}); for an endpoint use S3_ENDPOINT"
+                "{url:?} is not an s3:// URL (scheme {scheme:?}); an http(s) URL is an endpoint, \
+                 not a bucket"
             )))
         }
         None => url,
@@ -323,45 +335,9 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), S3Error> {
     Ok((bucket.to_owned(), normalize_prefix(prefix)))
 }
 
-fn parse_bool(name: &str, v: &str) -> Result<bool, S3Error> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(S3Error::InvalidConfig(format!(
-            "{name}={v:?} is not a boolean (true/false)"
-        ))),
-    }
-}
-
-/// `1234`, `64K`, `8M`, `10G` (binary units; an optional `iB`/`B` is ignored).
-pub fn parse_size(name: &str, v: &str) -> Result<u64, S3Error> {
-    let t = v.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
-    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| {
-            S3Error::InvalidConfig(format!(
-                "{name}={v:?} is not a size (bytes, or a number with K, M or G)"
-            ))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[test]
     fn urls() {
@@ -376,44 +352,55 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("x", "8M").unwrap(), 8 << 20);
-        assert_eq!(parse_size("x", "10GiB").unwrap(), 10 << 30);
-        assert_eq!(parse_size("x", "123").unwrap(), 123);
-        assert!(parse_size("x", "lots").is_err());
+    fn defaults_are_the_hosts_defaults() {
+        let cfg = S3Config::new("b");
+        assert_eq!(cfg.spool_dir, std::env::temp_dir().join("camrec-spool"));
+        assert_eq!(cfg.spool_limit_bytes, 1 << 30);
+        assert_eq!(cfg.part_size, 8 << 20);
+        assert_eq!(cfg.region, "us-east-1");
+        assert_eq!(cfg.max_concurrent_uploads, 4);
     }
 
     #[test]
-    fn env_and_redaction() {
-        let vars: HashMap<&str, &str> = [
-            ("S3_BUCKET", "s3://video/site1"),
-            ("S3_ENDPOINT", "http://127.0.0.1:9000"),
-            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-            ("S3_SECRET_ACCESS_KEY", "supersecretvalue"),
-            ("AWS_REGION", "garage"),
-            ("S3_SPOOL_LIMIT", "1G"),
-        ]
-        .into_iter()
-        .collect();
-        let cfg = S3Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+    fn builder_and_redaction() {
+        let cfg = S3Config::new("")
+            .with_url("s3://video/site1")
+            .unwrap()
+            .with_endpoint("http://127.0.0.1:9000")
+            .with_credentials("AKIDEXAMPLE", "supersecretvalue")
+            .with_session_token("tokentokentoken")
+            .with_region("garage")
+            .with_spool_limit(1 << 30);
         assert_eq!(cfg.bucket, "video");
         assert_eq!(cfg.prefix, "site1/");
         assert_eq!(cfg.region, "garage");
         assert!(cfg.force_path_style);
         assert_eq!(cfg.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
-        assert_eq!(cfg.spool_limit_bytes, 1 << 30);
+        assert_eq!(
+            cfg.secret_access_key.as_ref().map(|s| s.expose_secret()),
+            Some("supersecretvalue")
+        );
+        assert!(cfg.validate().is_ok());
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("supersecretvalue"), "{dbg}");
+        assert!(!dbg.contains("tokentokentoken"), "{dbg}");
         assert!(dbg.contains("AKIDEXAMPLE"));
+        assert_eq!(S3Config::new("b").with_prefix("/x").prefix, "x/");
+    }
 
-        let e = S3Config::from_lookup(|_| None).unwrap_err();
-        assert!(e.to_string().contains("S3_BUCKET"), "{e}");
-        let e = S3Config::from_lookup(|k| {
-            (k == "S3_BUCKET")
-                .then(|| "b".to_string())
-                .or_else(|| (k == "S3_PART_SIZE").then(|| "1M".to_string()))
-        })
-        .unwrap_err();
+    #[test]
+    fn validation_names_the_setting_not_a_host_flag() {
+        let e = S3Config::new("b")
+            .with_part_size(1 << 20)
+            .validate()
+            .unwrap_err();
         assert!(e.to_string().contains("5 MiB"), "{e}");
+        let mut half = S3Config::new("b");
+        half.access_key_id = Some("k".into());
+        let e = half.validate().unwrap_err().to_string();
+        assert!(e.contains("secret access key"), "{e}");
+        assert!(!e.contains("S3_") && !e.contains("--"), "{e}");
+        let e = parse_s3_url("http://b/x").unwrap_err().to_string();
+        assert!(!e.contains("S3_ENDPOINT"), "{e}");
     }
 }

@@ -11,7 +11,8 @@
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! use recorder_core::sink::s3::{S3Config, S3Store};
-//! let store = S3Store::connect(S3Config::from_env()?).await?;
+//! let cfg = S3Config::new("videos").with_endpoint("http://127.0.0.1:3900");
+//! let store = S3Store::connect(cfg).await?;
 //! let report = store.recover().await?; // what a crash left behind
 //! let sink = store.sink("porch"); // one per camera; implements SegmentSink
 //! # Ok(()) }
@@ -35,8 +36,9 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 pub use config::{
-    parse_s3_url, parse_size, RetryPolicy, S3Config, Secret, DEFAULT_PART_SIZE,
-    DEFAULT_SPOOL_LIMIT, MIN_PART_SIZE,
+    default_spool_dir, parse_s3_url, ExposeSecret, RetryPolicy, S3Config, SecretString,
+    DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_SPOOL_LIMIT,
+    MAX_PART_SIZE, MIN_PART_SIZE,
 };
 pub use error::S3Error;
 pub use recover::{RecoveredSegment, RecoveryReport, RecoverySource};

@@ -16,7 +16,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 use tokio::sync::{Notify, Semaphore};
 
-use super::config::S3Config;
+use super::config::{ExposeSecret, S3Config};
 use super::error::S3Error;
 
 /// Live counters of a store, for metrics and status screens.
@@ -232,8 +232,10 @@ async fn build_client(cfg: &S3Config) -> Client {
     if let (Some(id), Some(secret)) = (&cfg.access_key_id, &cfg.secret_access_key) {
         loader = loader.credentials_provider(Credentials::new(
             id.clone(),
-            secret.expose().to_owned(),
-            cfg.session_token.as_ref().map(|t| t.expose().to_owned()),
+            secret.expose_secret().to_owned(),
+            cfg.session_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
             None,
             "camrec-config",
         ));

@@ -1,0 +1,532 @@
+//! The camera list: file entries, then `CAMERAn_*` / `CAMERA_n_*`
+//! variables, then URLs on the command line; ids, per-camera overrides of
+//! the global settings, and what the camera should deliver.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use recorder_core::source::{CameraUrl, Transport};
+
+use super::env::{self, Env};
+use super::file::{FileConfig, FileCtx};
+use super::origin::{err, ConfigError, Origin, Val};
+use super::settings::Globals;
+use super::Flags;
+
+/// A picture size, `2560x1440`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+impl std::str::FromStr for Resolution {
+    type Err = ();
+
+    /// `2560x1440` (also `2560X1440`, `2560×1440`).
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (w, h) = s.trim().split_once(['x', 'X', '×']).ok_or(())?;
+        let dim = |d: &str| {
+            d.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=16384).contains(n))
+        };
+        Ok(Resolution {
+            width: dim(w).ok_or(())?,
+            height: dim(h).ok_or(())?,
+        })
+    }
+}
+
+/// One camera, after defaults and overrides.
+#[derive(Clone, Debug)]
+pub struct Camera {
+    /// Id: names folders, files and metric labels.
+    pub id: Val<String>,
+    /// Display name.
+    pub name: Val<Option<String>>,
+    /// URL (credentials kept apart; prints redacted).
+    pub url: Val<CameraUrl>,
+    /// Whether it is recorded.
+    pub enabled: Val<bool>,
+    /// RTP transport.
+    pub transport: Val<Transport>,
+    /// Silence before reconnecting.
+    pub stall_timeout: Val<Duration>,
+    /// Target segment length.
+    pub segment: Val<Duration>,
+    /// Longest fragment.
+    pub fragment: Val<Duration>,
+    /// Align segments to wall-clock multiples of `segment`.
+    pub align: Val<bool>,
+    /// The picture size the camera should deliver (`resolution`); camrec
+    /// records what comes and warns when it differs.
+    pub expected_resolution: Val<Option<Resolution>>,
+    /// The frame rate the camera should deliver (`fps`).
+    pub expected_fps: Val<Option<f64>>,
+}
+
+impl Camera {
+    /// A warning when the camera delivers something else than configured
+    /// (`resolution`, `fps`), for the host to log and show in its status;
+    /// `None` when it matches or nothing was configured. A frame rate
+    /// within 10 % (at least 1 fps) of the configured one matches: rates
+    /// measured over a few seconds wobble.
+    pub fn delivery_mismatch(
+        &self,
+        delivered: Option<Resolution>,
+        fps: Option<f64>,
+    ) -> Option<String> {
+        let mut parts = Vec::new();
+        if let (Some(want), Some(got)) = (self.expected_resolution.v, delivered) {
+            if want != got {
+                parts.push(format!("resolution {got} (configured {want})"));
+            }
+        }
+        if let (Some(want), Some(got)) = (self.expected_fps.v, fps) {
+            if (want - got).abs() > (want * 0.1).max(1.0) {
+                parts.push(format!("{got:.1} fps (configured {want})"));
+            }
+        }
+        (!parts.is_empty()).then(|| {
+            format!(
+                "camera {:?} delivers {}; camrec records the stream as it comes: change the camera's encoder settings or the configuration",
+                self.id.v,
+                parts.join(" and ")
+            )
+        })
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !id.starts_with('.')
+}
+
+/// A file-safe id from free text (a camera name) or a URL's host and path.
+pub fn slug(raw: &str) -> String {
+    let s: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut out = String::new();
+    for c in s.chars() {
+        if c == '-' && out.ends_with('-') {
+            continue;
+        }
+        out.push(c);
+    }
+    out.trim_matches('-').chars().take(64).collect()
+}
+
+/// A camera id from its URL: host and path (as earlier versions derived
+/// it, so folders of existing setups keep their names).
+pub fn camera_id_from_url(url: &CameraUrl) -> String {
+    let u = url.url();
+    let raw = format!("{}{}", u.host_str().unwrap_or("camera"), u.path());
+    let id: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    id.trim_matches('-').chars().take(64).collect()
+}
+
+pub(super) fn minutes(m: f64) -> Option<Duration> {
+    (m.is_finite() && (0.0..1e9).contains(&m)).then(|| Duration::from_secs_f64(m * 60.0))
+}
+
+pub(super) fn seconds(s: f64) -> Option<Duration> {
+    (s.is_finite() && (0.0..1e12).contains(&s)).then(|| Duration::from_secs_f64(s))
+}
+
+/// A camera entry during merging (URL still text).
+struct RawCamera {
+    id: Option<Val<String>>,
+    name: Val<Option<String>>,
+    url: Option<Val<String>>,
+    enabled: Val<bool>,
+    transport: Option<Val<String>>,
+    stall_timeout: Option<Val<Option<Duration>>>,
+    segment: Option<Val<Option<Duration>>>,
+    fragment: Option<Val<Option<Duration>>>,
+    align: Option<Val<bool>>,
+    resolution: Option<Val<String>>,
+    fps: Option<Val<f64>>,
+    /// Where the entry starts (for "missing url" and similar).
+    at: Origin,
+}
+
+impl RawCamera {
+    fn new(url: Option<Val<String>>, at: Origin) -> Self {
+        RawCamera {
+            id: None,
+            name: Val::default(None),
+            url,
+            enabled: Val::default(true),
+            transport: None,
+            stall_timeout: None,
+            segment: None,
+            fragment: None,
+            align: None,
+            resolution: None,
+            fps: None,
+            at,
+        }
+    }
+}
+
+/// Merges the camera list and checks every camera.
+pub(super) fn build(
+    file: &FileConfig,
+    cx: &FileCtx<'_>,
+    env: &Env,
+    flags: &Flags,
+    g: &Globals,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Camera> {
+    let mut raw: Vec<RawCamera> = file
+        .cameras
+        .iter()
+        .map(|c| {
+            let e = c.get_ref();
+            RawCamera {
+                id: cx.map(&e.id, |v| v),
+                name: cx.map(&e.name, Some).unwrap_or(Val::default(None)),
+                url: cx.map(&e.url, |v| v),
+                enabled: cx.map(&e.enabled, |v| v).unwrap_or(Val::default(true)),
+                transport: cx.map(&e.transport, |v| v),
+                stall_timeout: cx.map(&e.stall_timeout_seconds, seconds),
+                segment: cx.map(&e.segment_duration_minutes, minutes),
+                fragment: cx.map(&e.fragment_seconds, seconds),
+                align: cx.map(&e.align_to_clock, |v| v),
+                resolution: cx.map(&e.resolution, |v| v),
+                fps: cx.map(&e.fps, |v| v),
+                at: cx.at(c.span().start),
+            }
+        })
+        .collect();
+    apply_env_cameras(&mut raw, env, errors);
+    // A flag sets the value for every camera, per-camera keys included.
+    for r in &mut raw {
+        if flags.segment.is_some() {
+            r.segment = None;
+        }
+        if flags.fragment.is_some() {
+            r.fragment = None;
+        }
+        if flags.align {
+            r.align = None;
+        }
+        if flags.transport.is_some() {
+            r.transport = None;
+        }
+        if flags.stall_timeout.is_some() {
+            r.stall_timeout = None;
+        }
+    }
+    if !flags.urls.is_empty() {
+        raw = flag_cameras(flags, errors);
+    }
+    let cameras: Vec<Camera> = raw
+        .into_iter()
+        .filter_map(|r| check_camera(r, g, errors))
+        .collect();
+    let mut seen: BTreeMap<&str, &Origin> = BTreeMap::new();
+    for c in &cameras {
+        if let Some(first) = seen.insert(c.id.v.as_str(), &c.id.at) {
+            errors.push(err(
+                &c.id.at,
+                format!("camera id {:?} is used twice (first at {first})", c.id.v),
+                "give every camera a distinct id = \"...\" (ids name folders and metrics)",
+            ));
+        }
+    }
+    cameras
+}
+
+fn flag_cameras(flags: &Flags, errors: &mut Vec<ConfigError>) -> Vec<RawCamera> {
+    if !flags.camera_ids.is_empty() && flags.camera_ids.len() != flags.urls.len() {
+        errors.push(err(
+            &Origin::Flag("--camera-id".into()),
+            format!(
+                "{} --camera-id values for {} URLs",
+                flags.camera_ids.len(),
+                flags.urls.len()
+            ),
+            "give one --camera-id per URL, in the same order (or none)",
+        ));
+    }
+    flags
+        .urls
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let at = Origin::Flag(format!("URL #{}", i + 1));
+            let mut r = RawCamera::new(
+                Some(Val {
+                    v: u.clone(),
+                    at: at.clone(),
+                }),
+                at,
+            );
+            r.id = flags.camera_ids.get(i).map(|id| Val {
+                v: id.clone(),
+                at: Origin::Flag("--camera-id".into()),
+            });
+            r
+        })
+        .collect()
+}
+
+/// Camera n (1-based) of the environment overrides the n-th `[[cameras]]`
+/// entry of the file, or adds a camera after them.
+fn apply_env_cameras(raw: &mut Vec<RawCamera>, env: &Env, errors: &mut Vec<ConfigError>) {
+    for c in env::cameras(env, errors) {
+        if let Some(existing) = raw.get_mut(c.n - 1) {
+            if let Some(u) = c.url {
+                existing.url = Some(u);
+            }
+            if let Some(name) = c.name {
+                existing.name = Val {
+                    v: Some(name.v),
+                    at: name.at,
+                };
+            }
+            if let Some(id) = c.id {
+                existing.id = Some(id);
+            }
+        } else if let Some(u) = c.url {
+            let mut r = RawCamera::new(Some(u.clone()), u.at.clone());
+            r.id = match (c.id, &c.name) {
+                (Some(id), _) => Some(id),
+                // A name gives the id (its slug).
+                (None, Some(_)) => None,
+                (None, None) => Some(Val {
+                    v: format!("camera{}", c.n),
+                    at: u.at,
+                }),
+            };
+            if let Some(name) = c.name {
+                r.name = Val {
+                    v: Some(name.v),
+                    at: name.at,
+                };
+            }
+            raw.push(r);
+        }
+    }
+}
+
+fn check_camera(r: RawCamera, g: &Globals, errors: &mut Vec<ConfigError>) -> Option<Camera> {
+    let url = match &r.url {
+        None => {
+            errors.push(err(
+                &r.at,
+                "this camera has no url",
+                "add url = \"rtsp://user:password@host:554/path\" (or set CAMERAn_RTSP_URL / CAMERA_n_URL)",
+            ));
+            return None;
+        }
+        Some(u) => match CameraUrl::parse(&u.v) {
+            Ok(p) => Val {
+                v: p,
+                at: u.at.clone(),
+            },
+            Err(e) => {
+                errors.push(err(
+                    &u.at,
+                    e.to_string(),
+                    "write the camera's RTSP URL as rtsp://user:password@host:554/path; percent-encode special characters in the password (@ as %40, : as %3A)",
+                ));
+                return None;
+            }
+        },
+    };
+    let id = match r.id {
+        Some(id) => id,
+        None => Val {
+            v: match &r.name.v {
+                Some(n) if !slug(n).is_empty() => slug(n),
+                _ => camera_id_from_url(&url.v),
+            },
+            at: Origin::Default,
+        },
+    };
+    if !valid_id(&id.v) {
+        errors.push(err(
+            &id.at,
+            format!("camera id {:?} cannot name a folder", id.v),
+            "use 1-64 letters, digits, '-', '_' or '.', e.g. id = \"front-door\"",
+        ));
+    }
+    let transport = match r.transport {
+        Some(t) => match t.v.parse::<Transport>() {
+            Ok(p) => Val { v: p, at: t.at },
+            Err(e) => {
+                errors.push(err(
+                    &t.at,
+                    e.to_string(),
+                    "write \"tcp\" (default) or \"udp\"",
+                ));
+                g.transport.clone()
+            }
+        },
+        None => g.transport.clone(),
+    };
+    let seg = r.segment.unwrap_or_else(|| g.segment.clone());
+    let frag = r.fragment.unwrap_or_else(|| g.fragment.clone());
+    let st = r.stall_timeout.unwrap_or_else(|| g.stall.clone());
+    let seg_v = check_duration(
+        &seg,
+        "segment duration",
+        Duration::from_secs(1),
+        "set segment_duration_minutes to a positive number of minutes, e.g. 15 (0.5 = 30 s); at least 1 s",
+        errors,
+    );
+    let frag_v = check_duration(
+        &frag,
+        "fragment duration",
+        Duration::from_millis(100),
+        "set fragment_seconds to a positive number, e.g. 1 (at least 0.1)",
+        errors,
+    );
+    let st_v = check_duration(
+        &st,
+        "stall timeout",
+        Duration::from_secs(1),
+        "set stall_timeout_seconds to at least 1, e.g. 10",
+        errors,
+    );
+    if let (Some(s), Some(f)) = (seg_v, frag_v) {
+        if f > s {
+            errors.push(err(
+                &frag.at,
+                format!(
+                    "camera {:?}: fragment ({} s) is longer than the segment ({} s)",
+                    id.v,
+                    secs(f),
+                    secs(s)
+                ),
+                "make fragment_seconds at most the segment duration (1 s is a good fragment length)",
+            ));
+        }
+    }
+    let expected_resolution = match r.resolution {
+        None => Val::default(None),
+        Some(res) => match res.v.parse::<Resolution>() {
+            Ok(p) => Val {
+                v: Some(p),
+                at: res.at,
+            },
+            Err(()) => {
+                errors.push(err(
+                    &res.at,
+                    format!("{:?} is not a resolution", res.v),
+                    "write WIDTHxHEIGHT, e.g. resolution = \"2560x1440\" (or leave it out)",
+                ));
+                Val::default(None)
+            }
+        },
+    };
+    let expected_fps = match r.fps {
+        None => Val::default(None),
+        Some(f) if f.v.is_finite() && f.v > 0.0 && f.v <= 1000.0 => Val {
+            v: Some(f.v),
+            at: f.at,
+        },
+        Some(f) => {
+            errors.push(err(
+                &f.at,
+                format!("{} is not a frame rate", f.v),
+                "write the frames per second the camera sends, e.g. fps = 15 (or leave it out)",
+            ));
+            Val::default(None)
+        }
+    };
+    Some(Camera {
+        id,
+        name: r.name,
+        url,
+        enabled: r.enabled,
+        transport,
+        stall_timeout: Val {
+            v: st_v.unwrap_or_default(),
+            at: st.at,
+        },
+        segment: Val {
+            v: seg_v.unwrap_or_default(),
+            at: seg.at,
+        },
+        fragment: Val {
+            v: frag_v.unwrap_or_default(),
+            at: frag.at,
+        },
+        align: r.align.unwrap_or_else(|| g.align.clone()),
+        expected_resolution,
+        expected_fps,
+    })
+}
+
+fn check_duration(
+    v: &Val<Option<Duration>>,
+    what: &str,
+    min: Duration,
+    fix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Duration> {
+    match v.v {
+        Some(d) if d >= min => Some(d),
+        Some(d) => {
+            errors.push(err(
+                &v.at,
+                format!(
+                    "{what} {} s is too short (minimum {} s)",
+                    secs(d),
+                    secs(min)
+                ),
+                fix,
+            ));
+            None
+        }
+        None => {
+            errors.push(err(&v.at, format!("{what} must be a positive number"), fix));
+            None
+        }
+    }
+}
+
+/// Seconds as printed in messages and `config check`: `5`, `0.5`.
+pub(super) fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{s}")
+    }
+}

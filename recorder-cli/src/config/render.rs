@@ -1,0 +1,233 @@
+//! `camrec config check`'s output: the effective configuration as
+//! annotated TOML, every value with its origin, secrets redacted.
+
+use recorder_core::sink::s3::SecretString;
+
+use super::cameras::secs;
+use super::origin::{scrub_userinfo, Origin};
+use super::storage::{in_mib, StorageKind};
+use super::Config;
+
+fn q(s: &str) -> String {
+    // TOML basic strings escape like JSON for what we print.
+    serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".into())
+}
+
+fn secret(v: &Option<SecretString>) -> String {
+    match v {
+        Some(_) => q("***"),
+        None => "(not set)".into(),
+    }
+}
+
+fn key_id(v: &Option<String>) -> String {
+    match v {
+        Some(k) if k.len() >= 12 => q(&format!("***{}", &k[k.len() - 4..])),
+        Some(_) => q("***"),
+        None => "(not set)".into(),
+    }
+}
+
+impl Config {
+    /// The effective configuration as annotated TOML, secrets redacted.
+    pub fn render(&self) -> String {
+        let mut lines: Vec<String> = Vec::new();
+        let kv = |lines: &mut Vec<String>, k: &str, v: String, at: &Origin| {
+            lines.push(format!("{k:<24} = {v:<40} # {at}"));
+        };
+        lines.push(format!(
+            "# effective camrec configuration (secrets redacted); file: {}",
+            self.file
+                .as_ref()
+                .map_or("(none)".to_string(), |p| p.display().to_string())
+        ));
+        lines.push(String::new());
+        lines.push("[output]".into());
+        kv(
+            &mut lines,
+            "key_template",
+            q(self.key_template.v.as_str()),
+            &self.key_template.at,
+        );
+        lines.push(String::new());
+        lines.push("[storage]".into());
+        let st = &self.storage;
+        kv(&mut lines, "kind", q(st.kind.v.as_str()), &st.kind.at);
+        match st.kind.v {
+            StorageKind::Local => {
+                kv(
+                    &mut lines,
+                    "dir",
+                    q(&st.dir.v.display().to_string()),
+                    &st.dir.at,
+                );
+                kv(
+                    &mut lines,
+                    "sync_fragments",
+                    st.sync_fragments.v.to_string(),
+                    &st.sync_fragments.at,
+                );
+            }
+            StorageKind::S3 => {
+                let s3 = &st.s3;
+                kv(
+                    &mut lines,
+                    "bucket",
+                    s3.bucket.v.as_deref().map_or("(not set)".into(), q),
+                    &s3.bucket.at,
+                );
+                kv(&mut lines, "prefix", q(&s3.prefix.v), &s3.prefix.at);
+                kv(
+                    &mut lines,
+                    "endpoint",
+                    s3.endpoint
+                        .v
+                        .as_deref()
+                        .map_or("(AWS)".into(), |e| q(&scrub_userinfo(e))),
+                    &s3.endpoint.at,
+                );
+                kv(&mut lines, "region", q(&s3.region.v), &s3.region.at);
+                kv(
+                    &mut lines,
+                    "access_key_id",
+                    key_id(&s3.access_key_id.v),
+                    &s3.access_key_id.at,
+                );
+                kv(
+                    &mut lines,
+                    "secret_access_key",
+                    secret(&s3.secret_access_key.v),
+                    &s3.secret_access_key.at,
+                );
+                if s3.session_token.v.is_some() {
+                    kv(
+                        &mut lines,
+                        "session_token",
+                        secret(&s3.session_token.v),
+                        &s3.session_token.at,
+                    );
+                }
+                kv(
+                    &mut lines,
+                    "force_path_style",
+                    s3.force_path_style
+                        .v
+                        .unwrap_or(s3.endpoint.v.is_some())
+                        .to_string(),
+                    &s3.force_path_style.at,
+                );
+                kv(
+                    &mut lines,
+                    "part_size_mib",
+                    in_mib(s3.part_size.v),
+                    &s3.part_size.at,
+                );
+                kv(
+                    &mut lines,
+                    "spool_dir",
+                    q(&s3.spool_dir.v.display().to_string()),
+                    &s3.spool_dir.at,
+                );
+                kv(
+                    &mut lines,
+                    "spool_limit_mib",
+                    in_mib(s3.spool_limit.v),
+                    &s3.spool_limit.at,
+                );
+                kv(
+                    &mut lines,
+                    "max_concurrent_uploads",
+                    s3.max_concurrent_uploads.v.to_string(),
+                    &s3.max_concurrent_uploads.at,
+                );
+                kv(
+                    &mut lines,
+                    "create_bucket",
+                    s3.create_bucket.v.to_string(),
+                    &s3.create_bucket.at,
+                );
+            }
+        }
+        lines.push(String::new());
+        lines.push("[metrics]".into());
+        match self.metrics_listen.v {
+            Some(a) => kv(
+                &mut lines,
+                "listen",
+                q(&a.to_string()),
+                &self.metrics_listen.at,
+            ),
+            None => kv(
+                &mut lines,
+                "enabled",
+                "false".into(),
+                &self.metrics_listen.at,
+            ),
+        }
+        kv(
+            &mut lines,
+            "legacy_names",
+            self.metrics_legacy_names.v.to_string(),
+            &self.metrics_legacy_names.at,
+        );
+        for c in &self.cameras {
+            lines.push(String::new());
+            lines.push("[[cameras]]".into());
+            kv(&mut lines, "id", q(&c.id.v), &c.id.at);
+            if let Some(n) = &c.name.v {
+                kv(&mut lines, "name", q(n), &c.name.at);
+            }
+            kv(&mut lines, "url", q(&c.url.v.redacted()), &c.url.at);
+            kv(
+                &mut lines,
+                "enabled",
+                c.enabled.v.to_string(),
+                &c.enabled.at,
+            );
+            kv(
+                &mut lines,
+                "transport",
+                q(&c.transport.v.to_string()),
+                &c.transport.at,
+            );
+            kv(
+                &mut lines,
+                "segment_duration_minutes",
+                format!("{}", c.segment.v.as_secs_f64() / 60.0),
+                &c.segment.at,
+            );
+            kv(
+                &mut lines,
+                "fragment_seconds",
+                secs(c.fragment.v),
+                &c.fragment.at,
+            );
+            kv(
+                &mut lines,
+                "align_to_clock",
+                c.align.v.to_string(),
+                &c.align.at,
+            );
+            kv(
+                &mut lines,
+                "stall_timeout_seconds",
+                secs(c.stall_timeout.v),
+                &c.stall_timeout.at,
+            );
+            if let Some(r) = c.expected_resolution.v {
+                kv(
+                    &mut lines,
+                    "resolution",
+                    q(&r.to_string()),
+                    &c.expected_resolution.at,
+                );
+            }
+            if let Some(f) = c.expected_fps.v {
+                kv(&mut lines, "fps", f.to_string(), &c.expected_fps.at);
+            }
+        }
+        let mut s = lines.join("\n");
+        s.push('\n');
+        s
+    }
+}
