@@ -3,7 +3,9 @@
 //! Data flows one way: camera → [`source`] (frames) → [`mux`] (fragments) →
 //! [`sink`] (bytes) → store.
 
+pub mod mp4;
 pub mod mux;
 pub mod recorder;
 pub mod sink;
 pub mod source;
+pub mod time;
