@@ -947,4 +947,86 @@ mod tests {
             .collect();
         assert_eq!(reasons, [EndReason::Discontinuity, EndReason::Finished]);
     }
+
+    /// The `tfdt` of every track in a fragment, by track id.
+    fn decode_times(fragment: &[u8]) -> Vec<(u32, u64)> {
+        use crate::mp4::{self, find_child, Boxes, FieldReader};
+        let moof = find_child(fragment, mp4::MOOF).unwrap();
+        Boxes::new(moof.body)
+            .map(Result::unwrap)
+            .filter(|b| b.kind == mp4::TRAF)
+            .map(|traf| {
+                let tfhd = find_child(traf.body, mp4::TFHD).unwrap();
+                let mut r = FieldReader::new(tfhd.body);
+                r.version_flags().unwrap();
+                let id = r.u32().unwrap();
+                let tfdt = find_child(traf.body, mp4::TFDT).unwrap();
+                let mut r = FieldReader::new(tfdt.body);
+                let (version, _) = r.version_flags().unwrap();
+                (id, r.versioned_u64(version).unwrap().0)
+            })
+            .collect()
+    }
+
+    /// Audio that starts before the first keyframe defines the segment's
+    /// time zero, at a time that is no whole number of nanoseconds: its
+    /// first `tfdt` must still be exactly 0 (ticks -> ns -> ticks round
+    /// trip), and the video's the exact offset between them.
+    #[test]
+    fn audio_defining_time_zero_starts_at_tfdt_zero() {
+        let tracks = vec![
+            TrackSpec {
+                timescale: 90_000,
+                codec: CodecConfig::H264 {
+                    avcc: Bytes::from_static(&[
+                        1, 0x4d, 0x40, 0x1e, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00,
+                    ]),
+                    width: 320,
+                    height: 240,
+                },
+            },
+            TrackSpec {
+                timescale: 48_000,
+                codec: CodecConfig::Aac {
+                    asc: Bytes::from_static(&[0x11, 0x90]),
+                    sample_rate: 48_000,
+                    channels: 1,
+                },
+            },
+        ];
+        let mut m = Muxer::new(tracks, MuxerConfig::default()).unwrap();
+        let mut out = Vec::new();
+        let wall = WallTime(1_700_000_000_000_000_000);
+        let video = |pts: i64, keyframe| Frame {
+            track: 0,
+            pts,
+            wall,
+            keyframe,
+            duration_hint: None,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+        };
+        let audio = |pts: i64| Frame {
+            track: 1,
+            pts,
+            wall,
+            keyframe: true,
+            duration_hint: Some(1024),
+            data: Bytes::from_static(&[0x21, 0x10]),
+        };
+        // Video at 1 s; audio from 46 * 1024 ticks (981 333 333.3 ns).
+        m.push(video(90_000, true), &mut out).unwrap();
+        m.push(audio(46 * 1024), &mut out).unwrap();
+        m.push(audio(47 * 1024), &mut out).unwrap();
+        m.push(video(93_600, false), &mut out).unwrap();
+        m.finish(EndReason::Finished, &mut out);
+        let fragment = out
+            .iter()
+            .find_map(|e| match e {
+                MuxEvent::Fragment(f) => Some(f.bytes.to_vec()),
+                _ => None,
+            })
+            .unwrap();
+        // 90 000 - 88 320 (46 * 1024 ticks at 48 kHz in 90 kHz ticks).
+        assert_eq!(decode_times(&fragment), vec![(1, 1680), (2, 0)]);
+    }
 }
