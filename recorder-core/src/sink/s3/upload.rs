@@ -15,7 +15,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 use tokio::sync::mpsc;
 
 use super::store::{add, classify, sub, Failure, Inner};
-use crate::sink::local::suffixed;
+use crate::sink::fs::{suffixed, MAX_SUFFIX};
 
 /// What the sink tells a segment's upload task.
 #[derive(Debug)]
@@ -274,7 +274,7 @@ impl Upload {
             return Ok(());
         }
         let wanted = PathBuf::from(&self.key);
-        for n in 0..crate::sink::local::MAX_SUFFIX {
+        for n in 0..MAX_SUFFIX {
             let cand = suffixed(&wanted, n).to_string_lossy().into_owned();
             let inner = &self.inner;
             let key = cand.as_str();
