@@ -228,6 +228,7 @@ struct Analysis {
 }
 
 /// What [`scan_segment`] found in a segment file (for the S3 spool).
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct SegmentScan {
     /// True if the file starts with `ftyp` and holds a complete `moov`.
@@ -243,6 +244,7 @@ pub(crate) struct SegmentScan {
 }
 
 /// Walks a segment file like [`repair_file`] does, without changing it.
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
 pub(crate) fn scan_segment<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<SegmentScan> {
     let a = analyze(file, len)?;
     Ok(SegmentScan {
