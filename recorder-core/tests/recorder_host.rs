@@ -185,3 +185,105 @@ async fn host_adds_reconfigures_and_removes_cameras_and_events_match_files() {
     );
     assert!(video_by_camera["a"] > 0 && video_by_camera["b"] > 0);
 }
+
+/// A sink that stalls (like a disk or store that stops answering) while
+/// `stalled` is set, around a real `LocalSink`.
+struct StallingSink {
+    inner: LocalSink,
+    stalled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl recorder_core::SegmentSink for StallingSink {
+    async fn start(
+        &mut self,
+        camera: &str,
+        start: &recorder_core::mux::SegmentStart,
+    ) -> Result<(), recorder_core::SinkError> {
+        self.inner.start(camera, start).await
+    }
+    async fn fragment(
+        &mut self,
+        fragment: &recorder_core::mux::Fragment,
+    ) -> Result<(), recorder_core::SinkError> {
+        while self.stalled.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.inner.fragment(fragment).await
+    }
+    async fn finish(
+        &mut self,
+        end: &recorder_core::mux::SegmentEnd,
+    ) -> Result<recorder_core::StoredSegment, recorder_core::SinkError> {
+        self.inner.finish(end).await
+    }
+    async fn abort(
+        &mut self,
+    ) -> Result<Option<recorder_core::StoredSegment>, recorder_core::SinkError> {
+        self.inner.abort().await
+    }
+}
+
+/// Storage that stalls for 4 s never stalls the camera session: the reader
+/// drops whole fragments up to the next keyframe-started one, counts them,
+/// reports the episode, and what is stored still decodes cleanly with the
+/// frame counts its event states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_storage_drops_fragments_up_to_a_keyframe_and_says_so() {
+    let sim = start_sim(SimConfig::new().mount(MountConfig::demo("/s")));
+    let dir = tempfile::tempdir().unwrap();
+    let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sink = StallingSink {
+        inner: LocalSink::new(dir.path(), ObjectNameTemplate::default()).unwrap(),
+        stalled: stalled.clone(),
+    };
+    let recorder = Recorder::new();
+    let mut rx = recorder.subscribe();
+    // One fragment may wait; everything beyond is dropped while stalled.
+    let cfg = camera("s", &sim.url("/s"), Duration::from_secs(30)).with_queue_limit_bytes(1);
+    let status = recorder.add_camera(cfg, sink).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stalled.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = status.snapshot();
+    stalled.store(false, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drain_and_stop(&sim, &["/s"], recorder).await;
+    let snap = status.snapshot();
+    let mut events = Vec::new();
+    drain(&mut rx, &mut events);
+
+    assert_eq!(snap.state, CameraState::Stopped);
+    assert_eq!(snap.reconnects, 0, "the session never stalled: {snap:?}");
+    assert!(during.fragments_dropped >= 2, "{during:?}");
+    let (fragments, bytes) = events
+        .iter()
+        .find_map(|e| match e {
+            RecorderEvent::FragmentsDropped {
+                fragments, bytes, ..
+            } => Some((*fragments, *bytes)),
+            _ => None,
+        })
+        .expect("the episode is reported");
+    assert_eq!(
+        (fragments, bytes),
+        (snap.fragments_dropped, snap.bytes_dropped)
+    );
+    let records: Vec<Arc<SegmentRecord>> = events
+        .iter()
+        .filter_map(|e| match e {
+            RecorderEvent::SegmentStored(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    let report = inspect(std::path::Path::new(&r.location));
+    report.assert_clean();
+    assert_eq!(Some(report.video.packets), r.video_frames);
+    assert!(
+        report.video.packets + 50 < snap.video_frames,
+        "dropped frames are not in the file: {} stored of {}",
+        report.video.packets,
+        snap.video_frames
+    );
+}
