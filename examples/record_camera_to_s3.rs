@@ -56,7 +56,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     s.duration.as_secs_f64(),
                     if s.upload_pending { ", uploading" } else { "" }
                 ),
-                RecorderEvent::Error { camera, message, .. } => eprintln!("{camera}: {message}"),
+                RecorderEvent::Error {
+                    camera, message, ..
+                } => eprintln!("{camera}: {message}"),
                 _ => {}
             }
         }
