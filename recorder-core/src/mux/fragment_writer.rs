@@ -9,11 +9,11 @@ use crate::mp4::{
 /// One sample as the `trun` sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SampleEntry {
-    pub(crate) duration: u32,
+    pub(crate) duration_ticks: u32,
     pub(crate) size: u32,
     pub(crate) sync: bool,
     /// Presentation minus decode time, in the track's timescale.
-    pub(crate) composition_offset: i32,
+    pub(crate) composition_offset_ticks: i32,
 }
 
 /// The samples of one track within the fragment.
@@ -21,7 +21,7 @@ pub(crate) struct TrackRun<'a> {
     pub(crate) track_id: u32,
     pub(crate) video: bool,
     /// Decode time of the first sample relative to the segment start.
-    pub(crate) base_decode_time: u64,
+    pub(crate) base_decode_time_ticks: u64,
     pub(crate) samples: &'a [SampleEntry],
     /// For PCM (G.711): bytes per PCM sample. Players expect one MP4
     /// sample per PCM sample, so the run is written as that many 1-tick
@@ -33,7 +33,7 @@ pub(crate) struct TrackRun<'a> {
 pub(crate) struct ProducerReference {
     pub(crate) track_id: u32,
     pub(crate) ntp: u64,
-    pub(crate) media_time: u64,
+    pub(crate) media_time_ticks: u64,
 }
 
 /// Writes `prft`, `moof` and the `mdat` header, with `runs` laid out in
@@ -48,7 +48,7 @@ pub(crate) fn write_fragment_header(
     w.full(mp4::PRFT, 1, 0, |w| {
         w.u32(prft.track_id);
         w.u64(prft.ntp);
-        w.u64(prft.media_time);
+        w.u64(prft.media_time_ticks);
     });
     let moof_start = w.pos();
     let mut data_offset_at = Vec::with_capacity(runs.len());
@@ -71,10 +71,11 @@ pub(crate) fn write_fragment_header(
                         w.u32(run.track_id)
                     }),
                 }
-                w.full(mp4::TFDT, 1, 0, |w| w.u64(run.base_decode_time));
+                w.full(mp4::TFDT, 1, 0, |w| w.u64(run.base_decode_time_ticks));
                 let video = run.video;
-                let needs_cto = video && run.samples.iter().any(|s| s.composition_offset != 0);
-                let negative = run.samples.iter().any(|s| s.composition_offset < 0);
+                let needs_cto =
+                    video && run.samples.iter().any(|s| s.composition_offset_ticks != 0);
+                let negative = run.samples.iter().any(|s| s.composition_offset_ticks < 0);
                 let mut flags = TRUN_DATA_OFFSET | TRUN_SAMPLE_DURATION | TRUN_SAMPLE_SIZE;
                 if video {
                     flags |= TRUN_SAMPLE_FLAGS;
@@ -99,7 +100,7 @@ pub(crate) fn write_fragment_header(
                     data_offset_at.push(w.pos());
                     w.i32(0);
                     for s in run.samples {
-                        w.u32(s.duration);
+                        w.u32(s.duration_ticks);
                         w.u32(s.size);
                         if video {
                             w.u32(if s.sync {
@@ -109,7 +110,7 @@ pub(crate) fn write_fragment_header(
                             });
                         }
                         if needs_cto {
-                            w.i32(s.composition_offset);
+                            w.i32(s.composition_offset_ticks);
                         }
                     }
                 });
@@ -148,29 +149,29 @@ mod tests {
     fn audio_fragment_matches_hand_checked_bytes() {
         let samples = [
             SampleEntry {
-                duration: 1024,
+                duration_ticks: 1024,
                 size: 3,
                 sync: true,
-                composition_offset: 0,
+                composition_offset_ticks: 0,
             },
             SampleEntry {
-                duration: 1024,
+                duration_ticks: 1024,
                 size: 2,
                 sync: true,
-                composition_offset: 0,
+                composition_offset_ticks: 0,
             },
         ];
         let runs = [TrackRun {
             track_id: 2,
             video: false,
-            base_decode_time: 0x1_0000_0000,
+            base_decode_time_ticks: 0x1_0000_0000,
             samples: &samples,
             pcm_sample_size: None,
         }];
         let prft = ProducerReference {
             track_id: 2,
             ntp: 0x0102_0304_0506_0708,
-            media_time: 7,
+            media_time_ticks: 7,
         };
         let h = write_fragment_header(9, &prft, &runs);
         #[rustfmt::skip]
@@ -194,29 +195,29 @@ mod tests {
     fn video_with_reordering_uses_signed_offsets() {
         let samples = [
             SampleEntry {
-                duration: 3000,
+                duration_ticks: 3000,
                 size: 10,
                 sync: true,
-                composition_offset: 0,
+                composition_offset_ticks: 0,
             },
             SampleEntry {
-                duration: 3000,
+                duration_ticks: 3000,
                 size: 10,
                 sync: false,
-                composition_offset: -3000,
+                composition_offset_ticks: -3000,
             },
         ];
         let runs = [TrackRun {
             track_id: 1,
             video: true,
-            base_decode_time: 0,
+            base_decode_time_ticks: 0,
             samples: &samples,
             pcm_sample_size: None,
         }];
         let prft = ProducerReference {
             track_id: 1,
             ntp: 0,
-            media_time: 0,
+            media_time_ticks: 0,
         };
         let h = write_fragment_header(1, &prft, &runs);
         let trun = h.windows(4).position(|w| w == b"trun").unwrap();

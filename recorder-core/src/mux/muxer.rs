@@ -99,7 +99,7 @@ struct Track {
     need_keyframe: bool,
     /// How far decode times run ahead of presentation (B-frames), fixed per
     /// segment by its first fragment so composition offsets stay positive.
-    decode_delay: Option<i64>,
+    decode_delay_ticks: Option<i64>,
     /// Decode time of the track's first sample in the open segment.
     segment_first_dts: Option<i64>,
 }
@@ -109,7 +109,8 @@ struct PendingSample {
     data: Bytes,
     sync: bool,
     wall: WallTime,
-    hint: Option<u32>,
+    /// The frame's duration hint, in the track's ticks.
+    duration_hint_ticks: Option<u32>,
 }
 
 struct Segment {
@@ -126,7 +127,7 @@ struct Segment {
     mvhd_duration_at: usize,
     mehd_duration_at: usize,
     /// First primary timestamp of the open fragment.
-    fragment_start: Option<i64>,
+    fragment_start_pts: Option<i64>,
     /// Largest primary timestamp in the segment.
     max_primary_pts: i64,
 }
@@ -215,7 +216,7 @@ impl Muxer {
                     origin_ticks: 0,
                     segment_samples: 0,
                     need_keyframe: false,
-                    decode_delay: None,
+                    decode_delay_ticks: None,
                     segment_first_dts: None,
                 }
             })
@@ -355,9 +356,9 @@ impl Muxer {
 
     /// Puts a timestamp on the muxer's continuous timeline, re-basing the
     /// track when it jumps.
-    fn place(&mut self, ti: usize, raw: i64, hint: Option<u32>) -> i64 {
+    fn place(&mut self, ti: usize, raw: i64, hint_ticks: Option<u32>) -> i64 {
         let t = &mut self.tracks[ti];
-        if let Some(h) = hint.filter(|h| *h > 0) {
+        if let Some(h) = hint_ticks.filter(|h| *h > 0) {
             t.typical_duration_ticks = h;
         }
         let mut pts = raw
@@ -384,7 +385,7 @@ impl Muxer {
             if pts < last {
                 t.reordered = true;
             }
-            if !t.video && pts > last && hint.is_none() {
+            if !t.video && pts > last && hint_ticks.is_none() {
                 t.typical_duration_ticks = u32::try_from(pts - last).unwrap_or(u32::MAX);
             }
             t.last_pts = Some(if t.video { last.max(pts) } else { pts });
@@ -453,7 +454,7 @@ impl Muxer {
                 }
                 let has_samples = self.tracks.iter().any(|t| !t.samples.is_empty());
                 if has_samples {
-                    let span_done = seg.fragment_start.is_some_and(|start| {
+                    let span_done = seg.fragment_start_pts.is_some_and(|start| {
                         to_ns(pts - start, self.tracks[p].spec.timescale) as u128
                             >= self.cfg.fragment_duration.as_nanos()
                     });
@@ -475,7 +476,7 @@ impl Muxer {
             }
         }
         let seg = self.segment.as_mut().expect("segment open");
-        seg.fragment_start.get_or_insert(pts);
+        seg.fragment_start_pts.get_or_insert(pts);
         seg.max_primary_pts = seg.max_primary_pts.max(pts);
         self.store(p, frame, pts);
         true
@@ -506,7 +507,7 @@ impl Muxer {
             .iter_mut()
             .filter(|t| t.video && !t.samples.is_empty())
         {
-            if t.decode_delay.is_none() {
+            if t.decode_delay_ticks.is_none() {
                 // Decode times are the sorted presentation times shifted
                 // back by the deepest reordering seen: every composition
                 // offset is then >= 0, which all players handle.
@@ -519,7 +520,7 @@ impl Muxer {
                     .map(|(s, d)| d - s.pts)
                     .max()
                     .unwrap_or(0);
-                t.decode_delay = Some(delay.max(0));
+                t.decode_delay_ticks = Some(delay.max(0));
             }
         }
         let Some(seg) = self.segment.as_mut() else {
@@ -535,7 +536,7 @@ impl Muxer {
                             .iter()
                             .map(|s| s.pts)
                             .min()
-                            .map(|p| p - t.decode_delay.unwrap_or(0))
+                            .map(|p| p - t.decode_delay_ticks.unwrap_or(0))
                     } else {
                         t.samples.first().map(|s| s.pts)
                     };
@@ -562,7 +563,7 @@ impl Muxer {
                 self.flush(Some(pts), out);
                 self.tracks[p].samples.push(held);
                 if let Some(seg) = &mut self.segment {
-                    seg.fragment_start = Some(pts);
+                    seg.fragment_start_pts = Some(pts);
                 }
             }
             None => self.flush(None, out),
@@ -577,7 +578,7 @@ impl Muxer {
             sync: !t.video || frame.keyframe,
             data: frame.data,
             wall: frame.wall,
-            hint: frame.duration_hint,
+            duration_hint_ticks: frame.duration_hint,
         });
     }
 
@@ -630,7 +631,7 @@ impl Muxer {
             end_request: None,
             mvhd_duration_at: init.mvhd_duration_at,
             mehd_duration_at: init.mehd_duration_at,
-            fragment_start: None,
+            fragment_start_pts: None,
             max_primary_pts: i64::MIN,
         });
         out.push(MuxEvent::SegmentStarted(SegmentStart {
@@ -671,7 +672,7 @@ impl Muxer {
             .iter_mut()
             .map(|t| {
                 t.next_dts = None;
-                t.decode_delay = None;
+                t.decode_delay_ticks = None;
                 t.segment_first_dts = None;
                 t.samples.clear();
                 std::mem::take(&mut t.segment_samples)
@@ -722,7 +723,7 @@ impl Muxer {
                 // moved forward whole: clamping single decode times would
                 // scramble presentation order.
                 let first = t.samples.iter().map(|s| s.pts).min().unwrap_or(lower)
-                    - t.decode_delay.unwrap_or(0);
+                    - t.decode_delay_ticks.unwrap_or(0);
                 if first < lower {
                     let delta = lower - first;
                     for s in &mut t.samples {
@@ -736,7 +737,7 @@ impl Muxer {
             let mut dts: Vec<i64> = t.samples.iter().map(|s| s.pts).collect();
             if t.video {
                 dts.sort_unstable();
-                let delay = t.decode_delay.unwrap_or(0);
+                let delay = t.decode_delay_ticks.unwrap_or(0);
                 for d in dts.iter_mut() {
                     *d -= delay;
                 }
@@ -765,7 +766,12 @@ impl Muxer {
                 t.typical_duration_ticks = u32::try_from(median).unwrap_or(u32::MAX).max(1);
             }
             let last = dts[n - 1];
-            let guess = last + i64::from(t.samples[n - 1].hint.unwrap_or(t.typical_duration_ticks));
+            let guess = last
+                + i64::from(
+                    t.samples[n - 1]
+                        .duration_hint_ticks
+                        .unwrap_or(t.typical_duration_ticks),
+                );
             // The next frame's timestamp gives the exact end, unless frames
             // are reordered: then the next decode time is not known yet.
             let end = match (pcm, next_primary) {
@@ -781,10 +787,10 @@ impl Muxer {
             for (i, s) in t.samples.iter().enumerate() {
                 let next = if i + 1 < n { dts[i + 1] } else { end };
                 entries.push(SampleEntry {
-                    duration: u32::try_from(next - dts[i]).unwrap_or(u32::MAX),
+                    duration_ticks: u32::try_from(next - dts[i]).unwrap_or(u32::MAX),
                     size: s.data.len() as u32,
                     sync: s.sync,
-                    composition_offset: (s.pts - dts[i])
+                    composition_offset_ticks: (s.pts - dts[i])
                         .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
                         as i32,
                 });
@@ -798,7 +804,7 @@ impl Muxer {
                     ProducerReference {
                         track_id: ti as u32 + 1,
                         ntp: first.wall.to_ntp(),
-                        media_time: (first.pts - t.origin_ticks).max(0) as u64,
+                        media_time_ticks: (first.pts - t.origin_ticks).max(0) as u64,
                     },
                     base,
                     end - dts[0],
@@ -817,7 +823,7 @@ impl Muxer {
             .map(|(ti, entries, base, pcm)| TrackRun {
                 track_id: *ti as u32 + 1,
                 video: self.tracks[*ti].video,
-                base_decode_time: *base,
+                base_decode_time_ticks: *base,
                 samples: entries,
                 pcm_sample_size: *pcm,
             })
@@ -841,7 +847,7 @@ impl Muxer {
         let len = bytes.len() as u64;
         seg.bytes += len;
         seg.fragments += 1;
-        seg.fragment_start = None;
+        seg.fragment_start_pts = None;
         self.stats.fragments += 1;
         self.stats.bytes += len;
         out.push(MuxEvent::Fragment(Fragment {

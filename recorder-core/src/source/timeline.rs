@@ -6,7 +6,7 @@
 //!
 //! Rules:
 //! - Each track's `pts` advances exactly with its (unwrapped) RTP clock:
-//!   `pts = rtp − rtp_first + offset`. The offset is fixed when the track's
+//!   `pts = rtp − first_rtp + offset_ticks`. The offset is fixed when the track's
 //!   first frame is placed and never changes for the life of the session,
 //!   so a track's `pts` never jumps because of alignment.
 //! - The offset places the track's first frame on the shared timeline: by
@@ -83,10 +83,13 @@ struct Sr {
 #[derive(Clone, Debug)]
 struct Track {
     timescale: u32,
-    first: Option<i64>,
+    /// Extended RTP time of the track's first frame.
+    first_rtp: Option<i64>,
     /// Wall clock given to this track's previous frame.
     last_wall: Option<WallTime>,
-    offset: i64,
+    /// Where the first frame sits on the shared timeline, in this
+    /// track's timescale.
+    offset_ticks: i64,
     aligned_by_sr: bool,
     sr: Option<Sr>,
     srs: u64,
@@ -135,9 +138,9 @@ impl Timeline {
                 .iter()
                 .map(|&timescale| Track {
                     timescale: timescale.max(1),
-                    first: None,
+                    first_rtp: None,
                     last_wall: None,
-                    offset: 0,
+                    offset_ticks: 0,
                     aligned_by_sr: false,
                     sr: None,
                     srs: 0,
@@ -169,16 +172,16 @@ impl Timeline {
             return None;
         }
         let ntp = WallTime::from_ntp(ntp);
-        let offset = ntp.0 as i128 - arrival.0 as i128;
+        let offset_ns = ntp.0 as i128 - arrival.0 as i128;
         t.sr = Some(Sr {
             rtp,
             ntp,
-            trusted: offset.abs() <= max_off,
+            trusted: offset_ns.abs() <= max_off,
         });
         t.srs += 1;
-        let offset = sat_i64(offset);
-        self.last_offset_ns = Some(offset);
-        Some(offset)
+        let offset_ns = sat_i64(offset_ns);
+        self.last_offset_ns = Some(offset_ns);
+        Some(offset_ns)
     }
 
     /// True once `track` has had a sender report.
@@ -205,7 +208,7 @@ impl Timeline {
         let ntp = self.ntp_time(track, rtp);
         let origin = *self.origin.get_or_insert(Origin { arrival, ntp });
         let t = self.tracks.get_mut(track)?;
-        let first = match t.first {
+        let first_rtp = match t.first_rtp {
             Some(f) => f,
             None => {
                 let start_ns = match (origin.ntp, ntp) {
@@ -215,12 +218,12 @@ impl Timeline {
                     }
                     _ => arrival.0 as i128 - origin.arrival.0 as i128,
                 };
-                t.offset = sat_i64(ns_to_ticks(start_ns, t.timescale));
-                t.first = Some(rtp);
+                t.offset_ticks = sat_i64(ns_to_ticks(start_ns, t.timescale));
+                t.first_rtp = Some(rtp);
                 rtp
             }
         };
-        let pts = sat_i64(rtp as i128 - first as i128 + t.offset as i128);
+        let pts = sat_i64(rtp as i128 - first_rtp as i128 + t.offset_ticks as i128);
         let timescale = t.timescale;
         // The latest SR maps RTP time to capture time only while the RTP
         // clock runs on from it: after a timestamp jump (until the next SR)

@@ -291,21 +291,13 @@ pub fn inspect(path: &Path) -> FileReport {
 /// Files under `dir` (recursively) whose names end with `suffix`, sorted
 /// by name (names start with the segment's UTC time, so this is time order).
 pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(suffix) {
-                out.push(p);
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| !e.file_type().is_dir())
+        .map(walkdir::DirEntry::into_path)
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
     out.sort_by_key(|p| p.file_name().map(|n| n.to_owned()));
     out
 }
