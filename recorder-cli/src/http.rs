@@ -1,8 +1,17 @@
 //! `/metrics`, `/health` and `/ready` over plain HTTP/1.1 (hyper).
+//!
+//! The endpoints share the process with the recording, so whoever can
+//! reach them must not be able to starve it: connections are capped
+//! ([`MAX_CONNECTIONS`]; when the cap stays full for [`ADMIT_GRACE`],
+//! new ones are closed at once rather than queued),
+//! a connection that does not send a complete request head within
+//! [`HEADER_READ_TIMEOUT`] (first request or between keep-alive requests)
+//! is closed, and no connection lives longer than [`CONNECTION_LIFETIME`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use http_body_util::Full;
@@ -10,12 +19,32 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::CONTENT_TYPE;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::metrics::{encode, Observed};
+
+/// Connections served at once; more are closed as soon as accepted, so a
+/// flood costs the process at most this many descriptors (plus the one
+/// being closed).
+pub const MAX_CONNECTIONS: usize = 128;
+/// Time allowed for a request head, counted from the connection's start
+/// or the end of the previous response: an idle or trickling connection
+/// is closed after this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest life of one connection, whatever it does (a client that reads
+/// its response slowly, or keeps sending requests).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+/// Buffer limit per connection (hyper's minimum is 8 KiB; requests here
+/// are a GET line and a few headers).
+const MAX_BUF_SIZE: usize = 16 * 1024;
+/// How long a new connection may wait for a free slot at the cap before
+/// arrivals are closed at once.
+pub const ADMIT_GRACE: Duration = Duration::from_millis(250);
+/// Over the cap, warn at most this often.
+const REFUSED_WARN_EVERY: Duration = Duration::from_secs(60);
 
 struct State {
     observed: Arc<Observed>,
@@ -47,8 +76,28 @@ pub async fn serve(addr: SocketAddr, observed: Arc<Observed>) -> anyhow::Result<
     let registry = observed.registry();
     let state = Arc::new(State { observed, registry });
     let (stop_tx, mut stop) = watch::channel(false);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
+        let mut refused: u64 = 0;
+        let mut last_warn: Option<Instant> = None;
+        // At the cap for longer than ADMIT_GRACE: close arrivals at once
+        // until a connection ends.
+        let mut shedding = false;
         loop {
+            // A burst of short requests (hundreds of parallel probes) waits
+            // briefly in the kernel's accept queue, which costs no
+            // descriptor; a cap held by idle clients does not make
+            // everyone wait.
+            let early = if shedding {
+                permits.clone().try_acquire_owned().ok()
+            } else {
+                tokio::select! {
+                    p = tokio::time::timeout(ADMIT_GRACE, permits.clone().acquire_owned()) => {
+                        p.ok().and_then(Result::ok)
+                    }
+                    _ = stop.changed() => break,
+                }
+            };
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 _ = stop.changed() => break,
@@ -57,18 +106,39 @@ pub async fn serve(addr: SocketAddr, observed: Arc<Observed>) -> anyhow::Result<
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics server: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
+            let Some(permit) = early.or_else(|| permits.clone().try_acquire_owned().ok()) else {
+                // Queueing would hold the descriptor; closing frees it now.
+                drop(stream);
+                shedding = true;
+                refused += 1;
+                if last_warn.is_none_or(|t| t.elapsed() >= REFUSED_WARN_EVERY) {
+                    tracing::warn!(
+                        limit = MAX_CONNECTIONS,
+                        refused,
+                        "metrics server: too many open connections, closing new ones"
+                    );
+                    last_warn = Some(Instant::now());
+                    refused = 0;
+                }
+                continue;
+            };
+            shedding = false;
             let state = state.clone();
             let mut conn_stop = stop.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 let svc = service_fn(move |req| {
                     let state = state.clone();
                     async move { Ok::<_, Infallible>(handle(&state, req).await) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .max_buf_size(MAX_BUF_SIZE)
                     .serve_connection(TokioIo::new(stream), svc);
                 tokio::pin!(conn);
                 tokio::select! {
@@ -76,6 +146,9 @@ pub async fn serve(addr: SocketAddr, observed: Arc<Observed>) -> anyhow::Result<
                         if let Err(e) = r {
                             tracing::debug!(error = %e, "metrics connection ended");
                         }
+                    }
+                    _ = tokio::time::sleep(CONNECTION_LIFETIME) => {
+                        tracing::debug!("metrics connection closed: lifetime limit");
                     }
                     _ = conn_stop.changed() => {}
                 }
@@ -115,25 +188,15 @@ async fn handle(state: &Arc<State>, req: Request<Incoming>) -> Response<Full<Byt
         ),
         "/health" | "/healthz" => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
         "/ready" | "/readyz" => {
-            let observed = state.observed.clone();
-            let r = tokio::task::spawn_blocking(move || observed.readiness()).await;
-            match r {
-                Ok(r) => {
-                    let code = if r.ready {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    };
-                    let mut body = serde_json::to_string_pretty(&r).unwrap_or_default();
-                    body.push('\n');
-                    text(code, "application/json", body)
-                }
-                Err(_) => text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain; charset=utf-8",
-                    "readiness check failed\n".into(),
-                ),
-            }
+            let r = state.observed.readiness().await;
+            let code = if r.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let mut body = serde_json::to_string_pretty(&r).unwrap_or_default();
+            body.push('\n');
+            text(code, "application/json", body)
         }
         "/" => text(
             StatusCode::OK,

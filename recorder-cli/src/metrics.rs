@@ -10,7 +10,8 @@
 //! camrec replaces are exported too (`camera_*{camera_id=...}`, read from
 //! the same snapshots; docs/migrating.md).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -111,30 +112,42 @@ impl S3Watch {
     /// when the spool is at least 90 % full, or when requests have been
     /// failing for [`S3_FAILING_AFTER`] with no upload progress since.
     pub fn check(&self, now: Instant) -> Result<(), String> {
+        self.problem(now).map_or(Ok(()), |(_, why)| Err(why))
+    }
+
+    /// [`S3Watch::check`] with the reason code `/ready` shows beside the
+    /// message the logs and the status view may show.
+    pub fn problem(&self, now: Instant) -> Option<(StorageProblem, String)> {
         let st = self.sample(now);
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         if st.spool_bytes as f64 >= self.spool_limit as f64 * S3_SPOOL_NOT_READY {
-            return Err(format!(
-                "S3 spool holds {:.0} of {:.0} MiB: uploads to {} are not keeping up (fragments are dropped when it is full)",
-                mib(st.spool_bytes),
-                mib(self.spool_limit),
-                self.location
+            return Some((
+                StorageProblem::SpoolFull,
+                format!(
+                    "S3 spool holds {:.0} of {:.0} MiB: uploads to {} are not keeping up (fragments are dropped when it is full)",
+                    mib(st.spool_bytes),
+                    mib(self.spool_limit),
+                    self.location
+                ),
             ));
         }
         let h = self.health.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(since) = h.failing_since {
             let failing = now.saturating_duration_since(since);
             if failing >= S3_FAILING_AFTER {
-                return Err(format!(
-                    "S3 requests to {} have been failing for {}s ({} failures, last upload {}s ago); the spool holds the video meanwhile",
-                    self.location,
-                    failing.as_secs(),
-                    st.upload_failures - h.failures_at_progress,
-                    now.saturating_duration_since(h.last_progress).as_secs()
+                return Some((
+                    StorageProblem::UploadsFailing,
+                    format!(
+                        "S3 requests to {} have been failing for {}s ({} failures, last upload {}s ago); the spool holds the video meanwhile",
+                        self.location,
+                        failing.as_secs(),
+                        st.upload_failures - h.failures_at_progress,
+                        now.saturating_duration_since(h.last_progress).as_secs()
+                    ),
                 ));
             }
         }
-        Ok(())
+        None
     }
 
     /// The counters as of the last sample.
@@ -262,6 +275,8 @@ pub struct Observed {
     pub store: StoreCheck,
     /// What to export besides camrec's own families.
     pub options: MetricsOptions,
+    /// The cached writability check of a local output folder.
+    dir_check: Arc<DirCheck>,
 }
 
 /// Optional metric families.
@@ -281,19 +296,118 @@ pub enum StoreCheck {
     S3(Arc<S3Watch>),
 }
 
-impl StoreCheck {
-    /// Err(reason) when the store is not usable.
-    pub fn check(&self) -> Result<(), String> {
-        match self {
-            StoreCheck::LocalDir(dir) => {
-                let probe = dir.join(format!(".camrec-ready-{}", std::process::id()));
-                std::fs::write(&probe, b"ok")
-                    .and_then(|_| std::fs::remove_file(&probe))
-                    .map_err(|e| format!("output folder {} is not writable: {e}", dir.display()))
-            }
-            StoreCheck::S3(w) => w.check(Instant::now()),
-        }
+/// A local folder is probed at most this often, however many `/ready`
+/// requests arrive; the others get the cached verdict.
+pub const DIR_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// A folder probe that has not finished after this long (a hung network
+/// mount) counts as a failure.
+pub const DIR_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the store is not ready, as `/ready` shows it: a code, never the
+/// error text (which names folders and hosts; the logs have it).
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageProblem {
+    /// The output folder did not accept a new file.
+    NotWritable,
+    /// Probing the output folder took longer than [`DIR_CHECK_TIMEOUT`].
+    CheckTimedOut,
+    /// The S3 spool is at least [`S3_SPOOL_NOT_READY`] of its limit.
+    SpoolFull,
+    /// S3 requests have been failing for [`S3_FAILING_AFTER`] without
+    /// progress.
+    UploadsFailing,
+}
+
+type DirVerdict = Result<(), StorageProblem>;
+
+/// The writability check of a local output folder, cached so that a burst
+/// of `/ready` probes costs one file create/delete per
+/// [`DIR_CHECK_EVERY`] and never races itself: one probe in flight at a
+/// time, each with its own file name.
+#[derive(Debug, Default)]
+pub struct DirCheck {
+    /// The last verdict and when it was reached.
+    last: Mutex<Option<(Instant, DirVerdict)>>,
+    /// Held while a probe runs.
+    running: tokio::sync::Mutex<()>,
+    /// Probes started (also makes each probe's file name unique).
+    probes: AtomicU64,
+}
+
+impl DirCheck {
+    fn last(&self) -> Option<(Instant, DirVerdict)> {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn fresh(&self, now: Instant) -> Option<DirVerdict> {
+        self.last()
+            .filter(|(at, _)| now.saturating_duration_since(*at) < DIR_CHECK_EVERY)
+            .map(|(_, v)| v)
+    }
+
+    /// Probes started so far.
+    #[cfg(test)]
+    fn probes(&self) -> u64 {
+        self.probes.load(Ordering::Relaxed)
+    }
+
+    /// Whether `dir` accepts a new file: the cached verdict when it is
+    /// fresh or a probe is already running (the previous verdict), else a
+    /// new probe off the runtime's threads.
+    pub async fn check(&self, dir: &Path) -> DirVerdict {
+        if let Some(v) = self.fresh(Instant::now()) {
+            return v;
+        }
+        let _running = match self.running.try_lock() {
+            Ok(g) => g,
+            Err(_) => match self.last() {
+                Some((_, v)) => return v,
+                // Nothing to answer with yet: wait for the first probe.
+                None => self.running.lock().await,
+            },
+        };
+        if let Some(v) = self.fresh(Instant::now()) {
+            return v;
+        }
+        let n = self.probes.fetch_add(1, Ordering::Relaxed);
+        let probe = dir.join(format!(".camrec-ready-{}-{n}", std::process::id()));
+        let shown = dir.to_path_buf();
+        let verdict = match tokio::time::timeout(
+            DIR_CHECK_TIMEOUT,
+            tokio::task::spawn_blocking(move || probe_dir(&probe)),
+        )
+        .await
+        {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(folder = %shown.display(), error = %e, "/ready: the output folder does not accept a new file");
+                Err(StorageProblem::NotWritable)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(folder = %shown.display(), error = %e, "/ready: the folder check failed");
+                Err(StorageProblem::NotWritable)
+            }
+            Err(_) => {
+                tracing::warn!(folder = %shown.display(), timeout = ?DIR_CHECK_TIMEOUT, "/ready: the folder check did not finish in time");
+                Err(StorageProblem::CheckTimedOut)
+            }
+        };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), verdict));
+        verdict
+    }
+}
+
+/// Creates, writes and removes `path` (which must not exist).
+fn probe_dir(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(b"ok"));
+    let removed = std::fs::remove_file(path);
+    written.and(removed)
 }
 
 /// `/ready`'s verdict on one camera.
@@ -305,9 +419,10 @@ pub struct CameraReadiness {
     pub state: &'static str,
     /// Whether it counts as ready.
     pub ready: bool,
-    /// Why not (or the error it is retrying after).
+    /// Why not, or that it is retrying after an error (a code:
+    /// `connecting`, `retrying`, `configuration_error`, `stopped`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<&'static str>,
 }
 
 /// `/ready`'s body.
@@ -328,7 +443,7 @@ pub struct StorageReadiness {
     pub ready: bool,
     /// Why not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<StorageProblem>,
 }
 
 /// The readiness rule for one camera (docs/operations.md):
@@ -338,15 +453,17 @@ pub struct StorageReadiness {
 /// a configuration error (wrong password, no such stream, no usable
 /// track), or stopped → not ready.
 pub fn camera_readiness(s: &CameraSnapshot) -> CameraReadiness {
+    // Codes only: the error text (in the logs) can carry user names,
+    // hosts and paths, and /ready answers anyone who can reach it.
     let (ready, reason) = match s.state {
         CameraState::Recording => (true, None),
-        CameraState::Stopped => (false, Some("stopped".to_string())),
+        CameraState::Stopped => (false, Some("stopped")),
         CameraState::Retrying | CameraState::Connecting => match &s.last_error {
-            Some(e) if s.last_error_is_config => (false, Some(format!("configuration error: {e}"))),
-            Some(e) => (true, Some(format!("retrying after: {e}"))),
-            None => (false, Some("connecting for the first time".to_string())),
+            Some(_) if s.last_error_is_config => (false, Some("configuration_error")),
+            Some(_) => (true, Some("retrying")),
+            None => (false, Some("connecting")),
         },
-        other => (false, Some(other.as_str().to_string())),
+        other => (false, Some(other.as_str())),
     };
     CameraReadiness {
         id: s.id.clone(),
@@ -357,18 +474,19 @@ pub fn camera_readiness(s: &CameraSnapshot) -> CameraReadiness {
 }
 
 impl Observed {
-    /// Evaluates readiness now (touches the store: call off the runtime's
-    /// hot path, e.g. in `spawn_blocking`).
-    pub fn readiness(&self) -> Readiness {
-        let storage = match self.store.check() {
-            Ok(()) => StorageReadiness {
-                ready: true,
-                reason: None,
-            },
-            Err(e) => StorageReadiness {
-                ready: false,
-                reason: Some(e),
-            },
+    /// Evaluates readiness now. A local folder is probed at most once per
+    /// [`DIR_CHECK_EVERY`] (off the runtime's threads); an S3 store only
+    /// reads counters.
+    pub async fn readiness(&self) -> Readiness {
+        let storage = match &self.store {
+            StoreCheck::LocalDir(dir) => self.dir_check.check(dir).await,
+            StoreCheck::S3(w) => w
+                .problem(Instant::now())
+                .map_or(Ok(()), |(problem, _)| Err(problem)),
+        };
+        let storage = StorageReadiness {
+            ready: storage.is_ok(),
+            reason: storage.err(),
         };
         let cameras: Vec<CameraReadiness> = self
             .cameras
@@ -672,6 +790,7 @@ pub fn observed(
         disabled,
         store,
         options,
+        dir_check: Arc::default(),
     })
 }
 
@@ -705,7 +824,7 @@ mod tests {
         assert!(camera_readiness(&snap(Connecting, Some("refused"), false)).ready);
         let r = camera_readiness(&snap(Retrying, Some("401"), true));
         assert!(!r.ready);
-        assert_eq!(r.reason.as_deref(), Some("configuration error: 401"));
+        assert_eq!(r.reason, Some("configuration_error"));
         assert!(!camera_readiness(&snap(Connecting, None, false)).ready);
         assert!(!camera_readiness(&snap(Stopped, None, false)).ready);
     }
@@ -765,8 +884,8 @@ mod tests {
         assert!(!encode(&o.registry()).contains("camrec_s3_"));
     }
 
-    #[test]
-    fn s3_readiness_rule() {
+    #[tokio::test]
+    async fn s3_readiness_rule() {
         let t0 = Instant::now();
         let (cell, w) = fake_store(S3Status::default(), 1000);
         assert!(w.check(t0).is_ok());
@@ -800,8 +919,12 @@ mod tests {
             StoreCheck::S3(w),
             MetricsOptions::default(),
         );
-        let r = o.readiness();
-        assert!(!r.ready && r.storage.reason.unwrap().contains("spool"));
+        let r = o.readiness().await;
+        assert!(!r.ready);
+        assert_eq!(r.storage.reason, Some(StorageProblem::SpoolFull));
+        let body = serde_json::to_string(&r).unwrap();
+        assert!(body.contains("\"reason\":\"spool_full\""), "{body}");
+        assert!(!body.contains("s3://"), "{body}");
     }
 
     /// The legacy families of fixed snapshots (a status's state can only
@@ -896,23 +1019,57 @@ mod tests {
         has(&encode(&reg), "camera_segments_uploaded_total 5");
     }
 
-    #[test]
-    fn unwritable_store_is_not_ready() {
+    #[tokio::test]
+    async fn unwritable_store_is_not_ready() {
         let o = observed(
             Vec::new(),
             Vec::new(),
             StoreCheck::LocalDir("/nonexistent/camrec".into()),
             MetricsOptions::default(),
         );
-        let r = o.readiness();
+        let r = o.readiness().await;
         assert!(!r.ready);
-        assert!(r.storage.reason.unwrap().contains("not writable"));
+        assert_eq!(r.storage.reason, Some(StorageProblem::NotWritable));
+        let body = serde_json::to_string(&r).unwrap();
+        assert!(body.contains("\"reason\":\"not_writable\""), "{body}");
+        assert!(!body.contains("/nonexistent"), "{body}");
         let o = observed(
             Vec::new(),
             Vec::new(),
             StoreCheck::LocalDir(std::env::temp_dir()),
             MetricsOptions::default(),
         );
-        assert!(o.readiness().ready);
+        assert!(o.readiness().await.ready);
+    }
+
+    /// Hundreds of concurrent checks: one probe, every answer the same,
+    /// no probe file left; a new probe only after DIR_CHECK_EVERY.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn folder_check_is_cached_and_never_races() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = Arc::new(DirCheck::default());
+        let mut tasks = Vec::new();
+        for _ in 0..300 {
+            let (check, path) = (check.clone(), dir.path().to_path_buf());
+            tasks.push(tokio::spawn(async move { check.check(&path).await }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Ok(()));
+        }
+        assert_eq!(check.probes(), 1);
+        assert_eq!(check.check(dir.path()).await, Ok(()));
+        assert_eq!(check.probes(), 1, "a fresh verdict was probed again");
+        tokio::time::sleep(DIR_CHECK_EVERY + Duration::from_millis(50)).await;
+        assert_eq!(check.check(dir.path()).await, Ok(()));
+        assert_eq!(check.probes(), 2);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // A folder that disappears is reported at the next probe.
+        let gone = dir.path().join("gone");
+        let check = DirCheck::default();
+        assert_eq!(check.check(&gone).await, Err(StorageProblem::NotWritable));
+        std::fs::create_dir(&gone).unwrap();
+        assert_eq!(check.check(&gone).await, Err(StorageProblem::NotWritable));
+        tokio::time::sleep(DIR_CHECK_EVERY + Duration::from_millis(50)).await;
+        assert_eq!(check.check(&gone).await, Ok(()));
     }
 }
