@@ -21,7 +21,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
 
 use crate::metrics::{encode, Observed};
@@ -42,7 +42,9 @@ pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
 const MAX_BUF_SIZE: usize = 16 * 1024;
 /// How long a new connection may wait for a free slot at the cap before
 /// arrivals are closed at once.
-pub const ADMIT_GRACE: Duration = Duration::from_millis(250);
+pub const ADMIT_GRACE: Duration = Duration::from_secs(1);
+/// The kernel's accept queue (capped by `net.core.somaxconn`).
+const ACCEPT_BACKLOG: u32 = 1024;
 /// Over the cap, warn at most this often.
 const REFUSED_WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -67,9 +69,23 @@ impl Server {
     }
 }
 
+/// A listener whose accept queue holds a burst of hundreds of probes
+/// while the cap is full (queued connections cost the kernel memory, not
+/// this process's descriptors).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Binds `addr` and serves until [`Server::shutdown`].
 pub async fn serve(addr: SocketAddr, observed: Arc<Observed>) -> anyhow::Result<Server> {
-    let listener = TcpListener::bind(addr).await.with_context(|| {
+    let listener = listen(addr).with_context(|| {
         format!("cannot listen on {addr} for /metrics (set another address with --metrics-listen or METRICS_PORT, or --no-metrics)")
     })?;
     let bound = listener.local_addr()?;
