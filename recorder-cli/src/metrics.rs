@@ -372,27 +372,33 @@ impl DirCheck {
         }
         let n = self.probes.fetch_add(1, Ordering::Relaxed);
         let probe = dir.join(format!(".camrec-ready-{}-{n}", std::process::id()));
-        let shown = dir.to_path_buf();
-        let verdict = match tokio::time::timeout(
+        let (verdict, detail) = match tokio::time::timeout(
             DIR_CHECK_TIMEOUT,
             tokio::task::spawn_blocking(move || probe_dir(&probe)),
         )
         .await
         {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => {
-                tracing::warn!(folder = %shown.display(), error = %e, "/ready: the output folder does not accept a new file");
-                Err(StorageProblem::NotWritable)
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(folder = %shown.display(), error = %e, "/ready: the folder check failed");
-                Err(StorageProblem::NotWritable)
-            }
-            Err(_) => {
-                tracing::warn!(folder = %shown.display(), timeout = ?DIR_CHECK_TIMEOUT, "/ready: the folder check did not finish in time");
-                Err(StorageProblem::CheckTimedOut)
-            }
+            Ok(Ok(Ok(()))) => (Ok(()), String::new()),
+            Ok(Ok(Err(e))) => (Err(StorageProblem::NotWritable), e.to_string()),
+            Ok(Err(e)) => (Err(StorageProblem::NotWritable), e.to_string()),
+            Err(_) => (
+                Err(StorageProblem::CheckTimedOut),
+                format!("no answer within {DIR_CHECK_TIMEOUT:?}"),
+            ),
         };
+        // Once per episode: probes can come every second.
+        let was_ok = self.last().is_none_or(|(_, v)| v.is_ok());
+        match verdict {
+            Err(_) if was_ok => tracing::warn!(
+                folder = %dir.display(),
+                error = %detail,
+                "/ready: the output folder does not accept a new file"
+            ),
+            Ok(()) if !was_ok => {
+                tracing::info!(folder = %dir.display(), "/ready: the output folder accepts files again")
+            }
+            _ => {}
+        }
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), verdict));
         verdict
     }

@@ -265,3 +265,45 @@ fn three_hundred_parallel_ready_probes_all_answer_200() {
     assert_eq!(code, 0, "{}", log.join("\n"));
     assert_no_error_logged(&log);
 }
+
+#[test]
+fn a_busy_keep_alive_connection_is_closed_at_its_lifetime() {
+    const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+    let sim = sim(None);
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = record(dir.path(), &sim);
+    let addr = rec.metrics_addr();
+    // Requests every 2 s (inside the header timeout) on one connection.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t = Instant::now();
+    let mut answered = 0;
+    let lived = loop {
+        let sent = s
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .is_ok();
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(n) if sent && n > 0 => {
+                assert!(buf.starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+                answered += 1;
+            }
+            _ => break t.elapsed(),
+        }
+        assert!(
+            t.elapsed() < CONNECTION_LIFETIME + Duration::from_secs(10),
+            "a keep-alive connection outlived its limit"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    eprintln!("keep-alive connection closed after {lived:?} and {answered} requests");
+    assert!(
+        lived >= CONNECTION_LIFETIME - Duration::from_secs(1),
+        "{lived:?}"
+    );
+    assert!(answered >= 10, "{answered}");
+    rec.signal("TERM");
+    let (code, log) = rec.wait(Duration::from_secs(40));
+    assert_eq!(code, 0, "{}", log.join("\n"));
+    assert_no_error_logged(&log);
+}
