@@ -24,6 +24,17 @@ fn drain(rx: &mut tokio::sync::broadcast::Receiver<RecorderEvent>, into: &mut Ve
     }
 }
 
+/// The stored-segment records among `events`, in order.
+fn stored(events: &[RecorderEvent]) -> Vec<Arc<SegmentRecord>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RecorderEvent::SegmentStored(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn position(events: &[RecorderEvent], f: impl Fn(&RecorderEvent) -> bool) -> Option<usize> {
     events.iter().position(f)
 }
@@ -122,13 +133,7 @@ async fn host_adds_reconfigures_and_removes_cameras_and_events_match_files() {
 
     // Every stored-segment event names a file with exactly what it says,
     // and every file was announced.
-    let records: Vec<Arc<SegmentRecord>> = events
-        .iter()
-        .filter_map(|e| match e {
-            RecorderEvent::SegmentStored(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect();
+    let records = stored(&events);
     let announced: BTreeSet<PathBuf> = records.iter().map(|r| PathBuf::from(&r.location)).collect();
     let on_disk: BTreeSet<PathBuf> = segments(dir.path()).into_iter().collect();
     assert_eq!(announced, on_disk, "events and files agree");
@@ -272,13 +277,7 @@ async fn slow_storage_drops_fragments_up_to_a_keyframe_and_says_so() {
         (fragments, bytes),
         (snap.fragments_dropped, snap.bytes_dropped)
     );
-    let records: Vec<Arc<SegmentRecord>> = events
-        .iter()
-        .filter_map(|e| match e {
-            RecorderEvent::SegmentStored(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect();
+    let records = stored(&events);
     assert_eq!(records.len(), 1, "{records:?}");
     let r = &records[0];
     let report = inspect(std::path::Path::new(&r.location));
