@@ -292,6 +292,8 @@ impl S3Store {
         let list_err = |f: super::store::Failure| {
             f.into_error(S3Operation::ListMultipartUploads, &bucket, &inner.prefix)
         };
+        // The SDK has no paginator for ListMultipartUploads (its marker is
+        // a pair); this loop is the one hand-written continuation left.
         let mut uploads = Vec::new();
         let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
         loop {
@@ -354,35 +356,24 @@ impl S3Store {
     /// when there is no part 1 (no init segment: nothing playable).
     async fn complete_orphan(&self, key: &str, id: &str) -> Result<Option<u64>, S3Error> {
         let inner = &self.inner;
-        let mut parts: Vec<(i32, String, u64)> = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let out = inner
-                .client
-                .list_parts()
-                .bucket(&inner.cfg.bucket)
-                .key(key)
-                .upload_id(id)
-                .set_part_number_marker(marker.clone())
-                .send()
-                .await
-                .map_err(|e| {
-                    classify(e).into_error(S3Operation::ListParts, &inner.cfg.bucket, key)
-                })?;
-            for p in out.parts() {
-                if let (Some(n), Some(etag)) = (p.part_number(), p.e_tag()) {
-                    parts.push((n, etag.to_owned(), p.size().unwrap_or(0).max(0) as u64));
-                }
-            }
-            if out.is_truncated() == Some(true) {
-                marker = out.next_part_number_marker().map(str::to_owned);
-                if marker.is_none() {
-                    break;
-                }
-            } else {
-                break;
-            }
-        }
+        let mut parts: Vec<(i32, String, u64)> = inner
+            .client
+            .list_parts()
+            .bucket(&inner.cfg.bucket)
+            .key(key)
+            .upload_id(id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify(e).into_error(S3Operation::ListParts, &inner.cfg.bucket, key))?
+            .into_iter()
+            .filter_map(|p| {
+                let size = p.size().unwrap_or(0).max(0) as u64;
+                Some((p.part_number?, p.e_tag?, size))
+            })
+            .collect();
         parts.sort_by_key(|p| p.0);
         let mut run = Vec::new();
         for p in parts {
