@@ -33,6 +33,7 @@
 
 pub mod mux;
 pub mod recorder;
+pub mod retry;
 pub mod sink;
 pub mod source;
 

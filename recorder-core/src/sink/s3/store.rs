@@ -18,6 +18,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::config::{ExposeSecret, S3Config};
 use super::error::{root_cause, BoxError, S3Error, S3Operation};
+use crate::retry::RetryState;
 
 /// Live counters of a store, for metrics and status screens.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -356,10 +357,11 @@ where
 }
 
 impl Inner {
-    /// Runs `op` until it succeeds, sleeping with exponential backoff
-    /// between attempts. Transient failures are retried forever unless
-    /// `max_attempts` is given; other failures too (the spool keeps the
-    /// data and the operator may fix the store), but `stop_on` lets the
+    /// Runs `op` until it succeeds, sleeping between attempts as the
+    /// store's [`RetryPolicy`](crate::retry::RetryPolicy) says. Transient
+    /// failures are retried until `max_attempts` (when given, else the
+    /// policy's limit, else forever); other failures too (the spool keeps
+    /// the data and the operator may fix the store), but `stop_on` lets the
     /// caller take over for failures it handles itself (e.g. `NoSuchUpload`).
     pub async fn retry<T, F, Fut>(
         &self,
@@ -373,17 +375,19 @@ impl Inner {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let mut delay = self.cfg.retry.initial;
-        let mut attempt = 0u32;
+        let mut policy = self.cfg.retry.clone();
+        if max_attempts.is_some() {
+            policy.max_attempts = max_attempts;
+        }
+        let mut backoff = RetryState::new(policy);
         loop {
-            attempt += 1;
             match op().await {
                 Ok(v) => {
-                    if attempt > 1 {
+                    if backoff.failures() > 0 {
                         tracing::info!(
                             op = what.name(),
                             key,
-                            attempt,
+                            attempt = backoff.failures() + 1,
                             "S3 request succeeded after retries"
                         );
                     }
@@ -391,9 +395,13 @@ impl Inner {
                 }
                 Err(f) => {
                     add(&self.counters.upload_failures, 1);
-                    if stop_on(&f) || max_attempts.is_some_and(|m| attempt >= m) {
+                    if stop_on(&f) {
                         return Err(f);
                     }
+                    let Some(delay) = backoff.next_delay() else {
+                        return Err(f);
+                    };
+                    let attempt = backoff.failures();
                     if f.transient {
                         tracing::warn!(op = what.name(), key, attempt, retry_in = ?delay, error = %f.detail, "S3 request failed; retrying");
                     } else {
@@ -401,7 +409,6 @@ impl Inner {
                     }
                     tokio::time::sleep(delay).await;
                     add(&self.counters.retries, 1);
-                    delay = (delay * 2).min(self.cfg.retry.max);
                 }
             }
         }
