@@ -1,5 +1,5 @@
 //! Reconnect delays: exponential backoff with full jitter, on the shared
-//! [`RetryPolicy`](crate::retry::RetryPolicy).
+//! [`RetryPolicy`].
 //!
 //! Full jitter (a uniform delay in `[0, min(cap, base·2ⁿ))`) spreads
 //! hundreds of cameras that lost the same switch over the whole window

@@ -118,7 +118,9 @@ pub struct S3Config {
 impl S3Config {
     /// A configuration for `bucket` with defaults: region `us-east-1`, no
     /// endpoint (AWS), 8 MiB parts, 4 concurrent uploads, spool in
-    /// [`default_spool_dir`] limited to 1 GiB.
+    /// [`default_spool_dir`] limited to 1 GiB, failed requests retried
+    /// after 200 ms doubling up to 30 s (jittered in the upper half of each
+    /// window), without limit.
     pub fn new(bucket: impl Into<String>) -> Self {
         S3Config {
             endpoint: None,
@@ -227,6 +229,12 @@ impl S3Config {
     /// Sets the object name template.
     pub fn with_template(mut self, template: ObjectNameTemplate) -> Self {
         self.template = template;
+        self
+    }
+
+    /// Sets the backoff of failed requests.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
