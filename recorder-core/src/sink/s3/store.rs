@@ -552,3 +552,46 @@ async fn create_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::upload_part::UploadPartError;
+    use std::error::Error as _;
+
+    #[test]
+    fn request_errors_keep_their_source() {
+        let sdk: SdkError<UploadPartError, HttpResponse> =
+            SdkError::timeout_error(std::io::Error::other("deadline passed"));
+        let f = classify(sdk);
+        assert!(f.transient && f.no_response);
+        let e = f.into_error(S3Operation::UploadPart, "videos", "cam1/a.mp4");
+        assert_eq!(e.operation(), Some(S3Operation::UploadPart));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("UploadPart") && msg.contains("\"cam1/a.mp4\"") && msg.contains("videos"),
+            "{msg}"
+        );
+        assert!(msg.contains("deadline passed"), "{msg}");
+        let source = e.source().expect("the SDK error is the source");
+        assert!(source.is::<SdkError<UploadPartError, HttpResponse>>());
+        let root = source.source().expect("and its cause follows");
+        assert_eq!(root.to_string(), "deadline passed");
+    }
+
+    #[test]
+    fn local_failures_keep_their_io_error() {
+        let io = std::io::Error::other("disk gone");
+        let f = Failure::local(
+            Some("SpoolRead".into()),
+            "reading x: disk gone".into(),
+            Some(Box::new(io)),
+        );
+        assert!(!f.transient);
+        let e = f.into_error(S3Operation::PutObject, "videos", "k");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("disk gone")
+        );
+    }
+}
