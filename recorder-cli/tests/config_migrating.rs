@@ -151,3 +151,46 @@ fn a_key_only_half_given_is_an_error_naming_both_spellings() {
         "{err}"
     );
 }
+
+/// A camera configured as `resolution = "1920x1080"`, `fps = 15` that
+/// delivers the simulator's 640x360 at 25 fps: `camrec record` warns,
+/// naming both, and records the stream as it comes.
+#[test]
+fn record_warns_when_a_camera_delivers_other_than_configured() {
+    let sim = common::sim(None);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "config.toml",
+        &format!(
+            r#"[[cameras]]
+id = "cam1"
+url = "{}"
+resolution = "1920x1080"
+fps = 15
+
+[storage]
+segment_duration_minutes = 0.05
+"#,
+            sim.url("/stream1")
+        ),
+    );
+    let out = dir.path().join("rec");
+    let mut c = camrec();
+    c.args(["--log-format", "json", "record", "--no-metrics", "-c"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out);
+    let mut rec = common::Running::spawn(c);
+    let line = rec.wait_for_line("delivers", std::time::Duration::from_secs(30));
+    assert!(
+        line.contains("resolution 640x360 (configured 1920x1080)"),
+        "{line}"
+    );
+    assert!(line.contains("fps (configured 15)"), "{line}");
+    rec.signal("TERM");
+    let (code, log) = rec.wait(std::time::Duration::from_secs(30));
+    assert_eq!(code, 0, "{}", log.join("\n"));
+    // Warned once, not for every segment.
+    assert_eq!(log.iter().filter(|l| l.contains("delivers")).count(), 1);
+}

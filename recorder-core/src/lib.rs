@@ -31,11 +31,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod mp4;
 pub mod mux;
 pub mod recorder;
 pub mod retry;
 pub mod sink;
 pub mod source;
+pub mod time;
 
 pub use mux::{CodecConfig, EndReason, Frame, MuxEvent, Muxer, MuxerConfig, TrackSpec, WallTime};
 pub use recorder::{

@@ -34,19 +34,14 @@ mod sink {
     }
 
     fn parts_under(root: &Path) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.to_string_lossy().ends_with(".part") {
-                    out.push(p.display().to_string());
-                }
-            }
-        }
-        out
+        walkdir::WalkDir::new(root)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| {
+                e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(".part")
+            })
+            .map(|e| e.path().display().to_string())
+            .collect()
     }
 
     #[tokio::test]

@@ -91,7 +91,8 @@ pub async fn record(
 
     let recorder = Recorder::new();
     let (logs_stop_tx, logs_stop) = tokio::sync::watch::channel(false);
-    let logs = tokio::spawn(log_events(recorder.subscribe(), logs_stop));
+    let expected: Vec<Camera> = cfg.enabled_cameras().cloned().collect();
+    let logs = tokio::spawn(log_events(recorder.subscribe(), expected, logs_stop));
     let mut watched = Vec::new();
     let mut disabled = Vec::new();
     for cam in &cfg.cameras {
@@ -214,8 +215,13 @@ pub async fn record(
 /// decides how to show it). Runs until `stop`, then logs what is left.
 async fn log_events(
     mut events: tokio::sync::broadcast::Receiver<RecorderEvent>,
+    cameras: Vec<Camera>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut log = EventLog {
+        cameras,
+        mismatches: std::collections::HashMap::new(),
+    };
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     loop {
         let ev = tokio::select! {
@@ -224,7 +230,7 @@ async fn log_events(
             _ = stop.wait_for(|s| *s) => break,
         };
         match ev {
-            Ok(ev) => log_event(&ev),
+            Ok(ev) => log.event(&ev),
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "the log fell behind the recorder's events")
             }
@@ -233,9 +239,48 @@ async fn log_events(
     }
     loop {
         match events.try_recv() {
-            Ok(ev) => log_event(&ev),
+            Ok(ev) => log.event(&ev),
             Err(TryRecvError::Lagged(_)) => {}
             Err(_) => return,
+        }
+    }
+}
+
+/// Logs events, and warns when a camera delivers another resolution or
+/// frame rate than its configuration says (once per change).
+struct EventLog {
+    cameras: Vec<Camera>,
+    /// The last mismatch warned about, per camera.
+    mismatches: std::collections::HashMap<String, Option<String>>,
+}
+
+impl EventLog {
+    fn event(&mut self, ev: &RecorderEvent) {
+        log_event(ev);
+        let RecorderEvent::SegmentStored(s) = ev else {
+            return;
+        };
+        let Some(cam) = self.cameras.iter().find(|c| c.id.v == s.camera) else {
+            return;
+        };
+        let secs = s.duration.as_secs_f64();
+        // A segment cut short (a reconnect, shutdown) says little about
+        // the frame rate: judge by full segments only.
+        if secs < 2.0 {
+            return;
+        }
+        let fps = s.video_frames.map(|n| n as f64 / secs);
+        let resolution = s.resolution.map(|(w, h)| crate::config::Resolution {
+            width: u32::from(w),
+            height: u32::from(h),
+        });
+        let mismatch = cam.delivery_mismatch(resolution, fps);
+        let last = self.mismatches.entry(s.camera.clone()).or_default();
+        if *last != mismatch {
+            if let Some(m) = &mismatch {
+                tracing::warn!(camera = %s.camera, "{m}");
+            }
+            *last = mismatch;
         }
     }
 }

@@ -1,7 +1,10 @@
 //! `prft` + `moof` + `mdat` header for one fragment.
 
-use super::box_writer::BoxWriter;
-use super::init_segment::{FLAGS_NON_SYNC, FLAGS_SYNC};
+use crate::mp4::{
+    self, BoxWriter, SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC, TFHD_DEFAULT_BASE_IS_MOOF,
+    TFHD_DEFAULT_DURATION, TFHD_DEFAULT_SIZE, TRUN_DATA_OFFSET, TRUN_SAMPLE_COMPOSITION_OFFSET,
+    TRUN_SAMPLE_DURATION, TRUN_SAMPLE_FLAGS, TRUN_SAMPLE_SIZE,
+};
 
 /// One sample as the `trun` sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,15 +36,6 @@ pub(crate) struct ProducerReference {
     pub(crate) media_time: u64,
 }
 
-const TRUN_DATA_OFFSET: u32 = 0x000001;
-const TRUN_DURATION: u32 = 0x000100;
-const TRUN_SIZE: u32 = 0x000200;
-const TRUN_FLAGS: u32 = 0x000400;
-const TRUN_CTO: u32 = 0x000800;
-const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x020000;
-const TFHD_DEFAULT_DURATION: u32 = 0x000008;
-const TFHD_DEFAULT_SIZE: u32 = 0x000010;
-
 /// Writes `prft`, `moof` and the `mdat` header, with `runs` laid out in
 /// `mdat` in the given order. Returns the header bytes.
 pub(crate) fn write_fragment_header(
@@ -51,20 +45,20 @@ pub(crate) fn write_fragment_header(
 ) -> Vec<u8> {
     let samples: usize = runs.iter().map(|r| r.samples.len()).sum();
     let mut w = BoxWriter::with_capacity(128 + runs.len() * 64 + samples * 16);
-    w.full(b"prft", 1, 0, |w| {
+    w.full(mp4::PRFT, 1, 0, |w| {
         w.u32(prft.track_id);
         w.u64(prft.ntp);
         w.u64(prft.media_time);
     });
     let moof_start = w.pos();
     let mut data_offset_at = Vec::with_capacity(runs.len());
-    w.boxed(b"moof", |w| {
-        w.full(b"mfhd", 0, 0, |w| w.u32(sequence));
+    w.boxed(mp4::MOOF, |w| {
+        w.full(mp4::MFHD, 0, 0, |w| w.u32(sequence));
         for run in runs {
-            w.boxed(b"traf", |w| {
+            w.boxed(mp4::TRAF, |w| {
                 match run.pcm_sample_size {
                     Some(size) => w.full(
-                        b"tfhd",
+                        mp4::TFHD,
                         0,
                         TFHD_DEFAULT_BASE_IS_MOOF | TFHD_DEFAULT_DURATION | TFHD_DEFAULT_SIZE,
                         |w| {
@@ -73,24 +67,24 @@ pub(crate) fn write_fragment_header(
                             w.u32(size);
                         },
                     ),
-                    None => w.full(b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF, |w| {
+                    None => w.full(mp4::TFHD, 0, TFHD_DEFAULT_BASE_IS_MOOF, |w| {
                         w.u32(run.track_id)
                     }),
                 }
-                w.full(b"tfdt", 1, 0, |w| w.u64(run.base_decode_time));
+                w.full(mp4::TFDT, 1, 0, |w| w.u64(run.base_decode_time));
                 let video = run.video;
                 let needs_cto = video && run.samples.iter().any(|s| s.composition_offset != 0);
                 let negative = run.samples.iter().any(|s| s.composition_offset < 0);
-                let mut flags = TRUN_DATA_OFFSET | TRUN_DURATION | TRUN_SIZE;
+                let mut flags = TRUN_DATA_OFFSET | TRUN_SAMPLE_DURATION | TRUN_SAMPLE_SIZE;
                 if video {
-                    flags |= TRUN_FLAGS;
+                    flags |= TRUN_SAMPLE_FLAGS;
                 }
                 if needs_cto {
-                    flags |= TRUN_CTO;
+                    flags |= TRUN_SAMPLE_COMPOSITION_OFFSET;
                 }
                 if let Some(size) = run.pcm_sample_size {
                     let bytes: u64 = run.samples.iter().map(|s| u64::from(s.size)).sum();
-                    w.full(b"trun", 0, TRUN_DATA_OFFSET, |w| {
+                    w.full(mp4::TRUN, 0, TRUN_DATA_OFFSET, |w| {
                         w.u32((bytes / u64::from(size.max(1))) as u32);
                         data_offset_at.push(w.pos());
                         w.i32(0);
@@ -100,7 +94,7 @@ pub(crate) fn write_fragment_header(
                 // Version 1 makes composition offsets signed; the muxer
                 // avoids negative ones, but reordering deeper than the
                 // segment's first fragment showed still needs them.
-                w.full(b"trun", u8::from(negative), flags, |w| {
+                w.full(mp4::TRUN, u8::from(negative), flags, |w| {
                     w.u32(run.samples.len() as u32);
                     data_offset_at.push(w.pos());
                     w.i32(0);
@@ -108,7 +102,11 @@ pub(crate) fn write_fragment_header(
                         w.u32(s.duration);
                         w.u32(s.size);
                         if video {
-                            w.u32(if s.sync { FLAGS_SYNC } else { FLAGS_NON_SYNC });
+                            w.u32(if s.sync {
+                                SAMPLE_FLAGS_SYNC
+                            } else {
+                                SAMPLE_FLAGS_NON_SYNC
+                            });
                         }
                         if needs_cto {
                             w.i32(s.composition_offset);
@@ -133,13 +131,13 @@ pub(crate) fn write_fragment_header(
     }
     if large {
         w.u32(1);
-        w.bytes(b"mdat");
+        w.fourcc(mp4::MDAT);
         w.u64(payload + 16);
     } else {
         w.u32((payload + 8) as u32);
-        w.bytes(b"mdat");
+        w.fourcc(mp4::MDAT);
     }
-    w.buf
+    w.into_inner()
 }
 
 #[cfg(test)]
@@ -225,7 +223,10 @@ mod tests {
         assert_eq!(&h[trun + 4..trun + 8], &[1, 0, 0x0f, 0x01]);
         let last_cto = &h[h.len() - 8 - 4..h.len() - 8];
         assert_eq!(i32::from_be_bytes(last_cto.try_into().unwrap()), -3000);
-        assert_eq!(&h[trun + 24..trun + 28], &FLAGS_SYNC.to_be_bytes());
-        assert_eq!(&h[trun + 40..trun + 44], &FLAGS_NON_SYNC.to_be_bytes());
+        assert_eq!(&h[trun + 24..trun + 28], &SAMPLE_FLAGS_SYNC.to_be_bytes());
+        assert_eq!(
+            &h[trun + 40..trun + 44],
+            &SAMPLE_FLAGS_NON_SYNC.to_be_bytes()
+        );
     }
 }

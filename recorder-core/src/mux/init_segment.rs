@@ -1,16 +1,10 @@
 //! The init segment: `ftyp` + `moov` with empty sample tables and `mvex`.
 
-use super::box_writer::BoxWriter;
 use super::types::{CodecConfig, TrackSpec};
+use crate::mp4::{self, BoxWriter, FourCc};
 
 /// Timescale of `mvhd` and `mehd`: milliseconds are plenty for a duration.
 pub(crate) const MOVIE_TIMESCALE: u32 = 1000;
-
-/// Default flags written in `trex` for video: a non-sync sample that depends
-/// on others (fragments override per sample).
-pub(crate) const FLAGS_NON_SYNC: u32 = 0x0101_0000;
-/// Flags of a sync sample that depends on no other (keyframes, audio).
-pub(crate) const FLAGS_SYNC: u32 = 0x0200_0000;
 
 const UNITY_MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
@@ -26,7 +20,7 @@ pub(crate) struct InitSegment {
 /// Writes `ftyp` and `moov` for `tracks`; track ids are index + 1.
 pub(crate) fn write_init(tracks: &[TrackSpec]) -> InitSegment {
     let mut w = BoxWriter::with_capacity(1024);
-    w.boxed(b"ftyp", |w| {
+    w.boxed(mp4::FTYP, |w| {
         w.bytes(b"iso6");
         w.u32(0);
         for brand in [b"iso6", b"iso5", b"isom", b"mp41"] {
@@ -35,8 +29,8 @@ pub(crate) fn write_init(tracks: &[TrackSpec]) -> InitSegment {
     });
     let mut mvhd_duration_at = 0;
     let mut mehd_duration_at = 0;
-    w.boxed(b"moov", |w| {
-        w.full(b"mvhd", 1, 0, |w| {
+    w.boxed(mp4::MOOV, |w| {
+        w.full(mp4::MVHD, 1, 0, |w| {
             w.u64(0); // creation_time
             w.u64(0); // modification_time
             w.u32(MOVIE_TIMESCALE);
@@ -54,28 +48,29 @@ pub(crate) fn write_init(tracks: &[TrackSpec]) -> InitSegment {
         for (i, t) in tracks.iter().enumerate() {
             write_trak(w, i as u32 + 1, t);
         }
-        w.boxed(b"mvex", |w| {
-            w.full(b"mehd", 1, 0, |w| {
+        w.boxed(mp4::MVEX, |w| {
+            w.full(mp4::MEHD, 1, 0, |w| {
                 mehd_duration_at = w.pos();
                 w.u64(0);
             });
             for (i, t) in tracks.iter().enumerate() {
-                w.full(b"trex", 0, 0, |w| {
+                w.full(mp4::TREX, 0, 0, |w| {
                     w.u32(i as u32 + 1);
                     w.u32(1); // default_sample_description_index
                     w.u32(0); // default_sample_duration
                     w.u32(0); // default_sample_size
+                              // Video defaults to non-sync: fragments flag keyframes.
                     w.u32(if t.codec.is_video() {
-                        FLAGS_NON_SYNC
+                        mp4::SAMPLE_FLAGS_NON_SYNC
                     } else {
-                        FLAGS_SYNC
+                        mp4::SAMPLE_FLAGS_SYNC
                     });
                 });
             }
         });
     });
     InitSegment {
-        bytes: w.buf,
+        bytes: w.into_inner(),
         mvhd_duration_at,
         mehd_duration_at,
     }
@@ -83,9 +78,9 @@ pub(crate) fn write_init(tracks: &[TrackSpec]) -> InitSegment {
 
 fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
     let video = t.codec.is_video();
-    w.boxed(b"trak", |w| {
+    w.boxed(mp4::TRAK, |w| {
         // flags: enabled | in_movie
-        w.full(b"tkhd", 0, 3, |w| {
+        w.full(mp4::TKHD, 0, 3, |w| {
             w.u32(0);
             w.u32(0);
             w.u32(id);
@@ -103,8 +98,8 @@ fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
             w.u32(u32::from(width) << 16);
             w.u32(u32::from(height) << 16);
         });
-        w.boxed(b"mdia", |w| {
-            w.full(b"mdhd", 0, 0, |w| {
+        w.boxed(mp4::MDIA, |w| {
+            w.full(mp4::MDHD, 0, 0, |w| {
                 w.u32(0);
                 w.u32(0);
                 w.u32(t.timescale);
@@ -112,7 +107,7 @@ fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
                 w.u16(0x55c4); // "und"
                 w.u16(0);
             });
-            w.full(b"hdlr", 0, 0, |w| {
+            w.full(mp4::HDLR, 0, 0, |w| {
                 w.u32(0);
                 w.bytes(if video { b"vide" } else { b"soun" });
                 w.zeros(12);
@@ -122,30 +117,30 @@ fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
                     b"SoundHandler\0"
                 });
             });
-            w.boxed(b"minf", |w| {
+            w.boxed(mp4::MINF, |w| {
                 if video {
-                    w.full(b"vmhd", 0, 1, |w| w.zeros(8));
+                    w.full(mp4::VMHD, 0, 1, |w| w.zeros(8));
                 } else {
-                    w.full(b"smhd", 0, 0, |w| w.zeros(4));
+                    w.full(mp4::SMHD, 0, 0, |w| w.zeros(4));
                 }
-                w.boxed(b"dinf", |w| {
-                    w.full(b"dref", 0, 0, |w| {
+                w.boxed(mp4::DINF, |w| {
+                    w.full(mp4::DREF, 0, 0, |w| {
                         w.u32(1);
-                        w.full(b"url ", 0, 1, |_| {});
+                        w.full(mp4::URL, 0, 1, |_| {});
                     });
                 });
-                w.boxed(b"stbl", |w| {
-                    w.full(b"stsd", 0, 0, |w| {
+                w.boxed(mp4::STBL, |w| {
+                    w.full(mp4::STSD, 0, 0, |w| {
                         w.u32(1);
                         write_sample_entry(w, &t.codec);
                     });
-                    w.full(b"stts", 0, 0, |w| w.u32(0));
-                    w.full(b"stsc", 0, 0, |w| w.u32(0));
-                    w.full(b"stsz", 0, 0, |w| {
+                    w.full(mp4::STTS, 0, 0, |w| w.u32(0));
+                    w.full(mp4::STSC, 0, 0, |w| w.u32(0));
+                    w.full(mp4::STSZ, 0, 0, |w| {
                         w.u32(0);
                         w.u32(0);
                     });
-                    w.full(b"stco", 0, 0, |w| w.u32(0));
+                    w.full(mp4::STCO, 0, 0, |w| w.u32(0));
                 });
             });
         });
@@ -158,17 +153,17 @@ fn write_sample_entry(w: &mut BoxWriter, codec: &CodecConfig) {
             avcc,
             width,
             height,
-        } => visual_entry(w, b"avc1", *width, *height, b"avcC", avcc),
+        } => visual_entry(w, mp4::AVC1, *width, *height, mp4::AVCC, avcc),
         CodecConfig::H265 {
             hvcc,
             width,
             height,
-        } => visual_entry(w, b"hvc1", *width, *height, b"hvcC", hvcc),
+        } => visual_entry(w, mp4::HVC1, *width, *height, mp4::HVCC, hvcc),
         CodecConfig::Aac {
             asc,
             sample_rate,
             channels,
-        } => audio_entry(w, b"mp4a", *sample_rate, *channels, 16, |w| {
+        } => audio_entry(w, mp4::MP4A, *sample_rate, *channels, 16, |w| {
             write_esds(w, asc)
         }),
         CodecConfig::G711 {
@@ -176,7 +171,7 @@ fn write_sample_entry(w: &mut BoxWriter, codec: &CodecConfig) {
             sample_rate,
             channels,
         } => {
-            let fourcc = if *mu_law { b"ulaw" } else { b"alaw" };
+            let fourcc = if *mu_law { mp4::ULAW } else { mp4::ALAW };
             audio_entry(w, fourcc, *sample_rate, *channels, 16, |_| {})
         }
     }
@@ -184,13 +179,13 @@ fn write_sample_entry(w: &mut BoxWriter, codec: &CodecConfig) {
 
 fn visual_entry(
     w: &mut BoxWriter,
-    fourcc: &[u8; 4],
+    kind: FourCc,
     width: u16,
     height: u16,
-    cfg: &[u8; 4],
+    cfg: FourCc,
     record: &[u8],
 ) {
-    w.boxed(fourcc, |w| {
+    w.boxed(kind, |w| {
         w.zeros(6);
         w.u16(1); // data_reference_index
         w.zeros(16); // pre_defined, reserved
@@ -209,13 +204,13 @@ fn visual_entry(
 
 fn audio_entry(
     w: &mut BoxWriter,
-    fourcc: &[u8; 4],
+    kind: FourCc,
     sample_rate: u32,
     channels: u16,
     sample_size: u16,
     ext: impl FnOnce(&mut BoxWriter),
 ) {
-    w.boxed(fourcc, |w| {
+    w.boxed(kind, |w| {
         w.zeros(6);
         w.u16(1);
         w.zeros(8);
@@ -258,13 +253,13 @@ fn write_esds(w: &mut BoxWriter, asc: &[u8]) {
     dcd.u24(0); // bufferSizeDB
     dcd.u32(0); // maxBitrate
     dcd.u32(0); // avgBitrate
-    dcd.bytes(&dsi.buf);
+    dcd.bytes(dsi.as_slice());
     let mut es = BoxWriter::default();
     es.u16(0); // ES_ID
     es.u8(0); // no dependency, URL or OCR
-    descriptor(&mut es, 0x04, &dcd.buf);
+    descriptor(&mut es, 0x04, dcd.as_slice());
     descriptor(&mut es, 0x06, &[0x02]); // SLConfig: predefined MP4
-    w.full(b"esds", 0, 0, |w| descriptor(w, 0x03, &es.buf));
+    w.full(mp4::ESDS, 0, 0, |w| descriptor(w, 0x03, es.as_slice()));
 }
 
 #[cfg(test)]
@@ -284,15 +279,15 @@ mod tests {
             0x05, 0x02, 0x11, 0x90,
             0x06, 0x01, 0x02,
         ];
-        assert_eq!(w.buf, expected);
+        assert_eq!(w.as_slice(), expected);
     }
 
     #[test]
     fn long_descriptor_uses_expanded_length() {
         let mut w = BoxWriter::default();
         descriptor(&mut w, 0x05, &[0u8; 200]);
-        assert_eq!(&w.buf[..5], &[0x05, 0x80, 0x80, 0x81, 0x48]);
-        assert_eq!(w.buf.len(), 205);
+        assert_eq!(&w.as_slice()[..5], &[0x05, 0x80, 0x80, 0x81, 0x48]);
+        assert_eq!(w.pos(), 205);
     }
 
     #[test]

@@ -5,7 +5,6 @@
 //! `prft`+`moof`+`mdat` fragments) that starts on a keyframe. The timeline
 //! model is described in `docs/timestamps.md`.
 
-mod box_writer;
 mod config;
 mod error;
 mod fragment_writer;

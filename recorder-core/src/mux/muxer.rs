@@ -10,8 +10,8 @@ use super::error::MuxError;
 use super::fragment_writer::{write_fragment_header, ProducerReference, SampleEntry, TrackRun};
 use super::init_segment::{write_init, MOVIE_TIMESCALE};
 use super::types::*;
-
-const NANOS: i128 = 1_000_000_000;
+use crate::mp4::HeaderPatch;
+use crate::time;
 
 /// Counters a host can read at any time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,18 +83,18 @@ struct Track {
     jump_ticks: i64,
     pending_codec: Option<CodecConfig>,
     /// Added to incoming timestamps: re-bases discontinuities and new sessions.
-    offset: i64,
+    offset_ticks: i64,
     /// Audio: last timestamp; video: largest timestamp so far.
     last_pts: Option<i64>,
     /// Typical sample duration, used where the next timestamp is unknown.
-    typical: u32,
+    typical_duration_ticks: u32,
     /// Timestamps have gone backwards (B-frames): decode order differs.
     reordered: bool,
     samples: Vec<PendingSample>,
     /// Decode time where the next fragment's samples begin.
     next_dts: Option<i64>,
     /// The segment's time zero in this track's timescale.
-    origin: i64,
+    origin_ticks: i64,
     segment_samples: u64,
     need_keyframe: bool,
     /// How far decode times run ahead of presentation (B-frames), fixed per
@@ -116,7 +116,8 @@ struct Segment {
     index: u64,
     wall_start: WallTime,
     start_ns: i64,
-    boundary: Option<i64>,
+    /// Wall-clock instant (ns) at which an aligned segment ends.
+    wall_boundary_ns: Option<i64>,
     origin_ns: Option<i64>,
     sequence: u32,
     bytes: u64,
@@ -139,15 +140,11 @@ fn saturate(v: i128) -> i64 {
 }
 
 fn to_ns(ticks: i64, timescale: u32) -> i64 {
-    saturate((i128::from(ticks) * NANOS).div_euclid(i128::from(timescale)))
+    saturate(time::ticks_to_ns(i128::from(ticks), timescale))
 }
 
 fn to_ticks(ns: i64, timescale: u32) -> i64 {
-    saturate((i128::from(ns) * i128::from(timescale)).div_euclid(NANOS))
-}
-
-fn duration_ticks(d: std::time::Duration, timescale: u32) -> i64 {
-    (d.as_nanos() * u128::from(timescale) / NANOS as u128).min(i64::MAX as u128) as i64
+    saturate(time::ns_to_ticks(i128::from(ns), timescale))
 }
 
 /// Bytes per PCM sample for codecs stored one MP4 sample per PCM sample.
@@ -201,21 +198,21 @@ impl Muxer {
                 let video = spec.codec.is_video();
                 Track {
                     reorder_ticks: if video {
-                        duration_ticks(cfg.max_reorder, spec.timescale)
+                        time::duration_to_ticks(cfg.max_reorder, spec.timescale)
                     } else {
                         0
                     },
-                    jump_ticks: duration_ticks(cfg.max_timestamp_jump, spec.timescale),
-                    typical: (spec.timescale / if video { 25 } else { 50 }).max(1),
+                    jump_ticks: time::duration_to_ticks(cfg.max_timestamp_jump, spec.timescale),
+                    typical_duration_ticks: (spec.timescale / if video { 25 } else { 50 }).max(1),
                     video,
                     spec,
                     pending_codec: None,
-                    offset: 0,
+                    offset_ticks: 0,
                     last_pts: None,
                     reordered: false,
                     samples: Vec::new(),
                     next_dts: None,
-                    origin: 0,
+                    origin_ticks: 0,
                     segment_samples: 0,
                     need_keyframe: false,
                     decode_delay: None,
@@ -307,7 +304,7 @@ impl Muxer {
             t.last_pts = None;
             t.need_keyframe = i == primary && t.video;
             if self.segment.is_none() {
-                t.offset = 0;
+                t.offset_ticks = 0;
             }
         }
     }
@@ -361,16 +358,16 @@ impl Muxer {
     fn place(&mut self, ti: usize, raw: i64, hint: Option<u32>) -> i64 {
         let t = &mut self.tracks[ti];
         if let Some(h) = hint.filter(|h| *h > 0) {
-            t.typical = h;
+            t.typical_duration_ticks = h;
         }
         let mut pts = raw
-            .saturating_add(t.offset)
+            .saturating_add(t.offset_ticks)
             .clamp(-MAX_TIMESTAMP, MAX_TIMESTAMP);
         if let Some(last) = t.last_pts {
             if pts < last.saturating_sub(t.reorder_ticks) || pts > last.saturating_add(t.jump_ticks)
             {
-                let expected = last + i64::from(t.typical);
-                t.offset = t.offset.saturating_add(expected - pts);
+                let expected = last + i64::from(t.typical_duration_ticks);
+                t.offset_ticks = t.offset_ticks.saturating_add(expected - pts);
                 pts = expected;
                 self.stats.discontinuities += 1;
                 // Only the primary track's jump ends the segment. A secondary
@@ -388,7 +385,7 @@ impl Muxer {
                 t.reordered = true;
             }
             if !t.video && pts > last && hint.is_none() {
-                t.typical = u32::try_from(pts - last).unwrap_or(u32::MAX);
+                t.typical_duration_ticks = u32::try_from(pts - last).unwrap_or(u32::MAX);
             }
             t.last_pts = Some(if t.video { last.max(pts) } else { pts });
         } else {
@@ -408,7 +405,7 @@ impl Muxer {
         if gap_ns as u128 > self.cfg.max_gap_in_segment.as_nanos() {
             self.finish_segment(EndReason::SourceGap, out);
             for t in &mut self.tracks {
-                t.offset = 0;
+                t.offset_ticks = 0;
             }
             return;
         }
@@ -422,7 +419,7 @@ impl Muxer {
         let ts = self.tracks[frame.track].spec.timescale;
         let shift_ns = expected_ns.saturating_sub(to_ns(frame.pts, ts));
         for t in &mut self.tracks {
-            t.offset = to_ticks(shift_ns, t.spec.timescale);
+            t.offset_ticks = to_ticks(shift_ns, t.spec.timescale);
         }
     }
 
@@ -548,7 +545,7 @@ impl Muxer {
                 .expect("some track has samples");
             seg.origin_ns = Some(origin);
             for t in &mut self.tracks {
-                t.origin = to_ticks(origin, t.spec.timescale);
+                t.origin_ticks = to_ticks(origin, t.spec.timescale);
             }
         }
     }
@@ -592,7 +589,7 @@ impl Muxer {
         if self.tracks.iter().any(|t| t.pending_codec.is_some()) {
             return Some(EndReason::ParametersChanged);
         }
-        if let Some(boundary) = seg.boundary {
+        if let Some(boundary) = seg.wall_boundary_ns {
             return (wall.0 >= boundary).then_some(EndReason::WallClockBoundary);
         }
         let elapsed = to_ns(pts, self.tracks[self.primary].spec.timescale) - seg.start_ns;
@@ -625,7 +622,7 @@ impl Muxer {
             index,
             wall_start: wall,
             start_ns: to_ns(pts, self.tracks[self.primary].spec.timescale),
-            boundary,
+            wall_boundary_ns: boundary,
             origin_ns: None,
             sequence: 0,
             bytes: init.bytes.len() as u64,
@@ -655,26 +652,19 @@ impl Muxer {
             (Some(first), Some(end)) => to_ns(end - first, p.spec.timescale).max(0),
             _ => 0,
         };
-        let file_ns = self
+        let millis = self
             .tracks
             .iter()
             .filter_map(|t| {
-                t.next_dts
-                    .map(|end| to_ns(end - t.origin, t.spec.timescale))
+                let end = t.next_dts?;
+                let ticks = u64::try_from(end - t.origin_ticks).unwrap_or(0);
+                Some(time::rescale(ticks, t.spec.timescale, MOVIE_TIMESCALE))
             })
             .max()
-            .unwrap_or(0)
-            .max(0);
-        let millis = (file_ns as u64 / 1_000_000) * u64::from(MOVIE_TIMESCALE) / 1000;
+            .unwrap_or(0);
         let header_patches = vec![
-            HeaderPatch {
-                offset: seg.mvhd_duration_at as u64,
-                bytes: millis.to_be_bytes(),
-            },
-            HeaderPatch {
-                offset: seg.mehd_duration_at as u64,
-                bytes: millis.to_be_bytes(),
-            },
+            HeaderPatch::u64(seg.mvhd_duration_at as u64, millis),
+            HeaderPatch::u64(seg.mehd_duration_at as u64, millis),
         ];
         let samples = self
             .tracks
@@ -725,7 +715,7 @@ impl Muxer {
                 continue;
             }
             let n = t.samples.len();
-            let lower = t.next_dts.unwrap_or(t.origin).max(t.origin);
+            let lower = t.next_dts.unwrap_or(t.origin_ticks).max(t.origin_ticks);
             if t.video {
                 // A track that lands before what is already written (its
                 // clock disagrees with the others after a reconnect) is
@@ -738,7 +728,7 @@ impl Muxer {
                     for s in &mut t.samples {
                         s.pts += delta;
                     }
-                    t.offset = t.offset.saturating_add(delta);
+                    t.offset_ticks = t.offset_ticks.saturating_add(delta);
                     t.last_pts = t.last_pts.map(|p| p + delta);
                     self.stats.discontinuities += 1;
                 }
@@ -772,10 +762,10 @@ impl Muxer {
                 let mut diffs: Vec<i64> = dts.windows(2).map(|w| w[1] - w[0]).collect();
                 let mid = diffs.len() / 2;
                 let median = *diffs.select_nth_unstable(mid).1;
-                t.typical = u32::try_from(median).unwrap_or(u32::MAX).max(1);
+                t.typical_duration_ticks = u32::try_from(median).unwrap_or(u32::MAX).max(1);
             }
             let last = dts[n - 1];
-            let guess = last + i64::from(t.samples[n - 1].hint.unwrap_or(t.typical));
+            let guess = last + i64::from(t.samples[n - 1].hint.unwrap_or(t.typical_duration_ticks));
             // The next frame's timestamp gives the exact end, unless frames
             // are reordered: then the next decode time is not known yet.
             let end = match (pcm, next_primary) {
@@ -785,7 +775,7 @@ impl Muxer {
             };
             let end = end.clamp(
                 last + 1,
-                last.saturating_add(duration_ticks(max_jump, t.spec.timescale).max(1)),
+                last.saturating_add(time::duration_to_ticks(max_jump, t.spec.timescale).max(1)),
             );
             let mut entries = Vec::with_capacity(n);
             for (i, s) in t.samples.iter().enumerate() {
@@ -799,7 +789,7 @@ impl Muxer {
                         as i32,
                 });
             }
-            let base = (dts[0] - t.origin) as u64;
+            let base = (dts[0] - t.origin_ticks) as u64;
             t.segment_first_dts.get_or_insert(dts[0]);
             if reference.is_none() || ti == self.primary {
                 let first = t.samples.iter().min_by_key(|s| s.pts).expect("non-empty");
@@ -808,7 +798,7 @@ impl Muxer {
                     ProducerReference {
                         track_id: ti as u32 + 1,
                         ntp: first.wall.to_ntp(),
-                        media_time: (first.pts - t.origin).max(0) as u64,
+                        media_time: (first.pts - t.origin_ticks).max(0) as u64,
                     },
                     base,
                     end - dts[0],
@@ -956,5 +946,87 @@ mod tests {
             })
             .collect();
         assert_eq!(reasons, [EndReason::Discontinuity, EndReason::Finished]);
+    }
+
+    /// The `tfdt` of every track in a fragment, by track id.
+    fn decode_times(fragment: &[u8]) -> Vec<(u32, u64)> {
+        use crate::mp4::{self, find_child, Boxes, FieldReader};
+        let moof = find_child(fragment, mp4::MOOF).unwrap();
+        Boxes::new(moof.body)
+            .map(Result::unwrap)
+            .filter(|b| b.kind == mp4::TRAF)
+            .map(|traf| {
+                let tfhd = find_child(traf.body, mp4::TFHD).unwrap();
+                let mut r = FieldReader::new(tfhd.body);
+                r.version_flags().unwrap();
+                let id = r.u32().unwrap();
+                let tfdt = find_child(traf.body, mp4::TFDT).unwrap();
+                let mut r = FieldReader::new(tfdt.body);
+                let (version, _) = r.version_flags().unwrap();
+                (id, r.versioned_u64(version).unwrap().0)
+            })
+            .collect()
+    }
+
+    /// Audio that starts before the first keyframe defines the segment's
+    /// time zero, at a time that is no whole number of nanoseconds: its
+    /// first `tfdt` must still be exactly 0 (ticks -> ns -> ticks round
+    /// trip), and the video's the exact offset between them.
+    #[test]
+    fn audio_defining_time_zero_starts_at_tfdt_zero() {
+        let tracks = vec![
+            TrackSpec {
+                timescale: 90_000,
+                codec: CodecConfig::H264 {
+                    avcc: Bytes::from_static(&[
+                        1, 0x4d, 0x40, 0x1e, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00,
+                    ]),
+                    width: 320,
+                    height: 240,
+                },
+            },
+            TrackSpec {
+                timescale: 48_000,
+                codec: CodecConfig::Aac {
+                    asc: Bytes::from_static(&[0x11, 0x90]),
+                    sample_rate: 48_000,
+                    channels: 1,
+                },
+            },
+        ];
+        let mut m = Muxer::new(tracks, MuxerConfig::default()).unwrap();
+        let mut out = Vec::new();
+        let wall = WallTime(1_700_000_000_000_000_000);
+        let video = |pts: i64, keyframe| Frame {
+            track: 0,
+            pts,
+            wall,
+            keyframe,
+            duration_hint: None,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+        };
+        let audio = |pts: i64| Frame {
+            track: 1,
+            pts,
+            wall,
+            keyframe: true,
+            duration_hint: Some(1024),
+            data: Bytes::from_static(&[0x21, 0x10]),
+        };
+        // Video at 1 s; audio from 46 * 1024 ticks (981 333 333.3 ns).
+        m.push(video(90_000, true), &mut out).unwrap();
+        m.push(audio(46 * 1024), &mut out).unwrap();
+        m.push(audio(47 * 1024), &mut out).unwrap();
+        m.push(video(93_600, false), &mut out).unwrap();
+        m.finish(EndReason::Finished, &mut out);
+        let fragment = out
+            .iter()
+            .find_map(|e| match e {
+                MuxEvent::Fragment(f) => Some(f.bytes.to_vec()),
+                _ => None,
+            })
+            .unwrap();
+        // 90 000 - 88 320 (46 * 1024 ticks at 48 kHz in 90 kHz ticks).
+        assert_eq!(decode_times(&fragment), vec![(1, 1680), (2, 0)]);
     }
 }

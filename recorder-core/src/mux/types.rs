@@ -2,41 +2,8 @@
 
 use bytes::Bytes;
 
-/// Wall-clock time as nanoseconds since the Unix epoch (UTC).
-///
-/// Kept as a plain integer so the muxer never reads a clock: the source
-/// decides what "now" was for each frame (RTCP sender report or arrival).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct WallTime(pub i64);
-
-impl WallTime {
-    /// Nanoseconds between the NTP era (1900) and the Unix epoch (1970).
-    const NTP_UNIX_OFFSET_SECS: i64 = 2_208_988_800;
-
-    /// The time as a 64-bit NTP timestamp (32.32 fixed point since 1900).
-    pub fn to_ntp(self) -> u64 {
-        let secs = self.0.div_euclid(1_000_000_000) + Self::NTP_UNIX_OFFSET_SECS;
-        let nanos = self.0.rem_euclid(1_000_000_000) as u64;
-        ((secs as u64) << 32) | ((nanos << 32) / 1_000_000_000)
-    }
-
-    /// Converts a 64-bit NTP timestamp back to Unix nanoseconds.
-    pub fn from_ntp(ntp: u64) -> Self {
-        let secs = (ntp >> 32) as i64 - Self::NTP_UNIX_OFFSET_SECS;
-        let frac = ntp & 0xffff_ffff;
-        WallTime(secs * 1_000_000_000 + ((frac * 1_000_000_000) >> 32) as i64)
-    }
-
-    /// Whole seconds since the Unix epoch (floor).
-    pub fn unix_secs(self) -> i64 {
-        self.0.div_euclid(1_000_000_000)
-    }
-
-    /// This time plus `ticks` of a clock running at `timescale` Hz.
-    pub fn add_ticks(self, ticks: i64, timescale: u32) -> Self {
-        WallTime(self.0 + (ticks as i128 * 1_000_000_000 / timescale as i128) as i64)
-    }
-}
+use crate::mp4::HeaderPatch;
+pub use crate::time::WallTime;
 
 /// How a track's samples are coded, with the decoder configuration the
 /// `moov` needs.
@@ -212,16 +179,6 @@ impl FragmentBytes {
         }
         v
     }
-}
-
-/// A place in the init segment to overwrite once the segment's length is
-/// known (`mvhd` and `mehd` durations), for sinks that can seek or re-upload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HeaderPatch {
-    /// Byte offset from the start of the segment.
-    pub offset: u64,
-    /// The bytes to write there.
-    pub bytes: [u8; 8],
 }
 
 /// Facts about a started segment.

@@ -1,8 +1,7 @@
 //! Object and file names from a template such as
 //! `{camera}/{YYYYMMDD}/{HHMMSS}_{camera}.mp4`.
 //!
-//! Times are UTC. The civil-date conversion is done here rather than with a
-//! date crate: it is twenty lines and keeps the dependency tree small.
+//! Times are UTC; the calendar comes from [`WallTime::to_utc`].
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -220,7 +219,7 @@ impl ObjectNameTemplate {
     /// result never escapes the output directory.
     pub fn render(&self, camera: &str, wall: WallTime, segment: u64) -> String {
         let camera = sanitize_camera_id(camera);
-        let t = CivilTime::from_unix_secs(wall.unix_secs());
+        let t = wall.to_utc();
         let mut out = String::with_capacity(self.source.len() + 32);
         for part in &self.parts {
             // Writing to a String cannot fail.
@@ -233,14 +232,14 @@ impl ObjectNameTemplate {
                     out.push_str(&camera);
                     Ok(())
                 }
-                Part::Year => write!(out, "{:04}", t.year),
-                Part::Month => write!(out, "{:02}", t.month),
-                Part::Day => write!(out, "{:02}", t.day),
-                Part::Hour => write!(out, "{:02}", t.hour),
-                Part::Minute => write!(out, "{:02}", t.minute),
-                Part::Second => write!(out, "{:02}", t.second),
-                Part::Date => write!(out, "{:04}{:02}{:02}", t.year, t.month, t.day),
-                Part::Time => write!(out, "{:02}{:02}{:02}", t.hour, t.minute, t.second),
+                Part::Year => write!(out, "{:04}", t.year()),
+                Part::Month => write!(out, "{:02}", t.month()),
+                Part::Day => write!(out, "{:02}", t.day()),
+                Part::Hour => write!(out, "{:02}", t.hour()),
+                Part::Minute => write!(out, "{:02}", t.minute()),
+                Part::Second => write!(out, "{:02}", t.second()),
+                Part::Date => write!(out, "{:04}{:02}{:02}", t.year(), t.month(), t.day()),
+                Part::Time => write!(out, "{:02}{:02}{:02}", t.hour(), t.minute(), t.second()),
                 Part::Segment => write!(out, "{segment}"),
                 Part::Unix => write!(out, "{}", wall.unix_secs()),
             };
@@ -273,101 +272,6 @@ pub fn sanitize_camera_id(camera: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A UTC calendar date and time of day.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct CivilTime {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
-}
-
-impl CivilTime {
-    /// Splits seconds since the Unix epoch (UTC, no leap seconds) into a
-    /// proleptic Gregorian date and time.
-    pub fn from_unix_secs(secs: i64) -> Self {
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400) as u32;
-        let (year, month, day) = civil_from_days(days);
-        CivilTime {
-            year,
-            month,
-            day,
-            hour: sod / 3600,
-            minute: sod / 60 % 60,
-            second: sod % 60,
-        }
-    }
-}
-
-/// Days since 1970-01-01 to (year, month, day).
-///
-/// Counts in 400-year eras starting on 0000-03-01, where every era has the
-/// same 146 097 days and putting February last makes the leap day the era's
-/// (and year's) final day, so no month table is needed.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    // 719 468 days from 0000-03-01 to 1970-01-01.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    // Remove the leap days so far in the era, then whole years fit 365 days.
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    // Months March..February have lengths 31,30,31,30,31,31,30,31,30,31,31,28/29:
-    // (153 * m + 2) / 5 is the first day of month m counted from March.
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date: the inverse of
-/// [`civil_from_days`].
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// `2024-05-01T12:00:00.250Z` (UTC, milliseconds), as object metadata.
-pub(crate) fn rfc3339(t: WallTime) -> String {
-    let c = CivilTime::from_unix_secs(t.unix_secs());
-    let ms = t.0.rem_euclid(1_000_000_000) / 1_000_000;
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
-}
-
-/// Parses what [`rfc3339`] writes.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<WallTime> {
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let ms = if b.get(19) == Some(&b'.') {
-        num(20..23).unwrap_or(0)
-    } else {
-        0
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
-    Some(WallTime(secs * 1_000_000_000 + ms * 1_000_000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,54 +280,20 @@ mod tests {
         WallTime(secs * 1_000_000_000)
     }
 
-    /// Independent, slow reference: walk day by day from the epoch.
-    fn reference_date(days: i64) -> (i64, u32, u32) {
-        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        let len = |y: i64, m: u32| match m {
-            2 if leap(y) => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
-        };
-        let (mut y, mut m, mut d) = (1970i64, 1u32, 1u32);
-        if days >= 0 {
-            for _ in 0..days {
-                d += 1;
-                if d > len(y, m) {
-                    d = 1;
-                    m += 1;
-                    if m > 12 {
-                        m = 1;
-                        y += 1;
-                    }
-                }
-            }
-        } else {
-            for _ in 0..-days {
-                if d == 1 {
-                    if m == 1 {
-                        m = 12;
-                        y -= 1;
-                    } else {
-                        m -= 1;
-                    }
-                    d = len(y, m);
-                } else {
-                    d -= 1;
-                }
-            }
-        }
-        (y, m, d)
-    }
-
     #[test]
     fn civil_dates_match_day_by_day_reference() {
         // 1900-01-01 (day -25567) to well past 2100 covers the 100- and
         // 400-year leap rules.
-        let mut expected = reference_date(-25_567);
-        for days in -25_567..60_000 {
-            assert_eq!(civil_from_days(days), expected, "day {days}");
+        let t = ObjectNameTemplate::parse("{YYYY}-{MM}-{DD}").unwrap();
+        let mut expected = (1900, 1, 1);
+        for days in -25_567..60_000i64 {
             let (y, m, d) = expected;
+            let want = format!("{y:04}-{m:02}-{d:02}");
+            assert_eq!(
+                t.render("c", ts(days * 86_400 + 86_399), 0),
+                want,
+                "day {days}"
+            );
             expected = reference_date_step(y, m, d);
         }
     }
@@ -443,13 +313,6 @@ mod tests {
         } else {
             (y + 1, 1, 1)
         }
-    }
-
-    #[test]
-    fn reference_agrees_on_known_days() {
-        assert_eq!(reference_date(0), (1970, 1, 1));
-        assert_eq!(reference_date(-1), (1969, 12, 31));
-        assert_eq!(reference_date(11_016), (2000, 2, 29));
     }
 
     #[test]
@@ -558,30 +421,5 @@ mod tests {
             "{name}"
         );
         assert!(name.starts_with("_._.._etc_passwd/"), "{name}");
-    }
-
-    #[test]
-    fn rfc3339_format() {
-        assert_eq!(rfc3339(WallTime(0)), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            rfc3339(WallTime(1_714_564_800_250_000_000)),
-            "2024-05-01T12:00:00.250Z"
-        );
-    }
-
-    #[test]
-    fn rfc3339_roundtrip() {
-        for t in [0i64, 1_714_564_800_250_000_000, 951_782_400_000_000_000] {
-            assert_eq!(parse_rfc3339(&rfc3339(WallTime(t))), Some(WallTime(t)));
-        }
-        assert_eq!(parse_rfc3339("garbage"), None);
-    }
-
-    #[test]
-    fn days_from_civil_inverts_civil_from_days() {
-        for days in -25_567..60_000 {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
-        }
     }
 }

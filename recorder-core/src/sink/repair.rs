@@ -10,12 +10,12 @@
 //! cannot tell a crashed file from one that is still being written.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::boxes::{find_child, parse_header, Children, Header, Reader};
-use super::local::{free_final_name, sync_dir};
+use super::fs::{files_under, free_final_name, sync_dir, walk_io_error};
 use super::SinkError;
+use crate::mp4::{self, find_child, BoxHeader, Boxes, FieldReader, HeaderPatch, Mp4Error};
 
 /// The most bytes a `moov` or `moof` may have before it is treated as
 /// corrupt: real ones are kilobytes, and a garbage size must not make
@@ -104,37 +104,28 @@ pub enum RepairOutcome {
 /// `tokio::task::spawn_blocking`.
 pub fn repair_dir(root: &Path) -> Result<RepairReport, SinkError> {
     let mut report = RepairReport::default();
-    let top = match fs::read_dir(root) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
-        Err(e) => return Err(SinkError::from_io("listing", root, e)),
-    };
     let mut parts = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), top)];
-    while let Some((dir, rd)) = stack.pop() {
-        for entry in rd {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    report.files.push(RepairedFile {
-                        part: dir.clone(),
-                        outcome: RepairOutcome::Failed(SinkError::from_io("listing", &dir, e)),
-                    });
-                    break;
+    for entry in files_under(root) {
+        match entry {
+            Ok(path) if is_part(&path) => parts.push(path),
+            Ok(_) => {}
+            Err(e) if e.depth() == 0 => {
+                let e = walk_io_error(e);
+                if e.kind() == io::ErrorKind::NotFound {
+                    return Ok(report);
                 }
-            };
-            let path = entry.path();
-            let Ok(ft) = entry.file_type() else { continue };
-            if ft.is_dir() {
-                match fs::read_dir(&path) {
-                    Ok(sub) => stack.push((path, sub)),
-                    Err(e) => report.files.push(RepairedFile {
-                        part: path.clone(),
-                        outcome: RepairOutcome::Failed(SinkError::from_io("listing", &path, e)),
-                    }),
-                }
-            } else if ft.is_file() && is_part(&path) {
-                parts.push(path);
+                return Err(SinkError::from_io("listing", root, e));
+            }
+            Err(e) => {
+                let dir = e.path().unwrap_or(root).to_path_buf();
+                report.files.push(RepairedFile {
+                    outcome: RepairOutcome::Failed(SinkError::from_io(
+                        "listing",
+                        &dir,
+                        walk_io_error(e),
+                    )),
+                    part: dir,
+                });
             }
         }
     }
@@ -191,10 +182,8 @@ pub fn repair_file(part: &Path) -> Result<RepairOutcome, SinkError> {
         file.set_len(analysis.keep)
             .map_err(|e| io_err("truncating", e))?;
     }
-    for (offset, bytes) in &analysis.patches {
-        file.seek(SeekFrom::Start(*offset))
-            .map_err(|e| io_err("patching", e))?;
-        file.write_all(bytes).map_err(|e| io_err("patching", e))?;
+    for p in &analysis.patches {
+        p.write_to(&file).map_err(|e| io_err("patching", e))?;
     }
     file.sync_all().map_err(|e| io_err("syncing", e))?;
     drop(file);
@@ -232,13 +221,14 @@ struct Analysis {
     /// on the init segment).
     keep: u64,
     fragments: u32,
-    /// `(file offset, bytes)` that put the recomputed duration in place.
-    patches: Vec<(u64, Vec<u8>)>,
+    /// What puts the recomputed duration in place.
+    patches: Vec<HeaderPatch>,
     /// The first track's end time and timescale, when computable.
     media_end: Option<(u64, u32)>,
 }
 
 /// What [`scan_segment`] found in a segment file (for the S3 spool).
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct SegmentScan {
     /// True if the file starts with `ftyp` and holds a complete `moov`.
@@ -247,13 +237,14 @@ pub(crate) struct SegmentScan {
     pub keep: u64,
     /// Complete fragments in that prefix.
     pub fragments: u32,
-    /// `(file offset, bytes)` that put the recomputed duration in place.
-    pub patches: Vec<(u64, Vec<u8>)>,
+    /// What puts the recomputed duration in place.
+    pub patches: Vec<HeaderPatch>,
     /// Duration of the first track in seconds, when computable.
     pub duration_secs: Option<f64>,
 }
 
 /// Walks a segment file like [`repair_file`] does, without changing it.
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
 pub(crate) fn scan_segment<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<SegmentScan> {
     let a = analyze(file, len)?;
     Ok(SegmentScan {
@@ -280,42 +271,45 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
     let mut track_end: Option<u64> = None;
     let mut pos = 0u64;
     while pos < len {
-        let mut buf = [0u8; 16];
-        let want = (len - pos).min(16) as usize;
+        let mut buf = [0u8; BoxHeader::MAX_LEN];
+        let want = (len - pos).min(BoxHeader::MAX_LEN as u64) as usize;
         let n = read_at(file, pos, &mut buf[..want])?;
-        let Header::Box(h) = parse_header(&buf[..n]) else {
+        let Ok(h) = BoxHeader::parse(&buf[..n]) else {
             break;
         };
         // Size 0 ("to end of file") cannot tell a complete box from a torn one.
         let Some(end) = pos.checked_add(h.size).filter(|&e| h.size != 0 && e <= len) else {
             break;
         };
-        if pos == 0 && h.kind != *b"ftyp" {
+        if pos == 0 && h.kind != mp4::FTYP {
             a.state = State::NotOurs;
             return Ok(a);
         }
-        match &h.kind {
-            b"moov" => {
+        match h.kind {
+            mp4::MOOV => {
                 if a.state == State::Init || h.size > MAX_META_BOX {
                     break;
                 }
                 let body = read_body(file, pos + h.header_len, h.size - h.header_len)?;
-                info = parse_moov(&body, pos + h.header_len);
+                info = parse_moov(&body, pos + h.header_len).ok();
                 a.state = State::Init;
                 a.keep = end;
             }
-            b"moof" => {
+            mp4::MOOF => {
                 if a.state != State::Init || h.size > MAX_META_BOX {
                     break;
                 }
                 let body = read_body(file, pos + h.header_len, h.size - h.header_len)?;
                 pending_moof = Some((end, body));
             }
-            b"mdat" => match pending_moof.take() {
+            mp4::MDAT => match pending_moof.take() {
                 Some((moof_end, moof)) if moof_end == pos => {
                     a.fragments += 1;
                     a.keep = end;
-                    if let Some(e) = info.as_ref().and_then(|i| fragment_end(&moof, i)) {
+                    if let Some(e) = info
+                        .as_ref()
+                        .and_then(|i| fragment_end(&moof, i).ok().flatten())
+                    {
                         track_end = Some(track_end.map_or(e, |t| t.max(e)));
                     }
                 }
@@ -374,82 +368,70 @@ struct MoovInfo {
 }
 
 impl MoovInfo {
-    fn duration_patches(&self, media_end: u64) -> Vec<(u64, Vec<u8>)> {
-        let movie = (u128::from(media_end) * u128::from(self.movie_timescale)
-            + u128::from(self.media_timescale) / 2)
-            / u128::from(self.media_timescale);
-        let field = |(offset, width): (u64, usize)| {
-            let bytes = if width == 8 {
-                u64::try_from(movie)
-                    .unwrap_or(u64::MAX)
-                    .to_be_bytes()
-                    .to_vec()
-            } else {
-                u32::try_from(movie)
-                    .unwrap_or(u32::MAX)
-                    .to_be_bytes()
-                    .to_vec()
-            };
-            (offset, bytes)
-        };
+    fn duration_patches(&self, media_end: u64) -> Vec<HeaderPatch> {
+        let movie = crate::time::rescale(media_end, self.media_timescale, self.movie_timescale);
         std::iter::once(self.mvhd_duration)
             .chain(self.mehd_duration)
-            .map(field)
+            .map(|(offset, width)| HeaderPatch::versioned(offset, width, movie))
             .collect()
     }
 }
 
-/// Reads the fields [`MoovInfo`] needs; `None` if anything is missing.
+/// Reads the fields [`MoovInfo`] needs, failing if any is missing.
 /// `base` is the file offset of `moov`'s body.
-fn parse_moov(moov: &[u8], base: u64) -> Option<MoovInfo> {
-    let (mvhd, mvhd_off) = find_child(moov, b"mvhd")?;
-    let mut r = Reader::new(mvhd);
+fn parse_moov(moov: &[u8], base: u64) -> Result<MoovInfo, Mp4Error> {
+    let mvhd = find_child(moov, mp4::MVHD)?;
+    let mut r = FieldReader::new(mvhd.body);
     let (version, _) = r.version_flags()?;
-    let width = if version == 1 { 8 } else { 4 };
-    r.skip(2 * width)?; // creation and modification times
+    r.versioned_u64(version)?; // creation time
+    r.versioned_u64(version)?; // modification time
     let movie_timescale = r.u32()?;
-    let mvhd_duration = (base + (mvhd_off + r.pos()) as u64, width);
-    r.skip(width)?;
+    let at = base + (mvhd.body_offset + r.pos()) as u64;
+    let (_, width) = r.versioned_u64(version)?;
+    let mvhd_duration = (at, width);
 
-    let (trak, _) = find_child(moov, b"trak")?;
-    let (tkhd, _) = find_child(trak, b"tkhd")?;
-    let mut r = Reader::new(tkhd);
+    let trak = find_child(moov, mp4::TRAK)?;
+    let tkhd = find_child(trak.body, mp4::TKHD)?;
+    let mut r = FieldReader::new(tkhd.body);
     let (version, _) = r.version_flags()?;
-    r.skip(if version == 1 { 16 } else { 8 })?;
+    r.versioned_u64(version)?; // creation time
+    r.versioned_u64(version)?; // modification time
     let track_id = r.u32()?;
-    let (mdia, _) = find_child(trak, b"mdia")?;
-    let (mdhd, _) = find_child(mdia, b"mdhd")?;
-    let mut r = Reader::new(mdhd);
+    let mdia = find_child(trak.body, mp4::MDIA)?;
+    let mdhd = find_child(mdia.body, mp4::MDHD)?;
+    let mut r = FieldReader::new(mdhd.body);
     let (version, _) = r.version_flags()?;
-    r.skip(if version == 1 { 16 } else { 8 })?;
+    r.versioned_u64(version)?; // creation time
+    r.versioned_u64(version)?; // modification time
     let media_timescale = r.u32()?;
     if media_timescale == 0 || movie_timescale == 0 {
-        return None;
+        return Err(Mp4Error::Missing { kind: mp4::MDHD });
     }
 
     let mut mehd_duration = None;
     let mut trex_duration = None;
-    if let Some((mvex, mvex_off)) = find_child(moov, b"mvex") {
-        for (kind, body, off) in Children::new(mvex) {
-            let mut r = Reader::new(body);
-            match &kind {
-                b"mehd" => {
-                    let Some((version, _)) = r.version_flags() else {
+    if let Ok(mvex) = find_child(moov, mp4::MVEX) {
+        // Boxes after a malformed one cannot be found; use what came before.
+        for b in Boxes::new(mvex.body).map_while(Result::ok) {
+            let mut r = FieldReader::new(b.body);
+            match b.kind {
+                mp4::MEHD => {
+                    let Ok((version, _)) = r.version_flags() else {
                         continue;
                     };
-                    let width = if version == 1 { 8 } else { 4 };
-                    if r.remaining() >= width {
-                        mehd_duration = Some((base + (mvex_off + off + r.pos()) as u64, width));
+                    let at = base + (mvex.body_offset + b.body_offset + r.pos()) as u64;
+                    if let Ok((_, width)) = r.versioned_u64(version) {
+                        mehd_duration = Some((at, width));
                     }
                 }
-                b"trex" => {
+                mp4::TREX => {
                     let fields = (|| {
                         r.version_flags()?;
                         let id = r.u32()?;
-                        r.skip(4)?;
-                        Some((id, r.u32()?))
+                        r.skip(4)?; // default_sample_description_index
+                        Ok::<_, Mp4Error>((id, r.u32()?))
                     })();
-                    if let Some((_, d)) = fields.filter(|(id, _)| *id == track_id) {
+                    if let Some((_, d)) = fields.ok().filter(|(id, _)| *id == track_id) {
                         trex_duration = Some(d);
                     }
                 }
@@ -457,7 +439,7 @@ fn parse_moov(moov: &[u8], base: u64) -> Option<MoovInfo> {
             }
         }
     }
-    Some(MoovInfo {
+    Ok(MoovInfo {
         movie_timescale,
         mvhd_duration,
         mehd_duration,
@@ -468,71 +450,73 @@ fn parse_moov(moov: &[u8], base: u64) -> Option<MoovInfo> {
 }
 
 /// The end time (in the track's timescale) of the first track's samples
-/// in this `moof`: `tfdt` plus the `trun` sample durations. `None` if the
-/// fragment has no such track or lacks what the sum needs.
-fn fragment_end(moof: &[u8], info: &MoovInfo) -> Option<u64> {
+/// in this `moof`: `tfdt` plus the `trun` sample durations. `Ok(None)` if
+/// the fragment has no such track; an error if it lacks what the sum needs.
+fn fragment_end(moof: &[u8], info: &MoovInfo) -> Result<Option<u64>, Mp4Error> {
     let mut end = None;
-    for (kind, traf, _) in Children::new(moof) {
-        if kind != *b"traf" {
+    for traf in Boxes::new(moof).map_while(Result::ok) {
+        if traf.kind != mp4::TRAF {
             continue;
         }
-        let (tfhd, _) = find_child(traf, b"tfhd")?;
-        let mut r = Reader::new(tfhd);
+        let tfhd = find_child(traf.body, mp4::TFHD)?;
+        let mut r = FieldReader::new(tfhd.body);
         let (_, flags) = r.version_flags()?;
         if r.u32()? != info.track_id {
             continue;
         }
-        if flags & 0x01 != 0 {
-            r.skip(8)?; // base_data_offset
+        if flags & mp4::TFHD_BASE_DATA_OFFSET != 0 {
+            r.skip(8)?;
         }
-        if flags & 0x02 != 0 {
-            r.skip(4)?; // sample_description_index
+        if flags & mp4::TFHD_SAMPLE_DESCRIPTION_INDEX != 0 {
+            r.skip(4)?;
         }
-        let default_duration = if flags & 0x08 != 0 {
+        let default_duration = if flags & mp4::TFHD_DEFAULT_DURATION != 0 {
             Some(r.u32()?)
         } else {
             info.trex_duration
         };
 
-        let (tfdt, _) = find_child(traf, b"tfdt")?;
-        let mut r = Reader::new(tfdt);
+        let tfdt = find_child(traf.body, mp4::TFDT)?;
+        let mut r = FieldReader::new(tfdt.body);
         let (version, _) = r.version_flags()?;
-        let mut t = if version == 1 {
-            r.u64()?
-        } else {
-            u64::from(r.u32()?)
-        };
+        let (mut t, _) = r.versioned_u64(version)?;
 
-        for (kind, trun, _) in Children::new(traf) {
-            if kind != *b"trun" {
+        for trun in Boxes::new(traf.body).map_while(Result::ok) {
+            if trun.kind != mp4::TRUN {
                 continue;
             }
-            let mut r = Reader::new(trun);
+            let mut r = FieldReader::new(trun.body);
             let (_, flags) = r.version_flags()?;
             let count = r.u32()?;
-            if flags & 0x01 != 0 {
-                r.skip(4)?; // data_offset
+            if flags & mp4::TRUN_DATA_OFFSET != 0 {
+                r.skip(4)?;
             }
-            if flags & 0x04 != 0 {
-                r.skip(4)?; // first_sample_flags
+            if flags & mp4::TRUN_FIRST_SAMPLE_FLAGS != 0 {
+                r.skip(4)?;
             }
-            if flags & 0x100 != 0 {
-                let per_sample = 4 * (flags & 0xf00).count_ones() as usize;
+            if flags & mp4::TRUN_SAMPLE_DURATION != 0 {
+                let per_sample = 4 * (flags & mp4::TRUN_PER_SAMPLE_FIELDS).count_ones() as usize;
                 // Refuse counts the box cannot hold before looping on them.
-                if (count as usize).checked_mul(per_sample)? > r.remaining() {
-                    return None;
+                let needed = (count as usize).saturating_mul(per_sample);
+                if needed > r.remaining() {
+                    return Err(Mp4Error::Truncated {
+                        offset: r.pos() as u64,
+                        needed: needed as u64,
+                        available: r.remaining() as u64,
+                    });
                 }
                 for _ in 0..count {
                     t = t.saturating_add(u64::from(r.u32()?));
                     r.skip(per_sample - 4)?;
                 }
             } else {
-                t = t.saturating_add(u64::from(count) * u64::from(default_duration?));
+                let d = default_duration.ok_or(Mp4Error::Missing { kind: mp4::TREX })?;
+                t = t.saturating_add(u64::from(count) * u64::from(d));
             }
         }
         end = Some(end.map_or(t, |e: u64| e.max(t)));
     }
-    end
+    Ok(end)
 }
 
 #[cfg(test)]

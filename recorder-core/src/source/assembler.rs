@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::rtsp::SourceEvent;
 use super::timeline::{Timeline, TimelineConfig, TimelineStats};
 use crate::mux::{CodecConfig, Frame, TrackSpec, WallTime};
 
@@ -156,6 +155,40 @@ impl Assembler {
             }));
         }
     }
+}
+
+/// What [`Session::next`](super::Session::next) yields.
+#[derive(Clone, Debug)]
+pub enum SourceEvent {
+    /// A frame, placed on the shared timeline.
+    Frame(Frame),
+    /// The track's codec parameters changed; the next frame of the track
+    /// uses them. Also reflected in
+    /// [`Session::tracks`](super::Session::tracks).
+    ParametersChanged {
+        /// The track.
+        track: usize,
+        /// The new configuration.
+        codec: CodecConfig,
+    },
+    /// RTP packets were lost before the next frame of the track.
+    Loss {
+        /// The track.
+        track: usize,
+        /// Packets lost.
+        packets: u32,
+    },
+    /// An RTCP sender report (for metrics and `camrec probe`).
+    SenderReport {
+        /// The track.
+        track: usize,
+        /// Extended RTP time of the report.
+        rtp: i64,
+        /// The camera's clock at that RTP time.
+        ntp: WallTime,
+        /// Camera clock minus our clock, in nanoseconds.
+        camera_clock_offset_ns: i64,
+    },
 }
 
 #[cfg(test)]

@@ -23,10 +23,11 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 pub use retina::client::SessionGroup;
 
+pub use super::assembler::SourceEvent;
 use super::assembler::{Assembler, RawFrame};
 use super::camera_url::CameraUrl;
 use super::timeline::{TimelineConfig, TimelineStats};
-use crate::mux::{CodecConfig, Frame, TrackSpec, WallTime};
+use crate::mux::{CodecConfig, TrackSpec, WallTime};
 
 /// How RTP travels from the camera.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -333,39 +334,6 @@ impl fmt::Display for ProbeInfo {
             ),
         }
     }
-}
-
-/// What [`Session::next`] yields.
-#[derive(Clone, Debug)]
-pub enum SourceEvent {
-    /// A frame, placed on the shared timeline.
-    Frame(Frame),
-    /// The track's codec parameters changed; the next frame of the track
-    /// uses them. Also reflected in [`Session::tracks`].
-    ParametersChanged {
-        /// The track.
-        track: usize,
-        /// The new configuration.
-        codec: CodecConfig,
-    },
-    /// RTP packets were lost before the next frame of the track.
-    Loss {
-        /// The track.
-        track: usize,
-        /// Packets lost.
-        packets: u32,
-    },
-    /// An RTCP sender report (for metrics and `camrec probe`).
-    SenderReport {
-        /// The track.
-        track: usize,
-        /// Extended RTP time of the report.
-        rtp: i64,
-        /// The camera's clock at that RTP time.
-        ntp: WallTime,
-        /// Camera clock minus our clock, in nanoseconds.
-        camera_clock_offset_ns: i64,
-    },
 }
 
 /// A playing camera session. Drop it to tear down.

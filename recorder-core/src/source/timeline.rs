@@ -22,6 +22,7 @@
 use std::time::Duration;
 
 use crate::mux::WallTime;
+use crate::time::{ns_to_ticks, ticks_to_ns};
 
 /// Tuning for [`Timeline`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,24 +118,8 @@ pub struct Timeline {
     last_offset_ns: Option<i64>,
 }
 
-const NS: i128 = 1_000_000_000;
-
 fn sat_i64(v: i128) -> i64 {
     v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
-}
-
-fn ticks_to_ns(ticks: i128, timescale: u32) -> i128 {
-    ticks * NS / timescale.max(1) as i128
-}
-
-fn ns_to_ticks(ns: i128, timescale: u32) -> i128 {
-    // Round to nearest so a 20 ms offset at 8 kHz is 160, not 159.
-    let t = ns * timescale.max(1) as i128;
-    if t >= 0 {
-        (t + NS / 2) / NS
-    } else {
-        (t - NS / 2) / NS
-    }
 }
 
 fn wall_plus_ns(w: WallTime, ns: i128) -> WallTime {

@@ -3,9 +3,8 @@
 //! and duration recomputation).
 
 use bytes::Bytes;
-use recorder_core::mux::{
-    EndReason, Fragment, FragmentBytes, HeaderPatch, SegmentEnd, SegmentStart, WallTime,
-};
+use recorder_core::mp4::HeaderPatch;
+use recorder_core::mux::{EndReason, Fragment, FragmentBytes, SegmentEnd, SegmentStart, WallTime};
 
 /// Movie timescale (`mvhd`).
 pub const MOVIE_TS: u32 = 1000;
@@ -261,14 +260,8 @@ impl Segment {
             bytes: offset as u64,
             fragments: n,
             header_patches: vec![
-                HeaderPatch {
-                    offset: init.mvhd_duration_at as u64,
-                    bytes: movie.to_be_bytes(),
-                },
-                HeaderPatch {
-                    offset: init.mehd_duration_at as u64,
-                    bytes: movie.to_be_bytes(),
-                },
+                HeaderPatch::u64(init.mvhd_duration_at as u64, movie),
+                HeaderPatch::u64(init.mehd_duration_at as u64, movie),
             ],
         };
         Segment {

@@ -35,8 +35,7 @@ pub fn assemble(events: Vec<MuxEvent>) -> Vec<Segment> {
                 assert_eq!(end.index, seg.start.index);
                 assert_eq!(end.bytes as usize, seg.bytes.len());
                 for p in &end.header_patches {
-                    let at = p.offset as usize;
-                    seg.bytes[at..at + 8].copy_from_slice(&p.bytes);
+                    p.apply(&mut seg.bytes).expect("patch within the segment");
                 }
                 seg.end = Some(end);
             }

@@ -46,11 +46,11 @@ pub use store::{S3Status, S3Store};
 
 use self::store::{add, Inner};
 use self::upload::{append_manifest, key_line, manifest_path, meta_line, Msg, Upload};
-use super::local::{suffixed, write_all_vectored, MAX_SUFFIX};
-use super::object_name::rfc3339;
+use super::fs::{suffixed, write_all_vectored, MAX_SUFFIX};
 use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
 use super::repair::scan_segment;
 use super::{blocking, SegmentSink, SinkError, StoredSegment};
+use crate::mp4::HeaderPatch;
 use crate::mux::{Fragment, SegmentEnd, SegmentStart, TrackSpec, WallTime};
 
 /// A camera's connection to an [`S3Store`]: implements [`SegmentSink`].
@@ -101,7 +101,7 @@ pub(crate) fn push_end_and_duration(
     secs: f64,
 ) {
     if let Some(end) = end {
-        meta.push(("end".into(), rfc3339(end)));
+        meta.push(("end".into(), end.to_rfc3339()));
     }
     meta.push(("duration".into(), format!("{secs:.3}")));
 }
@@ -151,7 +151,7 @@ impl S3Sink {
     async fn seal(
         &mut self,
         o: OpenSegment,
-        patches: Option<Vec<(u64, [u8; 8])>>,
+        patches: Option<Vec<HeaderPatch>>,
         end_meta: Option<(WallTime, i64, Option<u64>)>,
     ) -> Result<StoredSegment, SinkError> {
         let file = o.file.clone();
@@ -161,24 +161,23 @@ impl S3Sink {
         let mut meta = start_meta(&o.camera, o.wall_start, &o.tracks);
         let (patched, scanned_duration) = blocking(&o.spool, move || {
             let io = |a, e| SinkError::from_io(a, &spool, e);
-            let (list, dur): (Vec<(u64, Vec<u8>)>, Option<f64>) = match patches {
-                Some(p) => (p.into_iter().map(|(o, b)| (o, b.to_vec())).collect(), None),
+            let (list, dur) = match patches {
+                Some(p) => (p, None),
                 None => {
                     let mut f = &*file;
                     let scan = scan_segment(&mut f, len).map_err(|e| io("scanning", e))?;
                     (scan.patches, scan.duration_secs)
                 }
             };
-            for (off, bytes) in &list {
-                if off + bytes.len() as u64 > len {
+            for p in &list {
+                if !p.fits(len) {
                     return Err(SinkError::InvalidPatch {
-                        offset: *off,
+                        offset: p.offset,
                         len,
                         path: spool.clone(),
                     });
                 }
-                file.write_all_at(bytes, *off)
-                    .map_err(|e| io("patching", e))?;
+                p.write_to(&file).map_err(|e| io("patching", e))?;
             }
             append_manifest(&manifest, &["sealed".to_owned()])
                 .map_err(|e| io("writing manifest", e))?;
@@ -213,7 +212,7 @@ impl S3Sink {
 fn start_meta(camera: &str, wall_start: WallTime, tracks: &[TrackSpec]) -> Vec<(String, String)> {
     let mut meta = vec![
         ("camera".to_owned(), camera.to_owned()),
-        ("start".to_owned(), rfc3339(wall_start)),
+        ("start".to_owned(), wall_start.to_rfc3339()),
     ];
     if !tracks.is_empty() {
         let codecs: Vec<&str> = tracks.iter().map(|t| t.codec.name()).collect();
@@ -423,11 +422,7 @@ impl SegmentSink for S3Sink {
             // The muxer's patches count fragments we refused: measure the spool.
             return self.seal(o, None, None).await;
         }
-        let patches = end
-            .header_patches
-            .iter()
-            .map(|p| (p.offset, p.bytes))
-            .collect();
+        let patches = end.header_patches.clone();
         let frames = video.and_then(|i| end.samples.get(i).copied());
         self.seal(
             o,

@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,9 +12,9 @@ use super::error::{chain_text, S3Error, S3Operation};
 use super::push_end_and_duration;
 use super::store::{add, classify, sub, S3Store};
 use super::upload::{abort_upload, manifest_path, remove_spool, Manifest, Outcome, Upload};
-use crate::mux::WallTime;
-use crate::sink::object_name::parse_rfc3339;
+use crate::sink::fs::files_under;
 use crate::sink::repair::scan_segment;
+use crate::time::WallTime;
 
 /// Where a recovered object's bytes came from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -60,24 +59,16 @@ const RECOVERY_ATTEMPTS: u32 = 6;
 
 fn find_spools(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() && p.extension().is_some_and(|x| x == "spool") => out.push(p),
-                // A manifest whose spool is gone is useless.
-                Ok(t)
-                    if t.is_file()
-                        && p.extension().is_some_and(|x| x == "manifest")
-                        && !p.with_extension("spool").exists() =>
-                {
-                    let _ = fs::remove_file(&p);
-                }
-                _ => {}
-            }
+    // Unreadable directories are skipped: what they hold is retried at the
+    // next recovery.
+    for p in files_under(dir).flatten() {
+        if p.extension().is_some_and(|x| x == "spool") {
+            out.push(p);
+        } else if p.extension().is_some_and(|x| x == "manifest")
+            && !p.with_extension("spool").exists()
+        {
+            // A manifest whose spool is gone is useless.
+            let _ = fs::remove_file(&p);
         }
     }
     out.sort();
@@ -109,8 +100,8 @@ fn plan_spool(spool: &Path) -> std::io::Result<SpoolPlan> {
     if scan.keep < len {
         file.set_len(scan.keep)?;
     }
-    for (off, bytes) in &scan.patches {
-        file.write_all_at(bytes, *off)?;
+    for p in &scan.patches {
+        p.write_to(&file)?;
     }
     file.sync_all()?;
     Ok(SpoolPlan::Complete {
@@ -220,7 +211,7 @@ impl S3Store {
                         let end = meta
                             .iter()
                             .find(|(k, _)| k == "start")
-                            .and_then(|(_, v)| parse_rfc3339(v))
+                            .and_then(|(_, v)| WallTime::parse_rfc3339(v))
                             .map(|start| WallTime(start.0 + (d * 1e9) as i64));
                         push_end_and_duration(&mut meta, end, d);
                     }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::error::{chain_text, S3Error, S3Operation};
 use super::store::{add, classify, sub, Failure, Inner};
-use crate::sink::local::suffixed;
+use crate::sink::fs::{suffixed, MAX_SUFFIX};
 
 /// What the sink tells a segment's upload task.
 #[derive(Debug)]
@@ -280,7 +280,7 @@ impl Upload {
             return Ok(());
         }
         let wanted = PathBuf::from(&self.key);
-        for n in 0..crate::sink::local::MAX_SUFFIX {
+        for n in 0..MAX_SUFFIX {
             let cand = suffixed(&wanted, n).to_string_lossy().into_owned();
             let inner = &self.inner;
             let key = cand.as_str();
