@@ -336,6 +336,8 @@ impl Upload {
         }
         self.check_key().await?;
         let (inner, key) = (&self.inner, self.key.as_str());
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let calls = &calls;
         let id = inner
             .retry(
                 S3Operation::CreateMultipartUpload,
@@ -343,6 +345,7 @@ impl Upload {
                 self.max_attempts,
                 |_| false,
                 || async move {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let out = inner
                         .client
                         .create_multipart_upload()
@@ -366,10 +369,44 @@ impl Upload {
             .map_err(|f| {
                 f.into_error(S3Operation::CreateMultipartUpload, &inner.cfg.bucket, key)
             })?;
+        if calls.load(std::sync::atomic::Ordering::Relaxed) > 1 {
+            self.abort_strays(&id).await;
+        }
         self.note(format!("upload {}", enc(&id)));
         self.upload_id = Some(id);
         self.parts.clear();
         Ok(())
+    }
+
+    /// A failed `CreateMultipartUpload` may have created an upload anyway
+    /// (the connection broke after the store acted): abort every open
+    /// upload of this key but `keep`, so none is left dangling. Best
+    /// effort; recovery at the next start catches what this misses.
+    async fn abort_strays(&self, keep: &str) {
+        let listed = self
+            .inner
+            .client
+            .list_multipart_uploads()
+            .bucket(self.bucket())
+            .prefix(&self.key)
+            .send()
+            .await;
+        let out = match listed {
+            Ok(out) => out,
+            Err(e) => {
+                let f = classify(e);
+                tracing::debug!(key = %self.key, error = %f.detail, "could not list uploads to abort strays; recovery will");
+                return;
+            }
+        };
+        for u in out.uploads() {
+            if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
+                if k == self.key && id != keep {
+                    tracing::info!(key = %self.key, "aborting a multipart upload created by an attempt whose reply was lost");
+                    abort_upload(&self.inner, k, id).await;
+                }
+            }
+        }
     }
 
     /// Uploads part `n` = bytes `[start, end)` of the spool.
