@@ -143,7 +143,7 @@ async fn start_up_errors_name_what_to_fix() {
     assert!(matches!(e, S3Error::NoSuchBucket { .. }), "{e:?}");
     let msg = e.to_string();
     assert!(
-        msg.contains("no-such-bucket") && msg.contains("S3_CREATE_BUCKET"),
+        msg.contains("no-such-bucket") && msg.contains("create_bucket"),
         "{msg}"
     );
     // Nothing listening.
@@ -153,6 +153,8 @@ async fn start_up_errors_name_what_to_fix() {
     let e = S3Store::connect(cfg).await.unwrap_err();
     assert!(matches!(e, S3Error::Unreachable { .. }), "{e:?}");
     assert!(e.to_string().contains(&port.to_string()), "{e}");
+    // The SDK's error stays reachable as the source.
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
     assert!(!e.to_string().contains(&moto.secret), "{e}");
     // Under the 5 MiB minimum.
     let mut cfg = moto.config("b", spool.path());

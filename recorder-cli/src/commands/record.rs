@@ -357,6 +357,12 @@ async fn start_s3(c: S3Config, owned: Option<Vec<String>>) -> anyhow::Result<S3O
         Err(S3Error::InvalidConfig(m)) => {
             return Err(UsageError(format!("S3 configuration: {m}")).into())
         }
+        Err(e @ S3Error::NoSuchBucket { .. }) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot use {location} (to create the bucket at start-up, set \
+                 S3_CREATE_BUCKET=true or `create_bucket = true` under [storage])"
+            )))
+        }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot use {location}"))),
     };
     let st = store.status();

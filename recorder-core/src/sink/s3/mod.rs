@@ -40,7 +40,7 @@ pub use config::{
     DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_SPOOL_LIMIT,
     MAX_PART_SIZE, MIN_PART_SIZE,
 };
-pub use error::S3Error;
+pub use error::{BoxError, S3Error, S3Operation};
 pub use recover::{RecoveredSegment, RecoveryReport, RecoverySource};
 pub use store::{S3Status, S3Store};
 
