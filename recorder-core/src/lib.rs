@@ -25,7 +25,7 @@
 //! # }
 //! ```
 //!
-//! Cargo features: `s3` (on by default) adds [`sink::s3`], the S3 sink
+//! Cargo features: `s3` (on by default) adds `sink::s3`, the S3 sink
 //! (AWS SDK); without it the crate records to folders only and builds
 //! without the SDK.
 #![forbid(unsafe_code)]
