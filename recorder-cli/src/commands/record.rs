@@ -162,8 +162,17 @@ pub async fn record(
     let (view_stop_tx, view_stop) = tokio::sync::watch::channel(false);
     let view = tail.map(|t| {
         let statuses = recorder.statuses().to_vec();
+        let expected = cfg
+            .enabled_cameras()
+            .filter_map(|c| {
+                c.expected_resolution
+                    .v
+                    .map(|r| (c.id.v.clone(), (r.width, r.height)))
+            })
+            .collect();
         tokio::spawn(crate::status_view::run(
             statuses,
+            expected,
             s3_watch.clone(),
             t,
             view_stop,
