@@ -76,7 +76,7 @@ pub const UPLOAD_DURATION_BUCKETS: [Duration; 12] = [
 /// part, part 1 again with the final header, and the completion, plus any
 /// backlog or outage still being worked off. Timing from the first part's
 /// upload would mostly measure the segment's length instead.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UploadDurations {
     /// Segments timed.
@@ -88,6 +88,22 @@ pub struct UploadDurations {
     /// that bound and above the previous one (not cumulative). The
     /// counts add up to `count`.
     pub buckets: Vec<(Duration, u64)>,
+}
+
+impl Default for UploadDurations {
+    /// Nothing timed yet: every bucket there, at 0.
+    fn default() -> UploadDurations {
+        UploadDurations {
+            count: 0,
+            sum: Duration::ZERO,
+            buckets: UPLOAD_DURATION_BUCKETS
+                .iter()
+                .copied()
+                .chain([Duration::MAX])
+                .map(|b| (b, 0))
+                .collect(),
+        }
+    }
 }
 
 /// One camera's uploads to an [`S3Store`] (see
@@ -709,18 +725,12 @@ mod tests {
             c.snapshot("door"),
             S3CameraStatus {
                 camera: "door".into(),
-                upload_durations: UploadDurations {
-                    buckets: UPLOAD_DURATION_BUCKETS
-                        .iter()
-                        .copied()
-                        .chain([Duration::MAX])
-                        .map(|b| (b, 0))
-                        .collect(),
-                    ..UploadDurations::default()
-                },
                 ..S3CameraStatus::default()
             }
         );
+        let empty = UploadDurations::default();
+        assert_eq!(empty.buckets.len(), UPLOAD_DURATION_BUCKETS.len() + 1);
+        assert_eq!(empty.buckets.last(), Some(&(Duration::MAX, 0)));
         // A bound belongs to its own bucket ("at most"), like Prometheus' `le`.
         for ms in [100, 101, 1_000, 400_000] {
             c.uploaded(Duration::from_millis(ms));
