@@ -71,20 +71,10 @@ impl std::fmt::Debug for S3Watch {
 }
 
 impl S3Watch {
-    /// Watches the counters `status` returns (e.g. `S3Store::status`),
-    /// with no per-camera counters.
-    pub fn new(
-        status: impl Fn() -> S3Status + Send + Sync + 'static,
-        spool_limit: u64,
-        location: String,
-    ) -> Arc<S3Watch> {
-        S3Watch::with_cameras(status, Vec::new, spool_limit, location)
-    }
-
     /// Watches the counters `status` returns and the per-camera ones
     /// `cameras` returns (e.g. `S3Store::status` and
     /// `S3Store::camera_statuses`).
-    pub fn with_cameras(
+    pub fn new(
         status: impl Fn() -> S3Status + Send + Sync + 'static,
         cameras: impl Fn() -> Vec<S3CameraStatus> + Send + Sync + 'static,
         spool_limit: u64,
@@ -801,6 +791,7 @@ mod tests {
         let c2 = cell.clone();
         let w = S3Watch::new(
             move || c2.lock().unwrap().clone(),
+            Vec::new,
             limit,
             "s3://b/p/".into(),
         );
@@ -1009,7 +1000,7 @@ mod tests {
         );
         let cell = Arc::new(Mutex::new(Vec::new()));
         let c2 = cell.clone();
-        let w = S3Watch::with_cameras(
+        let w = S3Watch::new(
             S3Status::default,
             move || c2.lock().unwrap().clone(),
             1000,

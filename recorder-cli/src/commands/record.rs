@@ -125,7 +125,7 @@ pub async fn record(
         Output::Local(dir) => (StoreCheck::LocalDir(dir.clone()), None),
         Output::S3(s3) => {
             let (store, per_camera) = (s3.store.clone(), s3.store.clone());
-            let w = S3Watch::with_cameras(
+            let w = S3Watch::new(
                 move || store.status(),
                 move || per_camera.camera_statuses(),
                 s3.store.config().spool_limit_bytes,
