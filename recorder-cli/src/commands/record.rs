@@ -124,9 +124,10 @@ pub async fn record(
     let (store_check, s3_watch) = match &output {
         Output::Local(dir) => (StoreCheck::LocalDir(dir.clone()), None),
         Output::S3(s3) => {
-            let store = s3.store.clone();
+            let (store, per_camera) = (s3.store.clone(), s3.store.clone());
             let w = S3Watch::new(
                 move || store.status(),
+                move || per_camera.camera_statuses(),
                 s3.store.config().spool_limit_bytes,
                 s3.location.clone(),
             );

@@ -187,7 +187,7 @@ impl S3Store {
                 SpoolPlan::Discard { manifest, len } => {
                     let key = manifest.key.clone().unwrap_or_else(rel_key);
                     if let Some(id) = &manifest.upload_id {
-                        abort_upload(inner, &key, id).await;
+                        abort_upload(inner, None, &key, id).await;
                         handled_uploads.insert(id.clone());
                     }
                     remove_spool(&spool);
@@ -243,6 +243,8 @@ impl S3Store {
                         boundaries: vec![(len, Instant::now())],
                         part1_final: false,
                         max_attempts: Some(RECOVERY_ATTEMPTS),
+                        camera: None,
+                        sealed: None,
                     };
                     // The torn tail was counted at connect and is cut now,
                     // whatever the upload's outcome.
@@ -333,7 +335,7 @@ impl S3Store {
                     });
                 }
                 Ok(None) => {
-                    abort_upload(inner, &key, &id).await;
+                    abort_upload(inner, None, &key, &id).await;
                     tracing::info!(key = %key, "aborted an upload with no usable first part");
                     report.discarded.push(key);
                 }

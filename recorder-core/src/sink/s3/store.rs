@@ -48,6 +48,137 @@ pub struct S3Status {
     pub segments_recovered: u64,
 }
 
+/// Upper bounds of the buckets of [`UploadDurations`]: from a tail part
+/// on a LAN (tenths of a second) to a whole segment sent over a slow
+/// uplink after an outage (minutes).
+pub const UPLOAD_DURATION_BUCKETS: [Duration; 12] = [
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_millis(2500),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(20),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+    Duration::from_secs(120),
+    Duration::from_secs(300),
+];
+
+/// How long a camera's segments took to upload, as a histogram.
+///
+/// A segment's upload duration runs from the moment its sink sealed it
+/// (`finish` handed it to the upload task) to the success of the request
+/// that published it (`CompleteMultipartUpload`, or `PutObject` for a
+/// segment sent whole). Parts are uploaded while the segment is recorded,
+/// so this is the delay the store adds after the segment ends: the tail
+/// part, part 1 again with the final header, and the completion, plus any
+/// backlog or outage still being worked off. Timing from the first part's
+/// upload would mostly measure the segment's length instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UploadDurations {
+    /// Segments timed.
+    pub count: u64,
+    /// Sum of their durations.
+    pub sum: Duration,
+    /// For each bound of [`UPLOAD_DURATION_BUCKETS`], then
+    /// [`Duration::MAX`] for the rest: how many durations were at most
+    /// that bound and above the previous one (not cumulative). The
+    /// counts add up to `count`.
+    pub buckets: Vec<(Duration, u64)>,
+}
+
+impl Default for UploadDurations {
+    /// Nothing timed yet: every bucket there, at 0.
+    fn default() -> UploadDurations {
+        UploadDurations {
+            count: 0,
+            sum: Duration::ZERO,
+            buckets: UPLOAD_DURATION_BUCKETS
+                .iter()
+                .copied()
+                .chain([Duration::MAX])
+                .map(|b| (b, 0))
+                .collect(),
+        }
+    }
+}
+
+/// One camera's uploads to an [`S3Store`] (see
+/// [`S3Store::camera_status`]): only segments recorded through that
+/// camera's [`S3Sink`](super::S3Sink)s in this process; what
+/// [`S3Store::recover`] completes is counted in
+/// [`S3Status::segments_recovered`] only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct S3CameraStatus {
+    /// The camera id given to [`S3Store::sink`].
+    pub camera: String,
+    /// The camera's segments published in the bucket.
+    pub segments_uploaded: u64,
+    /// Failed request attempts for the camera's segments (each is retried
+    /// after a backoff), of every kind: key checks, part uploads,
+    /// completions, metadata copies, aborts.
+    pub upload_failures: u64,
+    /// How long each published segment took, from seal to publication:
+    /// `upload_durations.count == segments_uploaded`.
+    pub upload_durations: UploadDurations,
+}
+
+/// The live form of an [`S3CameraStatus`], shared by a camera's sinks and
+/// their upload tasks. One lock, so a snapshot's duration count always
+/// equals its segment count.
+#[derive(Debug, Default)]
+pub(crate) struct CameraUploads(Mutex<CameraTotals>);
+
+#[derive(Debug, Default)]
+struct CameraTotals {
+    segments_uploaded: u64,
+    upload_failures: u64,
+    durations_sum: Duration,
+    /// Per bound of `UPLOAD_DURATION_BUCKETS`, then one for the rest.
+    buckets: [u64; UPLOAD_DURATION_BUCKETS.len() + 1],
+}
+
+impl CameraUploads {
+    fn totals(&self) -> std::sync::MutexGuard<'_, CameraTotals> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn failed(&self) {
+        self.totals().upload_failures += 1;
+    }
+
+    /// A segment published `took` after it was sealed.
+    pub fn uploaded(&self, took: Duration) {
+        let mut t = self.totals();
+        t.segments_uploaded += 1;
+        t.durations_sum += took;
+        let i = UPLOAD_DURATION_BUCKETS.partition_point(|b| *b < took);
+        t.buckets[i] += 1;
+    }
+
+    fn snapshot(&self, camera: &str) -> S3CameraStatus {
+        let t = self.totals();
+        let bounds = UPLOAD_DURATION_BUCKETS
+            .iter()
+            .copied()
+            .chain([Duration::MAX]);
+        S3CameraStatus {
+            camera: camera.to_owned(),
+            segments_uploaded: t.segments_uploaded,
+            upload_failures: t.upload_failures,
+            upload_durations: UploadDurations {
+                count: t.segments_uploaded,
+                sum: t.durations_sum,
+                buckets: bounds.zip(t.buckets).collect(),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub bytes_uploaded: AtomicU64,
@@ -88,6 +219,8 @@ pub(crate) struct Inner {
     /// Spool paths and upload ids this process is working on (recovery
     /// skips them).
     pub active_keys: Mutex<HashSet<String>>,
+    /// Per-camera counters, by the id given to `S3Store::sink`.
+    pub cameras: Mutex<HashMap<String, Arc<CameraUploads>>>,
     /// Signalled whenever a segment upload ends.
     pub idle: Notify,
     pub next_segment_id: AtomicU64,
@@ -131,6 +264,7 @@ impl S3Store {
             counters: Counters::default(),
             lag: Mutex::new(HashMap::new()),
             active_keys: Mutex::new(HashSet::new()),
+            cameras: Mutex::new(HashMap::new()),
             idle: Notify::new(),
             next_segment_id: AtomicU64::new(1),
         };
@@ -178,6 +312,23 @@ impl S3Store {
             segments_dropped: get(&c.segments_dropped),
             segments_recovered: get(&c.segments_recovered),
         }
+    }
+
+    /// What `camera`'s segments' uploads did so far, or `None` before the
+    /// first [`S3Store::sink`] for that camera. Cheap (one lock): fine to
+    /// call on every metrics scrape.
+    pub fn camera_status(&self, camera: &str) -> Option<S3CameraStatus> {
+        let cameras = self.inner.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        cameras.get(camera).map(|c| c.snapshot(camera))
+    }
+
+    /// [`S3Store::camera_status`] of every camera that got a sink, sorted
+    /// by camera id.
+    pub fn camera_statuses(&self) -> Vec<S3CameraStatus> {
+        let cameras = self.inner.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<S3CameraStatus> = cameras.iter().map(|(id, c)| c.snapshot(id)).collect();
+        all.sort_by(|a, b| a.camera.cmp(&b.camera));
+        all
     }
 
     /// Waits until no segment upload is pending (every finished segment is
@@ -363,10 +514,13 @@ impl Inner {
     /// policy's limit, else forever); other failures too (the spool keeps
     /// the data and the operator may fix the store), but `stop_on` lets the
     /// caller take over for failures it handles itself (e.g. `NoSuchUpload`).
+    ///
+    /// Each failure is counted for the store and, when given, for `camera`.
     pub async fn retry<T, F, Fut>(
         &self,
         what: S3Operation,
         key: &str,
+        camera: Option<&CameraUploads>,
         max_attempts: Option<u32>,
         stop_on: impl Fn(&Failure) -> bool,
         mut op: F,
@@ -395,6 +549,9 @@ impl Inner {
                 }
                 Err(f) => {
                     add(&self.counters.upload_failures, 1);
+                    if let Some(c) = camera {
+                        c.failed();
+                    }
                     if stop_on(&f) {
                         return Err(f);
                     }
@@ -420,13 +577,15 @@ impl Inner {
         &self,
         what: S3Operation,
         key: &str,
+        camera: Option<&CameraUploads>,
         op: F,
     ) -> Result<(), Failure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<(), Failure>>,
     {
-        self.retry(what, key, Some(5), |f| !f.transient, op).await
+        self.retry(what, key, camera, Some(5), |f| !f.transient, op)
+            .await
     }
 
     pub fn set_lag(&self, id: u64, oldest: Option<Instant>) {
@@ -558,6 +717,37 @@ mod tests {
     use super::*;
     use aws_sdk_s3::operation::upload_part::UploadPartError;
     use std::error::Error as _;
+
+    #[test]
+    fn camera_uploads_count_durations_in_buckets() {
+        let c = CameraUploads::default();
+        assert_eq!(
+            c.snapshot("door"),
+            S3CameraStatus {
+                camera: "door".into(),
+                ..S3CameraStatus::default()
+            }
+        );
+        let empty = UploadDurations::default();
+        assert_eq!(empty.buckets.len(), UPLOAD_DURATION_BUCKETS.len() + 1);
+        assert_eq!(empty.buckets.last(), Some(&(Duration::MAX, 0)));
+        // A bound belongs to its own bucket ("at most"), like Prometheus' `le`.
+        for ms in [100, 101, 1_000, 400_000] {
+            c.uploaded(Duration::from_millis(ms));
+        }
+        c.failed();
+        let s = c.snapshot("door");
+        assert_eq!((s.segments_uploaded, s.upload_failures), (4, 1));
+        let d = &s.upload_durations;
+        assert_eq!(d.count, 4);
+        assert_eq!(d.sum, Duration::from_millis(401_201));
+        let n = |bound: Duration| d.buckets.iter().find(|(b, _)| *b == bound).unwrap().1;
+        assert_eq!(n(Duration::from_millis(100)), 1);
+        assert_eq!(n(Duration::from_millis(250)), 1);
+        assert_eq!(n(Duration::from_secs(1)), 1);
+        assert_eq!(n(Duration::MAX), 1);
+        assert_eq!(d.buckets.iter().map(|(_, n)| n).sum::<u64>(), 4);
+    }
 
     #[test]
     fn request_errors_keep_their_source() {

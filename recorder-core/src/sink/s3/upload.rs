@@ -7,7 +7,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
@@ -15,7 +15,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 use tokio::sync::mpsc;
 
 use super::error::{chain_text, S3Error, S3Operation};
-use super::store::{add, classify, sub, Failure, Inner};
+use super::store::{add, classify, sub, CameraUploads, Failure, Inner};
 use crate::sink::fs::{suffixed, MAX_SUFFIX};
 
 /// What the sink tells a segment's upload task.
@@ -24,10 +24,12 @@ pub(crate) enum Msg {
     /// The spool file now holds a complete fragment ending at `end`.
     Fragment { end: u64, at: Instant },
     /// The segment is sealed at `len` bytes with its header final; upload
-    /// the rest, complete, publish with `meta`.
+    /// the rest, complete, publish with `meta`. `sealed` starts the clock
+    /// of the segment's upload duration.
     Finish {
         len: u64,
         meta: Vec<(String, String)>,
+        sealed: Instant,
     },
     /// Nothing worth keeping: abort the upload and delete the spool.
     Abort,
@@ -169,6 +171,11 @@ pub(crate) struct Upload {
     pub part1_final: bool,
     /// `None`: retry forever (live uploads); recovery gives up after some.
     pub max_attempts: Option<u32>,
+    /// The camera whose sink recorded the segment (`None` in recovery):
+    /// its failures and upload duration are counted there too.
+    pub camera: Option<Arc<CameraUploads>>,
+    /// When the sink sealed the segment (`Msg::Finish`).
+    pub sealed: Option<Instant>,
 }
 
 /// How an upload ended.
@@ -269,7 +276,10 @@ impl Upload {
     ) {
         match m {
             Msg::Fragment { end, at } => self.boundaries.push((end, at)),
-            Msg::Finish { len, meta } => *finish = Some((len, meta)),
+            Msg::Finish { len, meta, sealed } => {
+                self.sealed = Some(sealed);
+                *finish = Some((len, meta));
+            }
             Msg::Abort => *abort = true,
         }
     }
@@ -288,6 +298,7 @@ impl Upload {
                 .retry(
                     S3Operation::HeadObject,
                     key,
+                    self.camera.as_deref(),
                     self.max_attempts,
                     |_| false,
                     || async move {
@@ -342,6 +353,7 @@ impl Upload {
             .retry(
                 S3Operation::CreateMultipartUpload,
                 key,
+                self.camera.as_deref(),
                 self.max_attempts,
                 |_| false,
                 || async move {
@@ -403,7 +415,7 @@ impl Upload {
             if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
                 if k == self.key && id != keep {
                     tracing::info!(key = %self.key, "aborting a multipart upload created by an attempt whose reply was lost");
-                    abort_upload(&self.inner, k, id).await;
+                    abort_upload(&self.inner, self.camera.as_deref(), k, id).await;
                 }
             }
         }
@@ -417,6 +429,7 @@ impl Upload {
             .retry(
                 S3Operation::UploadPart,
                 key,
+                self.camera.as_deref(),
                 self.max_attempts,
                 |f| f.code_is("NoSuchUpload"),
                 || async move {
@@ -477,10 +490,16 @@ impl Upload {
     /// it.
     pub async fn complete(&mut self, len: u64, meta: &[(String, String)]) -> Outcome {
         match self.try_complete(len, meta).await {
-            Ok(()) => {
+            Ok(published) => {
                 remove_spool(&self.spool);
                 sub(&self.inner.counters.spool_bytes, len);
                 add(&self.inner.counters.segments_uploaded, 1);
+                if let Some(c) = &self.camera {
+                    let took = self
+                        .sealed
+                        .map_or(Duration::ZERO, |s| published.saturating_duration_since(s));
+                    c.uploaded(took);
+                }
                 tracing::info!(location = %self.inner.key_display(&self.key), bytes = len, "segment uploaded");
                 Outcome::Completed {
                     key: self.key.clone(),
@@ -494,11 +513,18 @@ impl Upload {
         }
     }
 
-    async fn try_complete(&mut self, len: u64, meta: &[(String, String)]) -> Result<(), S3Error> {
+    /// Returns when the object was published (before the best-effort
+    /// metadata copy, which is not part of the upload duration).
+    async fn try_complete(
+        &mut self,
+        len: u64,
+        meta: &[(String, String)],
+    ) -> Result<Instant, S3Error> {
         loop {
             if self.upload_id.is_none() {
                 // Never started (or vanished): one PutObject of the whole file.
-                return self.put_whole(len, meta).await;
+                self.put_whole(len, meta).await?;
+                return Ok(Instant::now());
             }
             // Full parts first (they end on fragment boundaries), then the
             // rest. `upload_next_part` returns only with an upload open.
@@ -541,10 +567,11 @@ impl Upload {
                 Err(f) => return Err(self.fail(f, S3Operation::CompleteMultipartUpload)),
             }
         }
+        let published = Instant::now();
         if self.inner.cfg.final_metadata_copy && !meta.is_empty() {
             self.copy_metadata(meta).await;
         }
-        Ok(())
+        Ok(published)
     }
 
     async fn complete_upload(&mut self) -> Result<(), Failure> {
@@ -565,6 +592,7 @@ impl Upload {
             .retry(
                 S3Operation::CompleteMultipartUpload,
                 key,
+                self.camera.as_deref(),
                 self.max_attempts,
                 |f| {
                     f.code_is("NoSuchUpload")
@@ -612,6 +640,7 @@ impl Upload {
             .retry(
                 S3Operation::PutObject,
                 key,
+                self.camera.as_deref(),
                 self.max_attempts,
                 |_| false,
                 || async move {
@@ -651,21 +680,26 @@ impl Upload {
         );
         let (inner, key, source) = (&self.inner, self.key.as_str(), source.as_str());
         let r = inner
-            .best_effort(S3Operation::CopyObject, key, || async move {
-                inner
-                    .client
-                    .copy_object()
-                    .bucket(&inner.cfg.bucket)
-                    .key(key)
-                    .copy_source(source)
-                    .metadata_directive(MetadataDirective::Replace)
-                    .content_type("video/mp4")
-                    .set_metadata(metadata_map(meta))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                Ok(())
-            })
+            .best_effort(
+                S3Operation::CopyObject,
+                key,
+                self.camera.as_deref(),
+                || async move {
+                    inner
+                        .client
+                        .copy_object()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .copy_source(source)
+                        .metadata_directive(MetadataDirective::Replace)
+                        .content_type("video/mp4")
+                        .set_metadata(metadata_map(meta))
+                        .send()
+                        .await
+                        .map_err(classify)?;
+                    Ok(())
+                },
+            )
             .await;
         if let Err(f) = r {
             tracing::warn!(key = %self.key, error = %f.detail, "could not add the final metadata (end, duration, frames); the object keeps its start metadata");
@@ -675,7 +709,7 @@ impl Upload {
     /// Aborts the multipart upload (if any) and deletes the spool.
     pub async fn abort(&mut self) {
         if let Some(id) = self.upload_id.take() {
-            abort_upload(&self.inner, &self.key, &id).await;
+            abort_upload(&self.inner, self.camera.as_deref(), &self.key, &id).await;
         }
         let len = fs::metadata(&self.spool).map(|m| m.len()).unwrap_or(0);
         remove_spool(&self.spool);
@@ -683,20 +717,30 @@ impl Upload {
     }
 }
 
-pub(crate) async fn abort_upload(inner: &Arc<Inner>, key: &str, upload_id: &str) {
+pub(crate) async fn abort_upload(
+    inner: &Arc<Inner>,
+    camera: Option<&CameraUploads>,
+    key: &str,
+    upload_id: &str,
+) {
     let r = inner
-        .best_effort(S3Operation::AbortMultipartUpload, key, || async move {
-            inner
-                .client
-                .abort_multipart_upload()
-                .bucket(&inner.cfg.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .send()
-                .await
-                .map_err(classify)?;
-            Ok(())
-        })
+        .best_effort(
+            S3Operation::AbortMultipartUpload,
+            key,
+            camera,
+            || async move {
+                inner
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&inner.cfg.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            },
+        )
         .await;
     if let Err(f) = r {
         if !f.code_is("NoSuchUpload") {
