@@ -466,7 +466,7 @@ impl Collector for CameraCollector {
             }
         }
         type Field = fn(&CameraSnapshot) -> u64;
-        let counters: [(&str, &str, Field); 8] = [
+        let counters: [(&str, &str, Field); 10] = [
             (
                 "camrec_camera_frames",
                 "Frames received (all tracks)",
@@ -505,6 +505,16 @@ impl Collector for CameraCollector {
                 "Errors writing to storage",
                 |s| s.sink_errors,
             ),
+            (
+                "camrec_camera_fragments_dropped",
+                "Fragments not stored because storage fell behind or refused a segment",
+                |s| s.fragments_dropped,
+            ),
+            (
+                "camrec_camera_bytes_dropped",
+                "Bytes of those fragments",
+                |s| s.bytes_dropped,
+            ),
         ];
         for (name, help, field) in counters {
             let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
@@ -541,6 +551,18 @@ impl Collector for CameraCollector {
                         m.encode_family(&[("camera", s.id.as_str()), ("state", st.as_str())])?,
                     )?;
                 }
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
+                "camrec_camera_queued_bytes",
+                "Bytes waiting between the camera reader and storage",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, _) in &snaps {
+                let g = ConstGauge::new(i64::try_from(s.queued_bytes).unwrap_or(i64::MAX));
+                g.encode(m.encode_family(&[("camera", s.id.as_str())])?)?;
             }
         }
         {
