@@ -3,12 +3,13 @@
 //! Per-camera metrics are read from the cameras' [`CameraStatus`] at scrape
 //! time (a [`Collector`]), so the recording path pays nothing for them.
 //! S3 upload metrics are read the same way from the store's counters
-//! ([`S3Status`], for the whole process: the library does not count per
-//! camera). Names are listed in docs/operations.md.
+//! ([`S3Status`], for the whole process). Names are listed in
+//! docs/operations.md.
 //!
 //! With [`MetricsOptions::legacy_names`] the families of the dashboards
 //! camrec replaces are exported too (`camera_*{camera_id=...}`, read from
-//! the same snapshots; docs/migrating.md).
+//! the same snapshots and, for S3 uploads, from the store's per-camera
+//! counters, [`S3CameraStatus`]; docs/migrating.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,13 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use recorder_core::recorder::{CameraSnapshot, CameraState, CameraStatus};
-use recorder_core::sink::s3::S3Status;
+use recorder_core::sink::s3::{S3CameraStatus, S3Status};
 use serde::Serialize;
 
 /// After this long with S3 requests failing and nothing uploaded, `/ready`
@@ -46,11 +47,14 @@ struct S3Health {
 }
 
 type StatusFn = dyn Fn() -> S3Status + Send + Sync;
+type CamerasFn = dyn Fn() -> Vec<S3CameraStatus> + Send + Sync;
 
 /// An S3 store as `/metrics`, `/ready` and the status view see it: its
-/// counters ([`S3Status`]) and the readiness rule's memory.
+/// counters ([`S3Status`]), per camera too ([`S3CameraStatus`]), and the
+/// readiness rule's memory.
 pub struct S3Watch {
     status: Box<StatusFn>,
+    cameras: Box<CamerasFn>,
     /// The spool limit, bytes.
     pub spool_limit: u64,
     /// `s3://bucket/prefix`, for messages.
@@ -68,15 +72,19 @@ impl std::fmt::Debug for S3Watch {
 }
 
 impl S3Watch {
-    /// Watches the counters `status` returns (e.g. `S3Store::status`).
+    /// Watches the counters `status` returns and the per-camera ones
+    /// `cameras` returns (e.g. `S3Store::status` and
+    /// `S3Store::camera_statuses`).
     pub fn new(
         status: impl Fn() -> S3Status + Send + Sync + 'static,
+        cameras: impl Fn() -> Vec<S3CameraStatus> + Send + Sync + 'static,
         spool_limit: u64,
         location: String,
     ) -> Arc<S3Watch> {
         let last = status();
         Arc::new(S3Watch {
             status: Box::new(status),
+            cameras: Box::new(cameras),
             spool_limit,
             location,
             health: Mutex::new(S3Health {
@@ -148,6 +156,12 @@ impl S3Watch {
             }
         }
         None
+    }
+
+    /// The per-camera counters now (read on each scrape: one lock in the
+    /// store, no sampling needed since readiness does not use them).
+    pub fn cameras(&self) -> Vec<S3CameraStatus> {
+        (self.cameras)()
     }
 
     /// The counters as of the last sample.
@@ -576,7 +590,7 @@ impl Collector for CameraCollector {
             }
         }
         type Field = fn(&CameraSnapshot) -> u64;
-        let counters: [(&str, &str, Field); 8] = [
+        let counters: [(&str, &str, Field); 10] = [
             (
                 "camrec_camera_frames",
                 "Frames received (all tracks)",
@@ -614,6 +628,16 @@ impl Collector for CameraCollector {
                 "camrec_camera_sink_errors",
                 "Errors writing to storage",
                 |s| s.sink_errors,
+            ),
+            (
+                "camrec_camera_fragments_dropped",
+                "Fragments not stored because storage fell behind or refused a segment",
+                |s| s.fragments_dropped,
+            ),
+            (
+                "camrec_camera_bytes_dropped",
+                "Bytes of those fragments",
+                |s| s.bytes_dropped,
             ),
         ];
         for (name, help, field) in counters {
@@ -655,6 +679,18 @@ impl Collector for CameraCollector {
         }
         {
             let mut m = enc.encode_descriptor(
+                "camrec_camera_queued_bytes",
+                "Bytes waiting between the camera reader and storage",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, _) in &snaps {
+                let g = ConstGauge::new(i64::try_from(s.queued_bytes).unwrap_or(i64::MAX));
+                g.encode(m.encode_family(&[("camera", s.id.as_str())])?)?;
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
                 "camrec_camera_ready",
                 "1 when the camera passes the /ready rule",
                 None,
@@ -689,14 +725,12 @@ impl Collector for CameraCollector {
 /// The metric names of the ffmpeg-based recorder's dashboards, all
 /// labelled `camera_id`, from the same snapshots as camrec's own.
 ///
-/// What the library counts per process, not per camera (S3 uploads and
-/// their failures), is exported without the label: a `sum by
-/// (camera_id)` then shows one series with an empty id. With local
+/// With S3 storage, uploads and their failures are the store's per-camera
+/// counters ([`S3CameraStatus`]) and `camera_segment_upload_duration_seconds`
+/// is the store's histogram of seal-to-publication times. With local
 /// storage a segment is stored when it is recorded, so "uploaded" counts
-/// recorded segments and "upload failures" the camera's storage errors.
-/// `camera_segment_upload_duration_seconds` is not exported: the library
-/// does not time segment uploads (`camrec_s3_upload_lag_seconds` is the
-/// nearest measure).
+/// recorded segments, "upload failures" the camera's storage errors, and
+/// there is no upload duration (the family is absent).
 #[derive(Debug)]
 struct LegacyCollector(Arc<Observed>);
 
@@ -705,18 +739,65 @@ impl Collector for LegacyCollector {
         let snaps: Vec<CameraSnapshot> =
             self.0.cameras.iter().map(|c| c.status.snapshot()).collect();
         let s3 = match &self.0.store {
-            StoreCheck::S3(w) => Some(w.last()),
+            StoreCheck::S3(w) => Some(w.cameras()),
             StoreCheck::LocalDir(_) => None,
         };
-        encode_legacy(&snaps, s3.as_ref(), enc)
+        encode_legacy(&snaps, s3.as_deref(), enc)
+    }
+}
+
+/// A histogram read from a snapshot (prometheus-client's `Histogram` can
+/// only be fed observations; the store keeps the buckets itself).
+#[derive(Debug)]
+struct SnapshotHistogram {
+    sum: f64,
+    count: u64,
+    /// (upper bound, count in that bucket alone), the last bound +Inf.
+    buckets: Vec<(f64, u64)>,
+}
+
+impl SnapshotHistogram {
+    fn of(d: &recorder_core::sink::s3::UploadDurations) -> SnapshotHistogram {
+        let mut buckets: Vec<(f64, u64)> = d
+            .buckets
+            .iter()
+            .map(|(bound, n)| {
+                let le = if *bound == Duration::MAX {
+                    f64::INFINITY
+                } else {
+                    bound.as_secs_f64()
+                };
+                (le, *n)
+            })
+            .collect();
+        // Prometheus wants a +Inf bucket holding every observation.
+        if buckets.last().is_none_or(|(le, _)| le.is_finite()) {
+            let counted: u64 = buckets.iter().map(|(_, n)| n).sum();
+            buckets.push((f64::INFINITY, d.count.saturating_sub(counted)));
+        }
+        SnapshotHistogram {
+            sum: d.sum.as_secs_f64(),
+            count: d.count,
+            buckets,
+        }
+    }
+}
+
+impl EncodeMetric for SnapshotHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<NoLabelSet>(self.sum, self.count, &self.buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }
 
 /// The legacy families from camera snapshots and, with S3 storage, the
-/// store's counters.
+/// store's per-camera counters (a camera the store has none for counts 0).
 fn encode_legacy(
     snaps: &[CameraSnapshot],
-    s3: Option<&S3Status>,
+    s3: Option<&[S3CameraStatus]>,
     mut enc: DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
     {
@@ -763,23 +844,40 @@ fn encode_legacy(
             c.encode(m.encode_family(&[("camera_id", s.id.as_str())])?)?;
         }
     }
-    if let Some(st) = s3 {
-        let process_wide: [(&str, &str, u64); 2] = [
-            (
-                "camera_segments_uploaded",
-                "Segments completed in the bucket, all cameras (camrec_s3_segments_uploaded_total)",
-                st.segments_uploaded,
-            ),
-            (
-                "camera_upload_failures",
-                "Failed S3 request attempts, all cameras (camrec_s3_upload_failures_total)",
-                st.upload_failures,
-            ),
-        ];
-        for (name, help, v) in process_wide {
-            let c = ConstCounter::new(v);
-            c.encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+    let Some(uploads) = s3 else {
+        return Ok(());
+    };
+    let none = S3CameraStatus::default();
+    let of = |id: &str| uploads.iter().find(|u| u.camera == id).unwrap_or(&none);
+    type S3Field = fn(&S3CameraStatus) -> u64;
+    let s3_counters: [(&str, &str, S3Field); 2] = [
+        (
+            "camera_segments_uploaded",
+            "The camera's segments completed in the bucket",
+            |u| u.segments_uploaded,
+        ),
+        (
+            "camera_upload_failures",
+            "Failed S3 request attempts for the camera's segments (each is retried)",
+            |u| u.upload_failures,
+        ),
+    ];
+    for (name, help, field) in s3_counters {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for s in snaps {
+            let c = ConstCounter::new(field(of(&s.id)));
+            c.encode(m.encode_family(&[("camera_id", s.id.as_str())])?)?;
         }
+    }
+    let mut m = enc.encode_descriptor(
+        "camera_segment_upload_duration_seconds",
+        "From the segment's seal to its publication in the bucket (CompleteMultipartUpload or PutObject)",
+        None,
+        MetricType::Histogram,
+    )?;
+    for s in snaps {
+        let h = SnapshotHistogram::of(&of(&s.id).upload_durations);
+        h.encode(m.encode_family(&[("camera_id", s.id.as_str())])?)?;
     }
     Ok(())
 }
@@ -840,6 +938,7 @@ mod tests {
         let c2 = cell.clone();
         let w = S3Watch::new(
             move || c2.lock().unwrap().clone(),
+            Vec::new,
             limit,
             "s3://b/p/".into(),
         );
@@ -936,15 +1035,32 @@ mod tests {
     /// The legacy families of fixed snapshots (a status's state can only
     /// be set by the library).
     #[derive(Debug)]
-    struct FixedLegacy(Vec<CameraSnapshot>, Option<S3Status>);
+    struct FixedLegacy(Vec<CameraSnapshot>, Option<Vec<S3CameraStatus>>);
 
     impl Collector for FixedLegacy {
         fn encode(&self, enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-            encode_legacy(&self.0, self.1.as_ref(), enc)
+            encode_legacy(&self.0, self.1.as_deref(), enc)
         }
     }
 
-    fn legacy_text(snaps: Vec<CameraSnapshot>, s3: Option<S3Status>) -> String {
+    /// A camera's S3 counters as the store reports them.
+    fn camera_uploads(camera: &str, uploaded: u64, failures: u64, secs: &[f64]) -> S3CameraStatus {
+        let mut u = S3CameraStatus::default();
+        u.camera = camera.into();
+        u.segments_uploaded = uploaded;
+        u.upload_failures = failures;
+        let d = &mut u.upload_durations;
+        for &t in secs {
+            let t = Duration::from_secs_f64(t);
+            d.count += 1;
+            d.sum += t;
+            let b = d.buckets.iter_mut().find(|(le, _)| t <= *le).unwrap();
+            b.1 += 1;
+        }
+        u
+    }
+
+    fn legacy_text(snaps: Vec<CameraSnapshot>, s3: Option<Vec<S3CameraStatus>>) -> String {
         let mut r = Registry::default();
         r.register_collector(Box::new(FixedLegacy(snaps, s3)));
         encode(&r)
@@ -977,20 +1093,35 @@ mod tests {
         ] {
             has(&text, want);
         }
-        // With S3 the upload counters are the store's, for the process.
-        let st = S3Status {
-            segments_uploaded: 7,
-            upload_failures: 2,
-            ..S3Status::default()
-        };
-        let text = legacy_text(vec![door], Some(st));
-        has(&text, "camera_segments_uploaded_total 7");
-        has(&text, "camera_upload_failures_total 2");
-        has(
-            &text,
+        // Local storage has no upload durations.
+        assert!(!text.contains("camera_segment_upload_duration"), "{text}");
+        // With S3 the upload counters and durations are the store's, per
+        // camera; a camera the store has nothing for counts 0.
+        let mut porch = snap(CameraState::Recording, None, false);
+        porch.id = "porch".into();
+        let st = vec![camera_uploads("door", 3, 2, &[0.05, 0.3, 400.0])];
+        let text = legacy_text(vec![door, porch], Some(st));
+        for want in [
+            "camera_segments_uploaded_total{camera_id=\"door\"} 3",
+            "camera_upload_failures_total{camera_id=\"door\"} 2",
+            "camera_segments_uploaded_total{camera_id=\"porch\"} 0",
+            "camera_upload_failures_total{camera_id=\"porch\"} 0",
             "camera_segments_recorded_total{camera_id=\"door\"} 4",
-        );
-        assert!(!text.contains("camera_segments_uploaded_total{"), "{text}");
+            "# TYPE camera_segment_upload_duration_seconds histogram",
+            "camera_segment_upload_duration_seconds_count{camera_id=\"door\"} 3",
+            "camera_segment_upload_duration_seconds_sum{camera_id=\"door\"} 400.35",
+            "camera_segment_upload_duration_seconds_bucket{le=\"0.1\",camera_id=\"door\"} 1",
+            "camera_segment_upload_duration_seconds_bucket{le=\"0.5\",camera_id=\"door\"} 2",
+            "camera_segment_upload_duration_seconds_bucket{le=\"300.0\",camera_id=\"door\"} 2",
+            "camera_segment_upload_duration_seconds_bucket{le=\"+Inf\",camera_id=\"door\"} 3",
+            "camera_segment_upload_duration_seconds_count{camera_id=\"porch\"} 0",
+            "camera_segment_upload_duration_seconds_bucket{le=\"+Inf\",camera_id=\"porch\"} 0",
+        ] {
+            has(&text, want);
+        }
+        // No process-wide series without the label any more.
+        assert!(!text.contains("camera_segments_uploaded_total "), "{text}");
+        assert!(!text.contains("camera_upload_failures_total "), "{text}");
     }
 
     #[test]
@@ -1018,11 +1149,27 @@ mod tests {
             &text,
             "camrec_camera_segments_recorded_total{camera=\"door\"} 0",
         );
-        let (cell, w) = fake_store(S3Status::default(), 1000);
+        let cell = Arc::new(Mutex::new(Vec::new()));
+        let c2 = cell.clone();
+        let w = S3Watch::new(
+            S3Status::default,
+            move || c2.lock().unwrap().clone(),
+            1000,
+            "s3://b/p/".into(),
+        );
         let o = observed(vec![watched()], Vec::new(), StoreCheck::S3(w), legacy);
         let reg = o.registry();
-        cell.lock().unwrap().segments_uploaded = 5;
-        has(&encode(&reg), "camera_segments_uploaded_total 5");
+        *cell.lock().unwrap() = vec![camera_uploads("door", 5, 1, &[1.5; 5])];
+        let text = encode(&reg);
+        has(
+            &text,
+            "camera_segments_uploaded_total{camera_id=\"door\"} 5",
+        );
+        has(&text, "camera_upload_failures_total{camera_id=\"door\"} 1");
+        has(
+            &text,
+            "camera_segment_upload_duration_seconds_count{camera_id=\"door\"} 5",
+        );
     }
 
     #[tokio::test]

@@ -79,22 +79,46 @@ pub fn s3_line(st: &S3Status, spool_limit: u64) -> String {
     )
 }
 
-/// The table for one refresh (`footer`: extra lines such as [`s3_line`]).
+/// The RES cell: the delivered resolution, with the configured one after
+/// `!=` when the camera delivers something else.
+fn resolution_cell(delivered: Option<(u16, u16)>, expected: Option<(u32, u32)>) -> String {
+    match (delivered, expected) {
+        (None, _) => "-".into(),
+        (Some((w, h)), Some((ew, eh))) if (u32::from(w), u32::from(h)) != (ew, eh) => {
+            format!("{w}x{h}!={ew}x{eh}")
+        }
+        (Some((w, h)), _) => format!("{w}x{h}"),
+    }
+}
+
+/// The table for one refresh (`footer`: extra lines such as [`s3_line`]);
+/// `expected` gives a camera's configured resolution, if any.
 pub fn render(
     rows: &[(CameraSnapshot, Rates)],
+    expected: &dyn Fn(&str) -> Option<(u32, u32)>,
     footer: &[String],
     log: &[String],
     width: usize,
 ) -> Vec<String> {
     let mut out = vec![format!(
-        "{:<16} {:<10} {:>6} {:>10} {:>9} {:>9} {:>5}  {:<14} {}",
-        "CAMERA", "STATE", "FPS", "BITRATE", "STORED", "SEGMENTS", "RECON", "SEGMENT", "LAST ERROR"
+        "{:<16} {:<10} {:<9} {:>6} {:>10} {:>9} {:>9} {:>5}  {:<14} {}",
+        "CAMERA",
+        "STATE",
+        "RES",
+        "FPS",
+        "BITRATE",
+        "STORED",
+        "SEGMENTS",
+        "RECON",
+        "SEGMENT",
+        "LAST ERROR"
     )];
     for (s, r) in rows {
         let line = format!(
-            "{:<16} {:<10} {:>6.1} {:>10} {:>9} {:>9} {:>5}  {:<14} {}",
+            "{:<16} {:<10} {:<9} {:>6.1} {:>10} {:>9} {:>9} {:>5}  {:<14} {}",
             truncate(&s.id, 16),
             s.state.as_str(),
+            resolution_cell(s.video_resolution, expected(&s.id)),
             r.fps,
             human_bitrate(r.bitrate),
             human_bytes(s.bytes_recorded),
@@ -125,6 +149,7 @@ fn terminal_width() -> usize {
 /// Runs the view until `stop` turns true; leaves the last table on screen.
 pub async fn run(
     statuses: Vec<Arc<CameraStatus>>,
+    expected: std::collections::HashMap<String, (u32, u32)>,
     s3: Option<Arc<S3Watch>>,
     tail: LogTail,
     mut stop: watch::Receiver<bool>,
@@ -152,7 +177,13 @@ pub async fn run(
             .iter()
             .map(|w| s3_line(&w.last(), w.spool_limit))
             .collect();
-        let lines = render(&rows, &footer, &tail.lines(), terminal_width());
+        let lines = render(
+            &rows,
+            &|id: &str| expected.get(id).copied(),
+            &footer,
+            &tail.lines(),
+            terminal_width(),
+        );
         let mut buf = String::new();
         if drawn > 0 {
             buf.push_str(&format!("\x1b[{drawn}A"));
@@ -213,7 +244,20 @@ mod tests {
             s3,
             "S3: 4 segments uploaded (2.0 MB), 1 pending, spool 300 kB of 1.00 GB, lag 2s, 5 failed requests"
         );
-        let lines = render(&[(b2, r)], &[s3], &["WARN something".into()], 100);
+        b2.video_resolution = Some((640, 360));
+        let lines = render(
+            &[(b2, r)],
+            &|_: &str| Some((1920, 1080)),
+            &[s3],
+            &["WARN something".into()],
+            100,
+        );
+        assert!(lines[1].contains("640x360!=1920x1080"), "{lines:?}");
+        assert_eq!(
+            resolution_cell(Some((640, 360)), Some((640, 360))),
+            "640x360"
+        );
+        assert_eq!(resolution_cell(None, Some((640, 360))), "-");
         assert!(lines[2].starts_with("S3: 4 segments"), "{lines:?}");
         assert!(lines[0].starts_with("CAMERA"));
         assert!(

@@ -73,6 +73,14 @@ fn metrics_change_while_recording_and_ready_turns_200() {
     ] {
         assert!(metric(&m2, name).is_some(), "{name} missing:\n{m2}");
     }
+    // A healthy disk keeps up: nothing dropped, nothing left waiting long.
+    for name in [
+        "camrec_camera_fragments_dropped_total{camera=\"cam1\"}",
+        "camrec_camera_bytes_dropped_total{camera=\"cam1\"}",
+    ] {
+        assert_eq!(metric(&m2, name), Some(0.0), "{name}:\n{m2}");
+    }
+    assert!(metric(&m2, "camrec_camera_queued_bytes{camera=\"cam1\"}").is_some());
     // S3 families only with S3 storage (tests/s3_cli.rs).
     assert!(!m2.contains("camrec_s3_"), "{m2}");
     assert_eq!(get(addr, "/nope").0, 404);

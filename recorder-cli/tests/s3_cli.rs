@@ -258,6 +258,74 @@ async fn record_to_s3_publishes_playable_segments() {
     }
 }
 
+/// `--legacy-metrics` to S3: the old dashboards' upload families are per
+/// camera (`camera_id`), and every uploaded segment has its upload
+/// duration in the histogram.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_upload_metrics_are_per_camera() {
+    let Some(m) = moto(None) else { return };
+    let sim = sim(None);
+    let url = sim.url("/stream1");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = json_record_cmd(&m, tmp.path());
+    cmd.args([
+        "record",
+        "--status",
+        "never",
+        "--duration",
+        "6s",
+        "--segment",
+        "2s",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--legacy-metrics",
+        "--camera-id",
+        "door",
+        "--out",
+        "s3://legacy/site1",
+        &url,
+    ]);
+    let mut run = Running::spawn(cmd);
+    let addr = run.metrics_addr();
+    let uploaded = "camera_segments_uploaded_total{camera_id=\"door\"}";
+    let body = eventually(Duration::from_secs(30), "an upload in /metrics", || {
+        let (code, body) = get(addr, "/metrics");
+        assert_eq!(code, 200);
+        metric(&body, uploaded).filter(|v| *v >= 1.0).map(|_| body)
+    });
+    let n = metric(&body, uploaded).unwrap();
+    let count = "camera_segment_upload_duration_seconds_count{camera_id=\"door\"}";
+    assert_eq!(metric(&body, count), Some(n), "{body}");
+    let inf = "camera_segment_upload_duration_seconds_bucket{le=\"+Inf\",camera_id=\"door\"}";
+    assert_eq!(metric(&body, inf), Some(n), "{body}");
+    let sum = "camera_segment_upload_duration_seconds_sum{camera_id=\"door\"}";
+    assert!(
+        metric(&body, sum).is_some_and(|s| s > 0.0 && s < 30.0 * n),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "camera_upload_failures_total{camera_id=\"door\"}"),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(
+        metric(&body, "camera_segments_recorded_total{camera_id=\"door\"}").is_some_and(|r| r >= n),
+        "{body}"
+    );
+    // No series without the camera.
+    for l in body.lines().filter(|l| l.starts_with("camera_")) {
+        assert!(l.contains("camera_id=\"door\""), "{l}");
+    }
+    // camrec's own families are still there.
+    assert!(
+        metric(&body, "camrec_s3_segments_uploaded_total").is_some_and(|v| v >= n),
+        "{body}"
+    );
+    let (code, log) = run.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{}", log.join("\n"));
+    sim.shutdown();
+}
+
 /// One raw, unsigned IAM call (moto accepts it within its no-auth allowance).
 fn iam(m: &Moto, body: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", m.port)).unwrap();

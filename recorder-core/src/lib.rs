@@ -25,7 +25,7 @@
 //! # }
 //! ```
 //!
-//! Cargo features: `s3` (on by default) adds [`sink::s3`], the S3 sink
+//! Cargo features: `s3` (on by default) adds `sink::s3`, the S3 sink
 //! (AWS SDK); without it the crate records to folders only and builds
 //! without the SDK.
 #![forbid(unsafe_code)]
@@ -34,6 +34,7 @@
 pub mod mp4;
 pub mod mux;
 pub mod recorder;
+pub mod retry;
 pub mod sink;
 pub mod source;
 pub mod time;

@@ -24,6 +24,17 @@ fn drain(rx: &mut tokio::sync::broadcast::Receiver<RecorderEvent>, into: &mut Ve
     }
 }
 
+/// The stored-segment records among `events`, in order.
+fn stored(events: &[RecorderEvent]) -> Vec<Arc<SegmentRecord>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RecorderEvent::SegmentStored(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn position(events: &[RecorderEvent], f: impl Fn(&RecorderEvent) -> bool) -> Option<usize> {
     events.iter().position(f)
 }
@@ -122,13 +133,7 @@ async fn host_adds_reconfigures_and_removes_cameras_and_events_match_files() {
 
     // Every stored-segment event names a file with exactly what it says,
     // and every file was announced.
-    let records: Vec<Arc<SegmentRecord>> = events
-        .iter()
-        .filter_map(|e| match e {
-            RecorderEvent::SegmentStored(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect();
+    let records = stored(&events);
     let announced: BTreeSet<PathBuf> = records.iter().map(|r| PathBuf::from(&r.location)).collect();
     let on_disk: BTreeSet<PathBuf> = segments(dir.path()).into_iter().collect();
     assert_eq!(announced, on_disk, "events and files agree");
@@ -247,13 +252,17 @@ async fn slow_storage_drops_fragments_up_to_a_keyframe_and_says_so() {
     let during = status.snapshot();
     stalled.store(false, std::sync::atomic::Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let before_stop = status.snapshot();
     drain_and_stop(&sim, &["/s"], recorder).await;
     let snap = status.snapshot();
     let mut events = Vec::new();
     drain(&mut rx, &mut events);
 
     assert_eq!(snap.state, CameraState::Stopped);
-    assert_eq!(snap.reconnects, 0, "the session never stalled: {snap:?}");
+    assert_eq!(
+        before_stop.reconnects, 0,
+        "the session never stalled: {before_stop:?}"
+    );
     assert!(during.fragments_dropped >= 2, "{during:?}");
     let (fragments, bytes) = events
         .iter()
@@ -268,22 +277,117 @@ async fn slow_storage_drops_fragments_up_to_a_keyframe_and_says_so() {
         (fragments, bytes),
         (snap.fragments_dropped, snap.bytes_dropped)
     );
-    let records: Vec<Arc<SegmentRecord>> = events
-        .iter()
-        .filter_map(|e| match e {
-            RecorderEvent::SegmentStored(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect();
+    let records = stored(&events);
     assert_eq!(records.len(), 1, "{records:?}");
     let r = &records[0];
     let report = inspect(std::path::Path::new(&r.location));
     report.assert_clean();
     assert_eq!(Some(report.video.packets), r.video_frames);
     assert!(
-        report.video.packets + 50 < snap.video_frames,
+        report.video.packets + 25 < snap.video_frames,
         "dropped frames are not in the file: {} stored of {}",
         report.video.packets,
         snap.video_frames
+    );
+}
+
+/// A sink whose `start` fails as a full disk does while `full` is set.
+struct FullDiskSink {
+    inner: LocalSink,
+    full: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl recorder_core::SegmentSink for FullDiskSink {
+    async fn start(
+        &mut self,
+        camera: &str,
+        start: &recorder_core::mux::SegmentStart,
+    ) -> Result<(), recorder_core::SinkError> {
+        if self.full.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(recorder_core::SinkError::from_io(
+                "creating",
+                "/full/disk.mp4.part",
+                std::io::Error::from_raw_os_error(28),
+            ));
+        }
+        self.inner.start(camera, start).await
+    }
+    async fn fragment(
+        &mut self,
+        fragment: &recorder_core::mux::Fragment,
+    ) -> Result<(), recorder_core::SinkError> {
+        self.inner.fragment(fragment).await
+    }
+    async fn finish(
+        &mut self,
+        end: &recorder_core::mux::SegmentEnd,
+    ) -> Result<recorder_core::StoredSegment, recorder_core::SinkError> {
+        self.inner.finish(end).await
+    }
+    async fn abort(
+        &mut self,
+    ) -> Result<Option<recorder_core::StoredSegment>, recorder_core::SinkError> {
+        self.inner.abort().await
+    }
+}
+
+/// A sink that cannot start a segment (disk full) does not lose the whole
+/// segment: the start is retried at each keyframe-started fragment, one
+/// error is reported for the episode, and once space returns the segment is
+/// stored from that keyframe on, named after its first stored frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_segment_start_is_retried_at_the_next_keyframe() {
+    let sim = start_sim(SimConfig::new().mount(MountConfig::demo("/f")));
+    let dir = tempfile::tempdir().unwrap();
+    let full = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sink = FullDiskSink {
+        inner: LocalSink::new(dir.path(), ObjectNameTemplate::default()).unwrap(),
+        full: full.clone(),
+    };
+    let recorder = Recorder::new();
+    let mut rx = recorder.subscribe();
+    let status = recorder
+        .add_camera(camera("f", &sim.url("/f"), Duration::from_secs(60)), sink)
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = status.snapshot();
+    full.store(false, std::sync::atomic::Ordering::Relaxed);
+    let freed = now_seconds_of_day();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    drain_and_stop(&sim, &["/f"], recorder).await;
+    let snap = status.snapshot();
+    let mut events = Vec::new();
+    drain(&mut rx, &mut events);
+
+    assert!(during.fragments_dropped >= 2, "{during:?}");
+    let errors = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                RecorderEvent::Error {
+                    kind: recorder_core::ErrorKind::Sink,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(errors, 1, "one error for the episode: {events:?}");
+    assert_eq!(snap.sink_errors, 1);
+    assert!(events.iter().any(|e| matches!(e,
+        RecorderEvent::FragmentsDropped { fragments, .. } if *fragments >= 2)));
+    let records = stored(&events);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    let path = PathBuf::from(&r.location);
+    // Named after the first stored frame, which came after space returned.
+    assert_named_in(&path, freed, now_seconds_of_day());
+    let report = inspect(&path);
+    report.assert_clean();
+    assert_eq!(Some(report.video.packets), r.video_frames);
+    assert!(
+        report.video.packets >= 75,
+        "5 s of 25 fps stored: {}",
+        report.video.packets
     );
 }

@@ -70,6 +70,21 @@ async fn multipart_segment_plays_with_patched_duration_and_metadata() {
     assert_eq!(st.upload_lag, None);
     assert!(open_uploads(&store).await.is_empty());
     assert!(files_under(spool.path()).is_empty(), "spool not emptied");
+    // The camera's own counters: one segment, timed from seal to publication.
+    let cam = store
+        .camera_status("porch")
+        .expect("the sink registered porch");
+    assert_eq!(cam.camera, "porch");
+    assert_eq!(cam.segments_uploaded, 1, "{cam:?}");
+    let d = &cam.upload_durations;
+    assert_eq!(d.count, 1, "{cam:?}");
+    assert_eq!(d.buckets.iter().map(|(_, n)| n).sum::<u64>(), 1, "{cam:?}");
+    assert!(
+        d.sum > Duration::ZERO && d.sum < Duration::from_secs(120),
+        "{cam:?}"
+    );
+    assert_eq!(store.camera_statuses(), vec![cam]);
+    assert!(store.camera_status("garage").is_none());
 
     let key = format!("site1/{}", rec.stored[0].name);
     assert_eq!(list_keys(&store).await, vec![key.clone()]);
@@ -121,6 +136,13 @@ async fn small_segment_is_one_put_object() {
     assert!(store.wait_idle(Duration::from_secs(30)).await);
     let st = store.status();
     assert_eq!((st.segments_uploaded, st.parts_uploaded), (1, 1), "{st:?}");
+    let cam = store.camera_status("garage door").unwrap();
+    assert_eq!(
+        (cam.segments_uploaded, cam.upload_failures),
+        (1, 0),
+        "{cam:?}"
+    );
+    assert_eq!(cam.upload_durations.count, 1, "{cam:?}");
     assert!(open_uploads(&store).await.is_empty());
     let key = &rec.stored[0].name;
     assert!(key.starts_with("garage door/"), "{key}");
@@ -143,7 +165,7 @@ async fn start_up_errors_name_what_to_fix() {
     assert!(matches!(e, S3Error::NoSuchBucket { .. }), "{e:?}");
     let msg = e.to_string();
     assert!(
-        msg.contains("no-such-bucket") && msg.contains("S3_CREATE_BUCKET"),
+        msg.contains("no-such-bucket") && msg.contains("create_bucket"),
         "{msg}"
     );
     // Nothing listening.
@@ -153,6 +175,8 @@ async fn start_up_errors_name_what_to_fix() {
     let e = S3Store::connect(cfg).await.unwrap_err();
     assert!(matches!(e, S3Error::Unreachable { .. }), "{e:?}");
     assert!(e.to_string().contains(&port.to_string()), "{e}");
+    // The SDK's error stays reachable as the source.
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
     assert!(!e.to_string().contains(&moto.secret), "{e}");
     // Under the 5 MiB minimum.
     let mut cfg = moto.config("b", spool.path());
@@ -218,6 +242,14 @@ async fn outage_errors_and_slowness_lose_nothing() {
     let st = store.status();
     assert!(st.upload_failures > 0 && st.retries > 0, "{st:?}");
     assert_eq!(st.segments_uploaded, 1, "{st:?}");
+    // Every failed request was for this camera's segment.
+    let cam = store.camera_status("yard").unwrap();
+    assert_eq!(cam.upload_failures, st.upload_failures, "{cam:?}");
+    assert_eq!(
+        (cam.segments_uploaded, cam.upload_durations.count),
+        (1, 1),
+        "{cam:?}"
+    );
     assert_eq!(st.spool_bytes, 0, "{st:?}");
     let dir = tempfile::tempdir().unwrap();
     let path = download(&store, &rec.stored[0].name, dir.path()).await;

@@ -124,9 +124,10 @@ pub async fn record(
     let (store_check, s3_watch) = match &output {
         Output::Local(dir) => (StoreCheck::LocalDir(dir.clone()), None),
         Output::S3(s3) => {
-            let store = s3.store.clone();
+            let (store, per_camera) = (s3.store.clone(), s3.store.clone());
             let w = S3Watch::new(
                 move || store.status(),
+                move || per_camera.camera_statuses(),
                 s3.store.config().spool_limit_bytes,
                 s3.location.clone(),
             );
@@ -162,8 +163,17 @@ pub async fn record(
     let (view_stop_tx, view_stop) = tokio::sync::watch::channel(false);
     let view = tail.map(|t| {
         let statuses = recorder.statuses().to_vec();
+        let expected = cfg
+            .enabled_cameras()
+            .filter_map(|c| {
+                c.expected_resolution
+                    .v
+                    .map(|r| (c.id.v.clone(), (r.width, r.height)))
+            })
+            .collect();
         tokio::spawn(crate::status_view::run(
             statuses,
+            expected,
             s3_watch.clone(),
             t,
             view_stop,
@@ -356,6 +366,12 @@ async fn start_s3(c: S3Config, owned: Option<Vec<String>>) -> anyhow::Result<S3O
         Ok(s) => s,
         Err(S3Error::InvalidConfig(m)) => {
             return Err(UsageError(format!("S3 configuration: {m}")).into())
+        }
+        Err(e @ S3Error::NoSuchBucket { .. }) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot use {location} (to create the bucket at start-up, set \
+                 S3_CREATE_BUCKET=true or `create_bucket = true` under [storage])"
+            )))
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot use {location}"))),
     };

@@ -871,11 +871,9 @@ mod tests {
     use super::*;
     use crate::mux::{CodecConfig, Frame, MuxEvent, TrackSpec, WallTime};
 
-    /// Regression (found by the e2e timestamp-jump test): video and audio
-    /// jumping together gave two cuts, the second one GOP after the first.
-    #[test]
-    fn a_jump_of_every_track_cuts_once() {
-        let tracks = vec![
+    /// A 320x240 H.264 track and a mono AAC track at `rate` Hz.
+    fn h264_aac_tracks(rate: u32, asc: [u8; 2]) -> Vec<TrackSpec> {
+        vec![
             TrackSpec {
                 timescale: 90_000,
                 codec: CodecConfig::H264 {
@@ -887,14 +885,21 @@ mod tests {
                 },
             },
             TrackSpec {
-                timescale: 16_000,
+                timescale: rate,
                 codec: CodecConfig::Aac {
-                    asc: Bytes::from_static(&[0x14, 0x08]),
-                    sample_rate: 16_000,
+                    asc: Bytes::copy_from_slice(&asc),
+                    sample_rate: rate,
                     channels: 1,
                 },
             },
-        ];
+        ]
+    }
+
+    /// Regression (found by the e2e timestamp-jump test): video and audio
+    /// jumping together gave two cuts, the second one GOP after the first.
+    #[test]
+    fn a_jump_of_every_track_cuts_once() {
+        let tracks = h264_aac_tracks(16_000, [0x14, 0x08]);
         let cfg = MuxerConfig {
             segment_duration: std::time::Duration::from_secs(60),
             ..MuxerConfig::default()
@@ -980,26 +985,7 @@ mod tests {
     /// trip), and the video's the exact offset between them.
     #[test]
     fn audio_defining_time_zero_starts_at_tfdt_zero() {
-        let tracks = vec![
-            TrackSpec {
-                timescale: 90_000,
-                codec: CodecConfig::H264 {
-                    avcc: Bytes::from_static(&[
-                        1, 0x4d, 0x40, 0x1e, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00,
-                    ]),
-                    width: 320,
-                    height: 240,
-                },
-            },
-            TrackSpec {
-                timescale: 48_000,
-                codec: CodecConfig::Aac {
-                    asc: Bytes::from_static(&[0x11, 0x90]),
-                    sample_rate: 48_000,
-                    channels: 1,
-                },
-            },
-        ];
+        let tracks = h264_aac_tracks(48_000, [0x11, 0x90]);
         let mut m = Muxer::new(tracks, MuxerConfig::default()).unwrap();
         let mut out = Vec::new();
         let wall = WallTime(1_700_000_000_000_000_000);

@@ -183,6 +183,8 @@ async fn read_sessions(
         }
         let tracks = session.tracks().to_vec();
         let video_tracks: Vec<bool> = tracks.iter().map(|t| t.codec.is_video()).collect();
+        ctx.status
+            .set_video_resolution(tracks.iter().find_map(|t| t.codec.dimensions()));
         match &mut r.muxer {
             Some(m) if same_layout(&m.tracks(), &tracks) => {
                 m.restart_timeline(&mut r.events);
@@ -243,6 +245,9 @@ async fn read_sessions(
                 }
                 Ok(SourceEvent::ParametersChanged { track, codec }) => {
                     tracing::info!(camera = %cfg.id, track, codec = codec.name(), dims = ?codec.dimensions(), "codec parameters changed");
+                    if let Some(dims) = codec.dimensions() {
+                        ctx.status.set_video_resolution(Some(dims));
+                    }
                     if let Err(e) = m.update_track(track, codec) {
                         tracing::warn!(camera = %cfg.id, error = %e, "new codec parameters refused");
                         ctx.error(ErrorKind::Mux, e.to_string());

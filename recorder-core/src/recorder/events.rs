@@ -51,9 +51,11 @@ pub enum RecorderEvent {
     },
     /// A segment was closed and handed to storage: see [`SegmentRecord`].
     SegmentStored(Arc<SegmentRecord>),
-    /// Storage fell behind and fragments were dropped rather than stalling
-    /// the camera (sent once the queue accepts fragments again, or when the
-    /// camera stops).
+    /// Fragments were not stored, and the episode is over: storage fell
+    /// behind and the queue dropped them rather than stall the camera, or
+    /// the sink refused to start a segment (disk or spool full) and the
+    /// start was retried at each keyframe until it succeeded. Sent when
+    /// fragments are stored again, or when the camera stops.
     FragmentsDropped {
         /// Camera id.
         camera: String,

@@ -4,7 +4,7 @@
 //! Hosts read it through [`CameraStatus::snapshot`]; only the camera's own
 //! task writes it, so the counters are private.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 /// Where a camera's recording stands.
@@ -96,6 +96,8 @@ pub struct CameraStatus {
     fragments_dropped: AtomicU64,
     bytes_dropped: AtomicU64,
     queued_bytes: AtomicU64,
+    /// Width << 16 | height of the video the camera delivers; 0 unknown.
+    video_resolution: AtomicU32,
 }
 
 /// A copy of a camera's status at one moment.
@@ -138,6 +140,9 @@ pub struct CameraSnapshot {
     pub bytes_dropped: u64,
     /// Bytes waiting between the camera reader and the sink right now.
     pub queued_bytes: u64,
+    /// Width and height of the video the camera delivers (its current
+    /// session's parameters), if known.
+    pub video_resolution: Option<(u16, u16)>,
 }
 
 impl CameraStatus {
@@ -162,6 +167,7 @@ impl CameraStatus {
             fragments_dropped: AtomicU64::new(0),
             bytes_dropped: AtomicU64::new(0),
             queued_bytes: AtomicU64::new(0),
+            video_resolution: AtomicU32::new(0),
         }
     }
 
@@ -199,6 +205,11 @@ impl CameraStatus {
     pub(crate) fn set_last_frame(&self, wall_ns: i64) {
         self.last_frame_unix_ns
             .store(wall_ns.max(0) as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_video_resolution(&self, dims: Option<(u16, u16)>) {
+        let v = dims.map_or(0, |(w, h)| (u32::from(w) << 16) | u32::from(h));
+        self.video_resolution.store(v, Ordering::Relaxed);
     }
 
     pub(crate) fn set_queued_bytes(&self, n: u64) {
@@ -253,6 +264,10 @@ impl CameraStatus {
             fragments_dropped: l(&self.fragments_dropped),
             bytes_dropped: l(&self.bytes_dropped),
             queued_bytes: l(&self.queued_bytes),
+            video_resolution: match self.video_resolution.load(Ordering::Relaxed) {
+                0 => None,
+                v => Some(((v >> 16) as u16, v as u16)),
+            },
         }
     }
 }

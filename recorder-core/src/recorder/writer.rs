@@ -22,6 +22,9 @@ struct OpenSegment {
     video_track: Option<usize>,
     video_frames: u64,
     duration_ns: i64,
+    /// The sink accepted the segment only after skipping its first
+    /// fragments (it refused the start): counts come from what was fed.
+    head_missing: bool,
 }
 
 impl OpenSegment {
@@ -36,8 +39,48 @@ impl OpenSegment {
             video_track,
             video_frames: 0,
             duration_ns: 0,
+            head_missing: false,
         }
     }
+
+    fn with_head_missing(mut self) -> Self {
+        self.head_missing = true;
+        self
+    }
+}
+
+fn started(ctx: &CameraContext, s: &SegmentStart) {
+    tracing::debug!(camera = %ctx.id, index = s.index, "segment started");
+    ctx.status.set_segment(Some(format!("segment {}", s.index)));
+    ctx.emit(RecorderEvent::SegmentStarted {
+        camera: ctx.id.clone(),
+        index: s.index,
+        wall_start: s.wall_start,
+    });
+}
+
+/// The sink accepts segments again after refusing them.
+fn resumed(ctx: &CameraContext, r: RefusedStart) {
+    tracing::warn!(
+        camera = %ctx.id,
+        fragments = r.fragments,
+        bytes = r.bytes,
+        "the sink accepts segments again; fragments were skipped meanwhile"
+    );
+    ctx.emit(RecorderEvent::FragmentsDropped {
+        camera: ctx.id.clone(),
+        fragments: r.fragments,
+        bytes: r.bytes,
+    });
+}
+
+/// A segment whose `start` the sink refused (disk or spool full, say):
+/// kept so the start can be retried at the next keyframe-started fragment.
+struct RefusedStart {
+    start: SegmentStart,
+    /// Fragments skipped since, and their bytes.
+    fragments: u64,
+    bytes: u64,
 }
 
 /// Feeds `sink` until the queue closes, then closes whatever is still open.
@@ -47,55 +90,102 @@ pub(crate) async fn write_segments(
     ctx: &CameraContext,
 ) {
     let mut open: Option<OpenSegment> = None;
+    // Set while the sink refuses to start segments: one warning per
+    // episode, then a retry at each keyframe-started fragment.
+    let mut refused: Option<RefusedStart> = None;
     while let Some(ev) = queue.recv().await {
         match ev {
             MuxEvent::SegmentStarted(s) => {
                 ctx.status.add(Counter::BytesRecorded, s.init.len() as u64);
+                open = None;
                 match sink.start_boxed(&ctx.id, &s).await {
                     Ok(()) => {
-                        tracing::debug!(camera = %ctx.id, index = s.index, "segment started");
-                        ctx.status.set_segment(Some(format!("segment {}", s.index)));
-                        ctx.emit(RecorderEvent::SegmentStarted {
-                            camera: ctx.id.clone(),
-                            index: s.index,
-                            wall_start: s.wall_start,
-                        });
+                        started(ctx, &s);
+                        open = Some(OpenSegment::new(&s));
+                        if let Some(r) = refused.take() {
+                            resumed(ctx, r);
+                        }
                     }
-                    Err(e) => ctx.sink_error(&e),
+                    Err(e) => match refused.as_mut() {
+                        Some(r) => r.start = s,
+                        None => {
+                            ctx.sink_error(&e);
+                            tracing::warn!(camera = %ctx.id, "the sink refused a new segment; retrying at every keyframe until it accepts one");
+                            refused = Some(RefusedStart {
+                                start: s,
+                                fragments: 0,
+                                bytes: 0,
+                            });
+                        }
+                    },
                 }
-                open = Some(OpenSegment::new(&s));
             }
             MuxEvent::Fragment(f) => {
                 ctx.status.add(Counter::BytesRecorded, f.bytes.len() as u64);
-                if let Some(o) = open.as_mut().filter(|o| o.index == f.segment) {
-                    o.wall_end = f.wall_end;
-                    o.duration_ns = f.start_ns + f.duration_ns;
-                    if let Some(n) = o.video_track.and_then(|i| f.samples.get(i)) {
-                        o.video_frames += u64::from(*n);
+                if let Some(r) = refused.as_mut().filter(|r| r.start.index == f.segment) {
+                    // Retry where the stored segment can begin: a keyframe.
+                    // The segment then starts at this fragment's wall clock.
+                    let mut retry = None;
+                    if f.starts_with_keyframe {
+                        let mut s = r.start.clone();
+                        s.wall_start = f.wall_start;
+                        if sink.start_boxed(&ctx.id, &s).await.is_ok() {
+                            retry = Some(s);
+                        }
                     }
+                    match retry {
+                        Some(s) => {
+                            started(ctx, &s);
+                            open = Some(OpenSegment::new(&s).with_head_missing());
+                            if let Some(r) = refused.take() {
+                                resumed(ctx, r);
+                            }
+                        }
+                        None => {
+                            r.fragments += 1;
+                            r.bytes += f.bytes.len() as u64;
+                            ctx.status.add(Counter::FragmentsDropped, 1);
+                            ctx.status.add(Counter::BytesDropped, f.bytes.len() as u64);
+                            continue;
+                        }
+                    }
+                }
+                let Some(o) = open.as_mut().filter(|o| o.index == f.segment) else {
+                    continue;
+                };
+                o.wall_end = f.wall_end;
+                o.duration_ns = f.start_ns + f.duration_ns;
+                if let Some(n) = o.video_track.and_then(|i| f.samples.get(i)) {
+                    o.video_frames += u64::from(*n);
                 }
                 if let Err(e) = sink.fragment_boxed(&f).await {
                     ctx.sink_error(&e);
                 }
             }
             MuxEvent::SegmentFinished(end) => {
-                let seg = open.take().filter(|o| o.index == end.index);
+                let Some(mut seg) = open.take().filter(|o| o.index == end.index) else {
+                    // Never started in the sink: nothing to finish.
+                    continue;
+                };
                 match sink.finish_boxed(&end).await {
                     Ok(stored) => {
-                        if let Some(mut seg) = seg {
-                            seg.wall_end = end.wall_end;
-                            seg.duration_ns = end.duration_ns;
+                        seg.wall_end = end.wall_end;
+                        seg.duration_ns = end.duration_ns;
+                        if !seg.head_missing {
                             seg.video_frames = seg
                                 .video_track
                                 .and_then(|i| end.samples.get(i).copied())
                                 .unwrap_or(seg.video_frames);
-                            stored_segment(ctx, &*sink, stored, seg, Some(end.reason));
                         }
+                        stored_segment(ctx, &*sink, stored, seg, Some(end.reason));
                     }
                     Err(e) => ctx.sink_error(&e),
                 }
             }
         }
+    }
+    if let Some(r) = refused.take() {
+        resumed(ctx, r);
     }
     // The reader always ends the segment it opened, but a muxer error or a
     // panic upstream can leave one open: keep its fragments.

@@ -7,8 +7,8 @@
 //!
 //! - [`LocalSink`]: a directory tree, `NAME.mp4.part` renamed to `NAME.mp4`
 //!   when done; [`repair_dir`] turns what a crash left into playable files.
-//! - [`S3Sink`]: a streaming multipart upload fed from a local spool, with
-//!   retries and crash recovery ([`S3Store::recover`]).
+//! - `S3Sink` (cargo feature `s3`): a streaming multipart upload fed from a local spool, with
+//!   retries and crash recovery (`S3Store::recover`).
 //!
 //! Object names come from an [`ObjectNameTemplate`].
 

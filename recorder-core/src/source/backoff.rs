@@ -1,4 +1,5 @@
-//! Reconnect delays: exponential backoff with full jitter.
+//! Reconnect delays: exponential backoff with full jitter, on the shared
+//! [`RetryPolicy`].
 //!
 //! Full jitter (a uniform delay in `[0, min(cap, base·2ⁿ))`) spreads
 //! hundreds of cameras that lost the same switch over the whole window
@@ -9,19 +10,21 @@
 
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use crate::retry::{Jitter, RetryPolicy, RetryState};
 
-/// Backoff tuning.
+/// Backoff tuning: the shared [`RetryPolicy`] plus what only reconnects
+/// need (a reset after a stable session, a slow cadence for configuration
+/// errors).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BackoffConfig {
-    /// The window of the first retry.
-    pub base: Duration,
-    /// The largest window.
-    pub cap: Duration,
+    /// The exponential part: window of the first retry (`initial`), largest
+    /// window (`max`), jitter. Its `max_attempts` is not used: a camera is
+    /// reconnected for as long as it is configured.
+    pub retry: RetryPolicy,
     /// A session that stayed up this long counts as healthy: the next
-    /// failure starts again from `base`. Short on purpose: cameras that
-    /// drop every session after a few seconds (Tapo: ~15 s) must be
+    /// failure starts again from `retry.initial`. Short on purpose: cameras
+    /// that drop every session after a few seconds (Tapo: ~15 s) must be
     /// reconnected at once every time, not at an ever slower pace.
     pub stable_after: Duration,
     /// Delay after a configuration error (401, 404, no usable stream).
@@ -31,8 +34,8 @@ pub struct BackoffConfig {
 impl Default for BackoffConfig {
     fn default() -> Self {
         BackoffConfig {
-            base: Duration::from_millis(500),
-            cap: Duration::from_secs(30),
+            retry: RetryPolicy::new(Duration::from_millis(500), Duration::from_secs(30))
+                .with_jitter(Jitter::Full),
             stable_after: Duration::from_secs(2),
             config_error_delay: Duration::from_secs(60),
         }
@@ -40,25 +43,38 @@ impl Default for BackoffConfig {
 }
 
 impl BackoffConfig {
+    /// Sets the exponential part.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets how long a session must last to reset the backoff.
+    pub fn with_stable_after(mut self, stable_after: Duration) -> Self {
+        self.stable_after = stable_after;
+        self
+    }
+
+    /// Sets the delay after a configuration error.
+    pub fn with_config_error_delay(mut self, delay: Duration) -> Self {
+        self.config_error_delay = delay;
+        self
+    }
+
     /// The delay for retry number `attempt` (0-based) given a uniform random
     /// value `unit` in `[0, 1)`. Pure, for callers that bring their own
     /// randomness.
     pub fn delay(&self, attempt: u32, unit: f64, config_error: bool) -> Duration {
-        let unit = if unit.is_finite() {
-            unit.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
         if config_error {
+            let unit = if unit.is_finite() {
+                unit.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             // ±10% so cameras sharing a misconfigured NVR do not retry in step.
             return self.config_error_delay.mul_f64(0.9 + 0.2 * unit);
         }
-        let window = self
-            .base
-            .checked_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
-            .unwrap_or(self.cap)
-            .min(self.cap);
-        window.mul_f64(unit)
+        self.retry.delay(attempt, unit)
     }
 }
 
@@ -66,27 +82,24 @@ impl BackoffConfig {
 #[derive(Debug)]
 pub struct Backoff {
     config: BackoffConfig,
-    attempt: u32,
-    rng: StdRng,
+    state: RetryState,
 }
 
 impl Backoff {
-    /// A backoff seeded from the OS.
+    /// A backoff with the thread's random generator.
     pub fn new(config: BackoffConfig) -> Self {
-        Backoff {
-            config,
-            attempt: 0,
-            rng: StdRng::from_entropy(),
-        }
+        let state = RetryState::new(Self::unlimited(&config));
+        Backoff { config, state }
     }
 
     /// A backoff with a fixed seed, for reproducible tests.
     pub fn with_seed(config: BackoffConfig, seed: u64) -> Self {
-        Backoff {
-            config,
-            attempt: 0,
-            rng: StdRng::seed_from_u64(seed),
-        }
+        let state = RetryState::with_seed(Self::unlimited(&config), seed);
+        Backoff { config, state }
+    }
+
+    fn unlimited(config: &BackoffConfig) -> RetryPolicy {
+        config.retry.clone().with_max_attempts(None)
     }
 
     /// The configuration.
@@ -96,15 +109,18 @@ impl Backoff {
 
     /// Failures since the last reset.
     pub fn attempts(&self) -> u32 {
-        self.attempt
+        self.state.failures()
     }
 
     /// Records a failure and returns how long to wait before reconnecting.
     pub fn next_delay(&mut self, config_error: bool) -> Duration {
-        let unit: f64 = self.rng.gen();
-        let d = self.config.delay(self.attempt, unit, config_error);
-        self.attempt = self.attempt.saturating_add(1);
-        d
+        if config_error {
+            let unit = self.state.unit();
+            self.state.note_failure();
+            return self.config.delay(0, unit, true);
+        }
+        // Unlimited policy: always a delay.
+        self.state.next_delay().unwrap_or(self.config.retry.max)
     }
 
     /// Records that a session ended after `uptime`; a long enough session
@@ -116,9 +132,9 @@ impl Backoff {
         }
     }
 
-    /// Starts again from `base`.
+    /// Starts again from `retry.initial`.
     pub fn reset(&mut self) {
-        self.attempt = 0;
+        self.state.reset();
     }
 }
 

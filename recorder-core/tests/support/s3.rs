@@ -491,16 +491,18 @@ pub async fn download(store: &S3Store, key: &str, dir: &Path) -> PathBuf {
 
 /// Every key in the bucket.
 pub async fn list_keys(store: &S3Store) -> Vec<String> {
-    let out = store
+    store
         .client()
         .list_objects_v2()
         .bucket(&store.config().bucket)
+        .into_paginator()
         .send()
+        .try_collect()
         .await
-        .unwrap();
-    out.contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
+        .unwrap()
+        .into_iter()
+        .flat_map(|page| page.contents.unwrap_or_default())
+        .filter_map(|o| o.key)
         .collect()
 }
 

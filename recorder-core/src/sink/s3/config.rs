@@ -31,31 +31,14 @@ pub fn default_spool_dir() -> PathBuf {
     std::env::temp_dir().join("camrec-spool")
 }
 
-/// Backoff between attempts of a failed request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RetryPolicy {
-    /// Wait after the first failure.
-    pub initial: Duration,
-    /// Longest wait (the wait doubles up to this).
-    pub max: Duration,
-}
+use crate::retry::Jitter;
+pub use crate::retry::RetryPolicy;
 
-impl RetryPolicy {
-    /// A policy waiting `initial` after the first failure, doubling up to
-    /// `max`.
-    pub fn new(initial: Duration, max: Duration) -> Self {
-        RetryPolicy { initial, max }
-    }
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            initial: Duration::from_millis(200),
-            max: Duration::from_secs(30),
-        }
-    }
+/// The default backoff of failed S3 requests: 200 ms doubling up to 30 s,
+/// each wait drawn in the upper half of its window ([`Jitter::Equal`]), no
+/// attempt limit (the spool holds the data until the store is back).
+pub(crate) fn default_retry_policy() -> RetryPolicy {
+    RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(30)).with_jitter(Jitter::Equal)
 }
 
 /// Everything [`S3Store::connect`](super::S3Store::connect) needs.
@@ -119,8 +102,12 @@ pub struct S3Config {
     /// add the metadata only known at the end (end time, duration, frame
     /// count). A server-side copy; turn off to save it.
     pub final_metadata_copy: bool,
-    /// Backoff for failed requests (uploads are retried until they succeed;
-    /// the spool holds the data meanwhile).
+    /// Backoff for failed requests (the same [`RetryPolicy`] type as a
+    /// camera's reconnects). Without `max_attempts` (the default) uploads
+    /// are retried until they succeed, the spool holding the data
+    /// meanwhile; with it, a segment whose request still fails after that
+    /// many attempts stays in the spool for [`S3Store::recover`](super::S3Store::recover).
+    /// Recovery itself and best-effort requests use limits of their own.
     pub retry: RetryPolicy,
     /// Timeout for connecting to the endpoint.
     pub connect_timeout: Duration,
@@ -131,7 +118,9 @@ pub struct S3Config {
 impl S3Config {
     /// A configuration for `bucket` with defaults: region `us-east-1`, no
     /// endpoint (AWS), 8 MiB parts, 4 concurrent uploads, spool in
-    /// [`default_spool_dir`] limited to 1 GiB.
+    /// [`default_spool_dir`] limited to 1 GiB, failed requests retried
+    /// after 200 ms doubling up to 30 s (jittered in the upper half of each
+    /// window), without limit.
     pub fn new(bucket: impl Into<String>) -> Self {
         S3Config {
             endpoint: None,
@@ -150,7 +139,7 @@ impl S3Config {
             create_bucket: false,
             template: ObjectNameTemplate::default(),
             final_metadata_copy: true,
-            retry: RetryPolicy::default(),
+            retry: default_retry_policy(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(120),
         }
@@ -240,6 +229,12 @@ impl S3Config {
     /// Sets the object name template.
     pub fn with_template(mut self, template: ObjectNameTemplate) -> Self {
         self.template = template;
+        self
+    }
+
+    /// Sets the backoff of failed requests.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 

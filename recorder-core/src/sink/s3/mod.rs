@@ -40,11 +40,11 @@ pub use config::{
     DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_PART_SIZE, DEFAULT_REGION, DEFAULT_SPOOL_LIMIT,
     MAX_PART_SIZE, MIN_PART_SIZE,
 };
-pub use error::S3Error;
+pub use error::{BoxError, S3Error, S3Operation};
 pub use recover::{RecoveredSegment, RecoveryReport, RecoverySource};
-pub use store::{S3Status, S3Store};
+pub use store::{S3CameraStatus, S3Status, S3Store, UploadDurations, UPLOAD_DURATION_BUCKETS};
 
-use self::store::{add, Inner};
+use self::store::{add, CameraUploads, Inner};
 use self::upload::{append_manifest, key_line, manifest_path, meta_line, Msg, Upload};
 use super::fs::{suffixed, write_all_vectored, MAX_SUFFIX};
 use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
@@ -58,13 +58,15 @@ use crate::mux::{Fragment, SegmentEnd, SegmentStart, TrackSpec, WallTime};
 /// `start` and `fragment` write to the local spool only; `finish` seals the
 /// spool file and hands it to the segment's upload task, returning at once
 /// with the object's intended name (the upload completes in the
-/// background: watch [`S3Store::status`], or [`S3Store::wait_idle`] at
-/// shutdown). Dropping a sink with a segment open leaves that segment for
+/// background: watch [`S3Store::status`] and, per camera,
+/// [`S3Store::camera_status`], or [`S3Store::wait_idle`] at shutdown). Dropping a sink with a segment open leaves that segment for
 /// [`S3Store::recover`], exactly like a crash.
 #[derive(Debug)]
 pub struct S3Sink {
     inner: Arc<Inner>,
     camera: String,
+    /// The camera's counters, shared with its other sinks and uploads.
+    uploads: Arc<CameraUploads>,
     open: Option<OpenSegment>,
 }
 
@@ -115,12 +117,23 @@ fn spool_full(path: &Path, limit: u64, what: String) -> SinkError {
 }
 
 impl S3Store {
-    /// A sink for `camera` (the id is used in logs; object names use the
-    /// id passed to [`SegmentSink::start`]).
+    /// A sink for `camera` (the id is used in logs and for
+    /// [`S3Store::camera_status`]; object names use the id passed to
+    /// [`SegmentSink::start`]). Sinks for the same camera share its
+    /// counters.
     pub fn sink(&self, camera: &str) -> S3Sink {
+        let uploads = self
+            .inner
+            .cameras
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(camera.to_owned())
+            .or_default()
+            .clone();
         S3Sink {
             inner: self.inner.clone(),
             camera: camera.to_owned(),
+            uploads,
             open: None,
         }
     }
@@ -203,7 +216,11 @@ impl S3Sink {
         }
         let stored = self.stored(&o);
         // The task only ends after Finish, so a send error means it panicked.
-        let _ = o.tx.send(Msg::Finish { len, meta });
+        let _ = o.tx.send(Msg::Finish {
+            len,
+            meta,
+            sealed: Instant::now(),
+        });
         Ok(stored)
     }
 }
@@ -331,6 +348,8 @@ impl SegmentSink for S3Sink {
             boundaries: Vec::new(),
             part1_final: false,
             max_attempts: None,
+            camera: Some(self.uploads.clone()),
+            sealed: None,
         };
         let spool_id = spool.to_string_lossy().into_owned();
         self.inner.mark_active(&spool_id, true);

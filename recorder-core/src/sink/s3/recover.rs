@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use super::error::S3Error;
+use super::error::{chain_text, S3Error, S3Operation};
 use super::push_end_and_duration;
 use super::store::{add, classify, sub, S3Store};
 use super::upload::{abort_upload, manifest_path, remove_spool, Manifest, Outcome, Upload};
@@ -187,7 +187,7 @@ impl S3Store {
                 SpoolPlan::Discard { manifest, len } => {
                     let key = manifest.key.clone().unwrap_or_else(rel_key);
                     if let Some(id) = &manifest.upload_id {
-                        abort_upload(inner, &key, id).await;
+                        abort_upload(inner, None, &key, id).await;
                         handled_uploads.insert(id.clone());
                     }
                     remove_spool(&spool);
@@ -243,6 +243,8 @@ impl S3Store {
                         boundaries: vec![(len, Instant::now())],
                         part1_final: false,
                         max_attempts: Some(RECOVERY_ATTEMPTS),
+                        camera: None,
+                        sealed: None,
                     };
                     // The torn tail was counted at connect and is cut now,
                     // whatever the upload's outcome.
@@ -258,7 +260,7 @@ impl S3Store {
                                 source: RecoverySource::Spool,
                             });
                         }
-                        Outcome::Failed(why) => report.failed.push((what, why)),
+                        Outcome::Failed(why) => report.failed.push((what, chain_text(&why))),
                         Outcome::Aborted | Outcome::Left => {}
                     }
                 }
@@ -280,12 +282,11 @@ impl S3Store {
     ) -> Result<(), S3Error> {
         let inner = &self.inner;
         let bucket = inner.cfg.bucket.clone();
-        let list_err = |f: super::store::Failure| S3Error::Request {
-            op: "ListMultipartUploads",
-            bucket: bucket.clone(),
-            key: inner.prefix.clone(),
-            detail: f.detail,
+        let list_err = |f: super::store::Failure| {
+            f.into_error(S3Operation::ListMultipartUploads, &bucket, &inner.prefix)
         };
+        // The SDK has no paginator for ListMultipartUploads (its marker is
+        // a pair); this loop is the one hand-written continuation left.
         let mut uploads = Vec::new();
         let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
         loop {
@@ -298,7 +299,7 @@ impl S3Store {
                 .set_upload_id_marker(id_marker.clone())
                 .send()
                 .await
-                .map_err(|e| list_err(classify(&e)))?;
+                .map_err(|e| list_err(classify(e)))?;
             for u in out.uploads() {
                 if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
                     uploads.push((k.to_owned(), id.to_owned()));
@@ -334,11 +335,11 @@ impl S3Store {
                     });
                 }
                 Ok(None) => {
-                    abort_upload(inner, &key, &id).await;
+                    abort_upload(inner, None, &key, &id).await;
                     tracing::info!(key = %key, "aborted an upload with no usable first part");
                     report.discarded.push(key);
                 }
-                Err(why) => report.failed.push((key, why)),
+                Err(why) => report.failed.push((key, chain_text(&why))),
             }
         }
         Ok(())
@@ -346,35 +347,26 @@ impl S3Store {
 
     /// Completes upload `id` with its contiguous parts from 1; `Ok(None)`
     /// when there is no part 1 (no init segment: nothing playable).
-    async fn complete_orphan(&self, key: &str, id: &str) -> Result<Option<u64>, String> {
+    async fn complete_orphan(&self, key: &str, id: &str) -> Result<Option<u64>, S3Error> {
         let inner = &self.inner;
-        let mut parts: Vec<(i32, String, u64)> = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let out = inner
-                .client
-                .list_parts()
-                .bucket(&inner.cfg.bucket)
-                .key(key)
-                .upload_id(id)
-                .set_part_number_marker(marker.clone())
-                .send()
-                .await
-                .map_err(|e| classify(&e).detail)?;
-            for p in out.parts() {
-                if let (Some(n), Some(etag)) = (p.part_number(), p.e_tag()) {
-                    parts.push((n, etag.to_owned(), p.size().unwrap_or(0).max(0) as u64));
-                }
-            }
-            if out.is_truncated() == Some(true) {
-                marker = out.next_part_number_marker().map(str::to_owned);
-                if marker.is_none() {
-                    break;
-                }
-            } else {
-                break;
-            }
-        }
+        let mut parts: Vec<(i32, String, u64)> = inner
+            .client
+            .list_parts()
+            .bucket(&inner.cfg.bucket)
+            .key(key)
+            .upload_id(id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify(e).into_error(S3Operation::ListParts, &inner.cfg.bucket, key))?
+            .into_iter()
+            .filter_map(|p| {
+                let size = p.size().unwrap_or(0).max(0) as u64;
+                Some((p.part_number?, p.e_tag?, size))
+            })
+            .collect();
         parts.sort_by_key(|p| p.0);
         let mut run = Vec::new();
         for p in parts {
@@ -404,7 +396,9 @@ impl S3Store {
             )
             .send()
             .await
-            .map_err(|e| classify(&e).detail)?;
+            .map_err(|e| {
+                classify(e).into_error(S3Operation::CompleteMultipartUpload, &inner.cfg.bucket, key)
+            })?;
         Ok(Some(bytes))
     }
 }

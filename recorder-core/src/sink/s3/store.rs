@@ -17,7 +17,8 @@ use aws_sdk_s3::Client;
 use tokio::sync::{Notify, Semaphore};
 
 use super::config::{ExposeSecret, S3Config};
-use super::error::S3Error;
+use super::error::{root_cause, BoxError, S3Error, S3Operation};
+use crate::retry::RetryState;
 
 /// Live counters of a store, for metrics and status screens.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,6 +46,137 @@ pub struct S3Status {
     pub segments_dropped: u64,
     /// Objects completed by [`S3Store::recover`].
     pub segments_recovered: u64,
+}
+
+/// Upper bounds of the buckets of [`UploadDurations`]: from a tail part
+/// on a LAN (tenths of a second) to a whole segment sent over a slow
+/// uplink after an outage (minutes).
+pub const UPLOAD_DURATION_BUCKETS: [Duration; 12] = [
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_millis(2500),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(20),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+    Duration::from_secs(120),
+    Duration::from_secs(300),
+];
+
+/// How long a camera's segments took to upload, as a histogram.
+///
+/// A segment's upload duration runs from the moment its sink sealed it
+/// (`finish` handed it to the upload task) to the success of the request
+/// that published it (`CompleteMultipartUpload`, or `PutObject` for a
+/// segment sent whole). Parts are uploaded while the segment is recorded,
+/// so this is the delay the store adds after the segment ends: the tail
+/// part, part 1 again with the final header, and the completion, plus any
+/// backlog or outage still being worked off. Timing from the first part's
+/// upload would mostly measure the segment's length instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UploadDurations {
+    /// Segments timed.
+    pub count: u64,
+    /// Sum of their durations.
+    pub sum: Duration,
+    /// For each bound of [`UPLOAD_DURATION_BUCKETS`], then
+    /// [`Duration::MAX`] for the rest: how many durations were at most
+    /// that bound and above the previous one (not cumulative). The
+    /// counts add up to `count`.
+    pub buckets: Vec<(Duration, u64)>,
+}
+
+impl Default for UploadDurations {
+    /// Nothing timed yet: every bucket there, at 0.
+    fn default() -> UploadDurations {
+        UploadDurations {
+            count: 0,
+            sum: Duration::ZERO,
+            buckets: UPLOAD_DURATION_BUCKETS
+                .iter()
+                .copied()
+                .chain([Duration::MAX])
+                .map(|b| (b, 0))
+                .collect(),
+        }
+    }
+}
+
+/// One camera's uploads to an [`S3Store`] (see
+/// [`S3Store::camera_status`]): only segments recorded through that
+/// camera's [`S3Sink`](super::S3Sink)s in this process; what
+/// [`S3Store::recover`] completes is counted in
+/// [`S3Status::segments_recovered`] only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct S3CameraStatus {
+    /// The camera id given to [`S3Store::sink`].
+    pub camera: String,
+    /// The camera's segments published in the bucket.
+    pub segments_uploaded: u64,
+    /// Failed request attempts for the camera's segments (each is retried
+    /// after a backoff), of every kind: key checks, part uploads,
+    /// completions, metadata copies, aborts.
+    pub upload_failures: u64,
+    /// How long each published segment took, from seal to publication:
+    /// `upload_durations.count == segments_uploaded`.
+    pub upload_durations: UploadDurations,
+}
+
+/// The live form of an [`S3CameraStatus`], shared by a camera's sinks and
+/// their upload tasks. One lock, so a snapshot's duration count always
+/// equals its segment count.
+#[derive(Debug, Default)]
+pub(crate) struct CameraUploads(Mutex<CameraTotals>);
+
+#[derive(Debug, Default)]
+struct CameraTotals {
+    segments_uploaded: u64,
+    upload_failures: u64,
+    durations_sum: Duration,
+    /// Per bound of `UPLOAD_DURATION_BUCKETS`, then one for the rest.
+    buckets: [u64; UPLOAD_DURATION_BUCKETS.len() + 1],
+}
+
+impl CameraUploads {
+    fn totals(&self) -> std::sync::MutexGuard<'_, CameraTotals> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn failed(&self) {
+        self.totals().upload_failures += 1;
+    }
+
+    /// A segment published `took` after it was sealed.
+    pub fn uploaded(&self, took: Duration) {
+        let mut t = self.totals();
+        t.segments_uploaded += 1;
+        t.durations_sum += took;
+        let i = UPLOAD_DURATION_BUCKETS.partition_point(|b| *b < took);
+        t.buckets[i] += 1;
+    }
+
+    fn snapshot(&self, camera: &str) -> S3CameraStatus {
+        let t = self.totals();
+        let bounds = UPLOAD_DURATION_BUCKETS
+            .iter()
+            .copied()
+            .chain([Duration::MAX]);
+        S3CameraStatus {
+            camera: camera.to_owned(),
+            segments_uploaded: t.segments_uploaded,
+            upload_failures: t.upload_failures,
+            upload_durations: UploadDurations {
+                count: t.segments_uploaded,
+                sum: t.durations_sum,
+                buckets: bounds.zip(t.buckets).collect(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +219,8 @@ pub(crate) struct Inner {
     /// Spool paths and upload ids this process is working on (recovery
     /// skips them).
     pub active_keys: Mutex<HashSet<String>>,
+    /// Per-camera counters, by the id given to `S3Store::sink`.
+    pub cameras: Mutex<HashMap<String, Arc<CameraUploads>>>,
     /// Signalled whenever a segment upload ends.
     pub idle: Notify,
     pub next_segment_id: AtomicU64,
@@ -130,6 +264,7 @@ impl S3Store {
             counters: Counters::default(),
             lag: Mutex::new(HashMap::new()),
             active_keys: Mutex::new(HashSet::new()),
+            cameras: Mutex::new(HashMap::new()),
             idle: Notify::new(),
             next_segment_id: AtomicU64::new(1),
         };
@@ -177,6 +312,23 @@ impl S3Store {
             segments_dropped: get(&c.segments_dropped),
             segments_recovered: get(&c.segments_recovered),
         }
+    }
+
+    /// What `camera`'s segments' uploads did so far, or `None` before the
+    /// first [`S3Store::sink`] for that camera. Cheap (one lock): fine to
+    /// call on every metrics scrape.
+    pub fn camera_status(&self, camera: &str) -> Option<S3CameraStatus> {
+        let cameras = self.inner.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        cameras.get(camera).map(|c| c.snapshot(camera))
+    }
+
+    /// [`S3Store::camera_status`] of every camera that got a sink, sorted
+    /// by camera id.
+    pub fn camera_statuses(&self) -> Vec<S3CameraStatus> {
+        let cameras = self.inner.cameras.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<S3CameraStatus> = cameras.iter().map(|(id, c)| c.snapshot(id)).collect();
+        all.sort_by(|a, b| a.camera.cmp(&b.camera));
+        all
     }
 
     /// Waits until no segment upload is pending (every finished segment is
@@ -253,7 +405,7 @@ async fn build_client(cfg: &S3Config) -> Client {
 }
 
 /// How a failed request should be treated.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Failure {
     /// Worth retrying (network, timeout, 5xx, throttling).
     pub transient: bool,
@@ -263,13 +415,16 @@ pub(crate) struct Failure {
     pub code: Option<String>,
     /// The store's error message, if it sent one.
     pub message: Option<String>,
+    /// The whole chain on one line, for logs.
     pub detail: String,
+    /// The error itself, kept as the source of the [`S3Error`] it becomes.
+    pub source: Option<BoxError>,
 }
 
 impl Failure {
     /// A failure on our side, not an answer from the store (a spool file
     /// that cannot be read, a reply missing a field): never transient.
-    pub fn local(code: Option<String>, detail: String) -> Failure {
+    pub fn local(code: Option<String>, detail: String, source: Option<BoxError>) -> Failure {
         Failure {
             transient: false,
             no_response: false,
@@ -277,38 +432,57 @@ impl Failure {
             code,
             message: None,
             detail,
+            source,
         }
     }
 
     pub fn code_is(&self, c: &str) -> bool {
         self.code.as_deref() == Some(c)
     }
+
+    /// A short account for messages: code, status and message when the
+    /// store answered, the innermost cause when it did not.
+    pub fn summary(&self) -> String {
+        let base = match (&self.code, self.status) {
+            (Some(c), Some(s)) => format!("{c} (HTTP {s})"),
+            (None, Some(s)) => format!("HTTP {s}"),
+            _ => {
+                return match &self.source {
+                    Some(e) if self.no_response => root_cause(e.as_ref()),
+                    _ => self.detail.clone(),
+                }
+            }
+        };
+        match &self.message {
+            Some(m) => format!("{base}: {m}"),
+            None => base,
+        }
+    }
+
+    /// The typed error for `op` on `key`, keeping the SDK's error as source.
+    pub fn into_error(self, op: S3Operation, bucket: &str, key: &str) -> S3Error {
+        S3Error::Request {
+            op,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            detail: self.summary(),
+            code: self.code,
+            status: self.status,
+            source: self.source,
+        }
+    }
 }
 
-pub(crate) fn classify<E>(e: &SdkError<E, HttpResponse>) -> Failure
+pub(crate) fn classify<E>(e: SdkError<E, HttpResponse>) -> Failure
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let detail = DisplayErrorContext(e).to_string();
+    let detail = DisplayErrorContext(&e).to_string();
     let code = e.code().map(str::to_owned);
     let message = e.message().map(str::to_owned);
-    match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Failure {
-            transient: true,
-            no_response: true,
-            status: None,
-            code,
-            message,
-            detail,
-        },
-        SdkError::ResponseError(r) => Failure {
-            transient: true,
-            no_response: false,
-            status: Some(r.raw().status().as_u16()),
-            code,
-            message,
-            detail,
-        },
+    let (transient, no_response, status) = match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => (true, true, None),
+        SdkError::ResponseError(r) => (true, false, Some(r.raw().status().as_u16())),
         SdkError::ServiceError(s) => {
             let status = s.raw().status().as_u16();
             let transient = status >= 500
@@ -318,36 +492,35 @@ where
                     code.as_deref(),
                     Some("RequestTimeout" | "SlowDown" | "InternalError" | "ServiceUnavailable")
                 );
-            Failure {
-                transient,
-                no_response: false,
-                status: Some(status),
-                code,
-                message,
-                detail,
-            }
+            (transient, false, Some(status))
         }
-        _ => Failure {
-            transient: false,
-            no_response: false,
-            status: None,
-            code,
-            message,
-            detail,
-        },
+        _ => (false, false, None),
+    };
+    Failure {
+        transient,
+        no_response,
+        status,
+        code,
+        message,
+        detail,
+        source: Some(Box::new(e)),
     }
 }
 
 impl Inner {
-    /// Runs `op` until it succeeds, sleeping with exponential backoff
-    /// between attempts. Transient failures are retried forever unless
-    /// `max_attempts` is given; other failures too (the spool keeps the
-    /// data and the operator may fix the store), but `stop_on` lets the
+    /// Runs `op` until it succeeds, sleeping between attempts as the
+    /// store's [`RetryPolicy`](crate::retry::RetryPolicy) says. Transient
+    /// failures are retried until `max_attempts` (when given, else the
+    /// policy's limit, else forever); other failures too (the spool keeps
+    /// the data and the operator may fix the store), but `stop_on` lets the
     /// caller take over for failures it handles itself (e.g. `NoSuchUpload`).
+    ///
+    /// Each failure is counted for the store and, when given, for `camera`.
     pub async fn retry<T, F, Fut>(
         &self,
-        what: &'static str,
+        what: S3Operation,
         key: &str,
+        camera: Option<&CameraUploads>,
         max_attempts: Option<u32>,
         stop_on: impl Fn(&Failure) -> bool,
         mut op: F,
@@ -356,17 +529,19 @@ impl Inner {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let mut delay = self.cfg.retry.initial;
-        let mut attempt = 0u32;
+        let mut policy = self.cfg.retry.clone();
+        if max_attempts.is_some() {
+            policy.max_attempts = max_attempts;
+        }
+        let mut backoff = RetryState::new(policy);
         loop {
-            attempt += 1;
             match op().await {
                 Ok(v) => {
-                    if attempt > 1 {
+                    if backoff.failures() > 0 {
                         tracing::info!(
-                            op = what,
+                            op = what.name(),
                             key,
-                            attempt,
+                            attempt = backoff.failures() + 1,
                             "S3 request succeeded after retries"
                         );
                     }
@@ -374,17 +549,23 @@ impl Inner {
                 }
                 Err(f) => {
                     add(&self.counters.upload_failures, 1);
-                    if stop_on(&f) || max_attempts.is_some_and(|m| attempt >= m) {
+                    if let Some(c) = camera {
+                        c.failed();
+                    }
+                    if stop_on(&f) {
                         return Err(f);
                     }
+                    let Some(delay) = backoff.next_delay() else {
+                        return Err(f);
+                    };
+                    let attempt = backoff.failures();
                     if f.transient {
-                        tracing::warn!(op = what, key, attempt, retry_in = ?delay, error = %f.detail, "S3 request failed; retrying");
+                        tracing::warn!(op = what.name(), key, attempt, retry_in = ?delay, error = %f.detail, "S3 request failed; retrying");
                     } else {
-                        tracing::error!(op = what, key, attempt, retry_in = ?delay, error = %f.detail, "S3 request refused; retrying (the data stays in the spool)");
+                        tracing::error!(op = what.name(), key, attempt, retry_in = ?delay, error = %f.detail, "S3 request refused; retrying (the data stays in the spool)");
                     }
                     tokio::time::sleep(delay).await;
                     add(&self.counters.retries, 1);
-                    delay = (delay * 2).min(self.cfg.retry.max);
                 }
             }
         }
@@ -394,15 +575,17 @@ impl Inner {
     /// the store refuses it.
     pub async fn best_effort<F, Fut>(
         &self,
-        what: &'static str,
+        what: S3Operation,
         key: &str,
+        camera: Option<&CameraUploads>,
         op: F,
     ) -> Result<(), Failure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<(), Failure>>,
     {
-        self.retry(what, key, Some(5), |f| !f.transient, op).await
+        self.retry(what, key, camera, Some(5), |f| !f.transient, op)
+            .await
     }
 
     pub fn set_lag(&self, id: u64, oldest: Option<Instant>) {
@@ -436,11 +619,12 @@ async fn check_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
         .unwrap_or_else(|| "(from the AWS credential chain)".into());
     let head = client.head_bucket().bucket(&cfg.bucket).send().await;
     let Err(e) = head else { return Ok(()) };
-    let f = classify(&e);
+    let f = classify(e);
     if f.no_response {
         return Err(S3Error::Unreachable {
             endpoint,
-            detail: f.detail,
+            detail: f.summary(),
+            source: f.source,
         });
     }
     match f.status {
@@ -454,16 +638,12 @@ async fn check_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
             create_bucket(client, cfg).await
         }
         Some(301) => Err(S3Error::InvalidConfig(format!(
-            "bucket {:?} is in another region than {:?}: set the region (S3_REGION) to the bucket's",
+            "bucket {:?} is in another region than {:?}: set the region (`S3Config::region`) to the bucket's",
             cfg.bucket, cfg.region
         ))),
         Some(400 | 401 | 403) => {
             // HEAD replies carry no error code; ask a call that does.
-            let list = client.list_buckets().send().await;
-            let lf = match &list {
-                Ok(_) => None,
-                Err(e) => Some(classify(e)),
-            };
+            let lf = client.list_buckets().send().await.err().map(classify);
             let bad_key = lf.as_ref().is_some_and(|lf| {
                 matches!(
                     lf.code.as_deref(),
@@ -481,50 +661,28 @@ async fn check_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
                         m.contains("signature") || m.contains("access key") || m.contains("no such key")
                     })
             });
-            if bad_key {
-                let lf = lf.expect("bad_key implies an error");
-                Err(S3Error::BadCredentials {
+            match lf {
+                Some(lf) if bad_key => Err(S3Error::BadCredentials {
                     endpoint,
                     key_id,
-                    detail: short_detail(&lf),
-                })
-            } else {
-                Err(S3Error::AccessDenied {
+                    detail: lf.summary(),
+                    source: lf.source,
+                }),
+                _ => Err(S3Error::AccessDenied {
                     endpoint,
                     key_id,
                     bucket: cfg.bucket.clone(),
-                    detail: short_detail(&f),
-                })
+                    detail: f.summary(),
+                    source: f.source,
+                }),
             }
         }
-        _ => Err(S3Error::Request {
-            op: "HeadBucket",
-            bucket: cfg.bucket.clone(),
-            key: String::new(),
-            detail: f.detail,
-        }),
-    }
-}
-
-fn short_detail(f: &Failure) -> String {
-    let base = match (&f.code, f.status) {
-        (Some(c), Some(s)) => format!("{c} (HTTP {s})"),
-        (None, Some(s)) => format!("HTTP {s}"),
-        _ => return f.detail.clone(),
-    };
-    match &f.message {
-        Some(m) => format!("{base}: {m}"),
-        None => base,
+        _ => Err(f.into_error(S3Operation::HeadBucket, &cfg.bucket, "")),
     }
 }
 
 async fn create_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
     use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
-    let err = |detail: String| S3Error::CreateBucket {
-        endpoint: cfg.endpoint_display(),
-        bucket: cfg.bucket.clone(),
-        detail,
-    };
     let mut req = client.create_bucket().bucket(&cfg.bucket);
     if cfg.region != "us-east-1" && cfg.endpoint.is_none() {
         req = req.create_bucket_configuration(
@@ -539,12 +697,91 @@ async fn create_bucket(client: &Client, cfg: &S3Config) -> Result<(), S3Error> {
             Ok(())
         }
         Err(e) => {
-            let f = classify(&e);
+            let f = classify(e);
             if f.code_is("BucketAlreadyOwnedByYou") {
                 Ok(())
             } else {
-                Err(err(f.detail))
+                Err(S3Error::CreateBucket {
+                    endpoint: cfg.endpoint_display(),
+                    bucket: cfg.bucket.clone(),
+                    detail: f.summary(),
+                    source: f.source,
+                })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::upload_part::UploadPartError;
+    use std::error::Error as _;
+
+    #[test]
+    fn camera_uploads_count_durations_in_buckets() {
+        let c = CameraUploads::default();
+        assert_eq!(
+            c.snapshot("door"),
+            S3CameraStatus {
+                camera: "door".into(),
+                ..S3CameraStatus::default()
+            }
+        );
+        let empty = UploadDurations::default();
+        assert_eq!(empty.buckets.len(), UPLOAD_DURATION_BUCKETS.len() + 1);
+        assert_eq!(empty.buckets.last(), Some(&(Duration::MAX, 0)));
+        // A bound belongs to its own bucket ("at most"), like Prometheus' `le`.
+        for ms in [100, 101, 1_000, 400_000] {
+            c.uploaded(Duration::from_millis(ms));
+        }
+        c.failed();
+        let s = c.snapshot("door");
+        assert_eq!((s.segments_uploaded, s.upload_failures), (4, 1));
+        let d = &s.upload_durations;
+        assert_eq!(d.count, 4);
+        assert_eq!(d.sum, Duration::from_millis(401_201));
+        let n = |bound: Duration| d.buckets.iter().find(|(b, _)| *b == bound).unwrap().1;
+        assert_eq!(n(Duration::from_millis(100)), 1);
+        assert_eq!(n(Duration::from_millis(250)), 1);
+        assert_eq!(n(Duration::from_secs(1)), 1);
+        assert_eq!(n(Duration::MAX), 1);
+        assert_eq!(d.buckets.iter().map(|(_, n)| n).sum::<u64>(), 4);
+    }
+
+    #[test]
+    fn request_errors_keep_their_source() {
+        let sdk: SdkError<UploadPartError, HttpResponse> =
+            SdkError::timeout_error(std::io::Error::other("deadline passed"));
+        let f = classify(sdk);
+        assert!(f.transient && f.no_response);
+        let e = f.into_error(S3Operation::UploadPart, "videos", "cam1/a.mp4");
+        assert_eq!(e.operation(), Some(S3Operation::UploadPart));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("UploadPart") && msg.contains("\"cam1/a.mp4\"") && msg.contains("videos"),
+            "{msg}"
+        );
+        assert!(msg.contains("deadline passed"), "{msg}");
+        let source = e.source().expect("the SDK error is the source");
+        assert!(source.is::<SdkError<UploadPartError, HttpResponse>>());
+        let root = source.source().expect("and its cause follows");
+        assert_eq!(root.to_string(), "deadline passed");
+    }
+
+    #[test]
+    fn local_failures_keep_their_io_error() {
+        let io = std::io::Error::other("disk gone");
+        let f = Failure::local(
+            Some("SpoolRead".into()),
+            "reading x: disk gone".into(),
+            Some(Box::new(io)),
+        );
+        assert!(!f.transient);
+        let e = f.into_error(S3Operation::PutObject, "videos", "k");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("disk gone")
+        );
     }
 }

@@ -7,14 +7,15 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::sync::mpsc;
 
-use super::store::{add, classify, sub, Failure, Inner};
+use super::error::{chain_text, S3Error, S3Operation};
+use super::store::{add, classify, sub, CameraUploads, Failure, Inner};
 use crate::sink::fs::{suffixed, MAX_SUFFIX};
 
 /// What the sink tells a segment's upload task.
@@ -23,10 +24,12 @@ pub(crate) enum Msg {
     /// The spool file now holds a complete fragment ending at `end`.
     Fragment { end: u64, at: Instant },
     /// The segment is sealed at `len` bytes with its header final; upload
-    /// the rest, complete, publish with `meta`.
+    /// the rest, complete, publish with `meta`. `sealed` starts the clock
+    /// of the segment's upload duration.
     Finish {
         len: u64,
         meta: Vec<(String, String)>,
+        sealed: Instant,
     },
     /// Nothing worth keeping: abort the upload and delete the spool.
     Abort,
@@ -168,6 +171,11 @@ pub(crate) struct Upload {
     pub part1_final: bool,
     /// `None`: retry forever (live uploads); recovery gives up after some.
     pub max_attempts: Option<u32>,
+    /// The camera whose sink recorded the segment (`None` in recovery):
+    /// its failures and upload duration are counted there too.
+    pub camera: Option<Arc<CameraUploads>>,
+    /// When the sink sealed the segment (`Msg::Finish`).
+    pub sealed: Option<Instant>,
 }
 
 /// How an upload ended.
@@ -181,12 +189,17 @@ pub(crate) enum Outcome {
     /// spool and upload stay for recovery.
     Left,
     /// Gave up (recovery only): spool and upload stay.
-    Failed(String),
+    Failed(S3Error),
 }
 
 impl Upload {
     fn bucket(&self) -> &str {
         &self.inner.cfg.bucket
+    }
+
+    /// `f` as the typed error of `op` on this segment's key.
+    fn fail(&self, f: Failure, op: S3Operation) -> S3Error {
+        f.into_error(op, self.bucket(), &self.key)
     }
 
     fn note(&self, line: String) {
@@ -263,13 +276,16 @@ impl Upload {
     ) {
         match m {
             Msg::Fragment { end, at } => self.boundaries.push((end, at)),
-            Msg::Finish { len, meta } => *finish = Some((len, meta)),
+            Msg::Finish { len, meta, sealed } => {
+                self.sealed = Some(sealed);
+                *finish = Some((len, meta));
+            }
             Msg::Abort => *abort = true,
         }
     }
 
     /// Makes sure `self.key` names no existing object (adding `-N`).
-    async fn check_key(&mut self) -> Result<(), String> {
+    async fn check_key(&mut self) -> Result<(), S3Error> {
         if self.key_checked {
             return Ok(());
         }
@@ -280,8 +296,9 @@ impl Upload {
             let key = cand.as_str();
             let exists = inner
                 .retry(
-                    "HeadObject",
+                    S3Operation::HeadObject,
                     key,
+                    self.camera.as_deref(),
                     self.max_attempts,
                     |_| false,
                     || async move {
@@ -295,7 +312,7 @@ impl Upload {
                         {
                             Ok(_) => Ok(true),
                             Err(e) => {
-                                let f = classify(&e);
+                                let f = classify(e);
                                 // 403: no list permission, S3's way of saying "absent".
                                 if matches!(f.status, Some(404 | 403)) {
                                     Ok(false)
@@ -307,7 +324,7 @@ impl Upload {
                     },
                 )
                 .await
-                .map_err(|f| f.detail)?;
+                .map_err(|f| f.into_error(S3Operation::HeadObject, &inner.cfg.bucket, key))?;
             if !exists {
                 if n > 0 {
                     tracing::warn!(wanted = %self.key, key = %cand, "object name taken; using a suffix");
@@ -318,22 +335,29 @@ impl Upload {
                 return Ok(());
             }
         }
-        Err(format!("no free name next to {}", self.key))
+        Err(S3Error::NameExhausted {
+            bucket: self.bucket().to_owned(),
+            key: self.key.clone(),
+        })
     }
 
-    async fn ensure_upload(&mut self, meta: &[(String, String)]) -> Result<(), String> {
+    async fn ensure_upload(&mut self, meta: &[(String, String)]) -> Result<(), S3Error> {
         if self.upload_id.is_some() {
             return Ok(());
         }
         self.check_key().await?;
         let (inner, key) = (&self.inner, self.key.as_str());
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let calls = &calls;
         let id = inner
             .retry(
-                "CreateMultipartUpload",
+                S3Operation::CreateMultipartUpload,
                 key,
+                self.camera.as_deref(),
                 self.max_attempts,
                 |_| false,
                 || async move {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let out = inner
                         .client
                         .create_multipart_upload()
@@ -343,18 +367,58 @@ impl Upload {
                         .set_metadata(metadata_map(meta))
                         .send()
                         .await
-                        .map_err(|e| classify(&e))?;
+                        .map_err(classify)?;
                     out.upload_id.ok_or_else(|| {
-                        Failure::local(None, "CreateMultipartUpload returned no upload id".into())
+                        Failure::local(
+                            None,
+                            "CreateMultipartUpload returned no upload id".into(),
+                            None,
+                        )
                     })
                 },
             )
             .await
-            .map_err(|f| f.detail)?;
+            .map_err(|f| {
+                f.into_error(S3Operation::CreateMultipartUpload, &inner.cfg.bucket, key)
+            })?;
+        if calls.load(std::sync::atomic::Ordering::Relaxed) > 1 {
+            self.abort_strays(&id).await;
+        }
         self.note(format!("upload {}", enc(&id)));
         self.upload_id = Some(id);
         self.parts.clear();
         Ok(())
+    }
+
+    /// A failed `CreateMultipartUpload` may have created an upload anyway
+    /// (the connection broke after the store acted): abort every open
+    /// upload of this key but `keep`, so none is left dangling. Best
+    /// effort; recovery at the next start catches what this misses.
+    async fn abort_strays(&self, keep: &str) {
+        let listed = self
+            .inner
+            .client
+            .list_multipart_uploads()
+            .bucket(self.bucket())
+            .prefix(&self.key)
+            .send()
+            .await;
+        let out = match listed {
+            Ok(out) => out,
+            Err(e) => {
+                let f = classify(e);
+                tracing::debug!(key = %self.key, error = %f.detail, "could not list uploads to abort strays; recovery will");
+                return;
+            }
+        };
+        for u in out.uploads() {
+            if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
+                if k == self.key && id != keep {
+                    tracing::info!(key = %self.key, "aborting a multipart upload created by an attempt whose reply was lost");
+                    abort_upload(&self.inner, self.camera.as_deref(), k, id).await;
+                }
+            }
+        }
     }
 
     /// Uploads part `n` = bytes `[start, end)` of the spool.
@@ -363,8 +427,9 @@ impl Upload {
         let upload_id = self.upload_id.as_deref().unwrap_or_default();
         let etag = inner
             .retry(
-                "UploadPart",
+                S3Operation::UploadPart,
                 key,
+                self.camera.as_deref(),
                 self.max_attempts,
                 |f| f.code_is("NoSuchUpload"),
                 || async move {
@@ -383,7 +448,7 @@ impl Upload {
                         .body(body)
                         .send()
                         .await
-                        .map_err(|e| classify(&e))?;
+                        .map_err(classify)?;
                     Ok(out.e_tag.unwrap_or_default())
                 },
             )
@@ -395,7 +460,7 @@ impl Upload {
         Ok(())
     }
 
-    async fn upload_next_part(&mut self, end: u64) -> Result<(), String> {
+    async fn upload_next_part(&mut self, end: u64) -> Result<(), S3Error> {
         loop {
             self.ensure_upload(&[]).await?;
             let n = self.parts.keys().next_back().map_or(1, |n| n + 1);
@@ -406,7 +471,7 @@ impl Upload {
                     return Ok(());
                 }
                 Err(f) if f.code_is("NoSuchUpload") => self.restart(),
-                Err(f) => return Err(f.detail),
+                Err(f) => return Err(self.fail(f, S3Operation::UploadPart)),
             }
         }
     }
@@ -425,10 +490,16 @@ impl Upload {
     /// it.
     pub async fn complete(&mut self, len: u64, meta: &[(String, String)]) -> Outcome {
         match self.try_complete(len, meta).await {
-            Ok(()) => {
+            Ok(published) => {
                 remove_spool(&self.spool);
                 sub(&self.inner.counters.spool_bytes, len);
                 add(&self.inner.counters.segments_uploaded, 1);
+                if let Some(c) = &self.camera {
+                    let took = self
+                        .sealed
+                        .map_or(Duration::ZERO, |s| published.saturating_duration_since(s));
+                    c.uploaded(took);
+                }
                 tracing::info!(location = %self.inner.key_display(&self.key), bytes = len, "segment uploaded");
                 Outcome::Completed {
                     key: self.key.clone(),
@@ -436,17 +507,24 @@ impl Upload {
                 }
             }
             Err(why) => {
-                tracing::error!(key = %self.key, spool = %self.spool.display(), error = %why, "could not upload the segment; it stays in the spool for recovery");
+                tracing::error!(key = %self.key, spool = %self.spool.display(), error = %chain_text(&why), "could not upload the segment; it stays in the spool for recovery");
                 Outcome::Failed(why)
             }
         }
     }
 
-    async fn try_complete(&mut self, len: u64, meta: &[(String, String)]) -> Result<(), String> {
+    /// Returns when the object was published (before the best-effort
+    /// metadata copy, which is not part of the upload duration).
+    async fn try_complete(
+        &mut self,
+        len: u64,
+        meta: &[(String, String)],
+    ) -> Result<Instant, S3Error> {
         loop {
             if self.upload_id.is_none() {
                 // Never started (or vanished): one PutObject of the whole file.
-                return self.put_whole(len, meta).await;
+                self.put_whole(len, meta).await?;
+                return Ok(Instant::now());
             }
             // Full parts first (they end on fragment boundaries), then the
             // rest. `upload_next_part` returns only with an upload open.
@@ -461,7 +539,7 @@ impl Upload {
                         self.restart();
                         continue;
                     }
-                    Err(f) => return Err(f.detail),
+                    Err(f) => return Err(self.fail(f, S3Operation::UploadPart)),
                 }
             }
             // Part 1 carries the init; send it again with the final durations.
@@ -473,7 +551,7 @@ impl Upload {
                             self.restart();
                             continue;
                         }
-                        Err(f) => return Err(f.detail),
+                        Err(f) => return Err(self.fail(f, S3Operation::UploadPart)),
                     }
                 }
             }
@@ -486,13 +564,14 @@ impl Upload {
                     }
                     self.restart();
                 }
-                Err(f) => return Err(f.detail),
+                Err(f) => return Err(self.fail(f, S3Operation::CompleteMultipartUpload)),
             }
         }
+        let published = Instant::now();
         if self.inner.cfg.final_metadata_copy && !meta.is_empty() {
             self.copy_metadata(meta).await;
         }
-        Ok(())
+        Ok(published)
     }
 
     async fn complete_upload(&mut self) -> Result<(), Failure> {
@@ -511,8 +590,9 @@ impl Upload {
         let parts = &parts;
         inner
             .retry(
-                "CompleteMultipartUpload",
+                S3Operation::CompleteMultipartUpload,
                 key,
+                self.camera.as_deref(),
                 self.max_attempts,
                 |f| {
                     f.code_is("NoSuchUpload")
@@ -533,7 +613,7 @@ impl Upload {
                         )
                         .send()
                         .await
-                        .map_err(|e| classify(&e))?;
+                        .map_err(classify)?;
                     Ok(())
                 },
             )
@@ -553,13 +633,14 @@ impl Upload {
         out.content_length.and_then(|l| u64::try_from(l).ok())
     }
 
-    async fn put_whole(&mut self, len: u64, meta: &[(String, String)]) -> Result<(), String> {
+    async fn put_whole(&mut self, len: u64, meta: &[(String, String)]) -> Result<(), S3Error> {
         self.check_key().await?;
         let (inner, key, spool) = (&self.inner, self.key.as_str(), self.spool.as_path());
         inner
             .retry(
-                "PutObject",
+                S3Operation::PutObject,
                 key,
+                self.camera.as_deref(),
                 self.max_attempts,
                 |_| false,
                 || async move {
@@ -576,12 +657,12 @@ impl Upload {
                         .set_metadata(metadata_map(meta))
                         .send()
                         .await
-                        .map_err(|e| classify(&e))?;
+                        .map_err(classify)?;
                     Ok(())
                 },
             )
             .await
-            .map_err(|f| f.detail)?;
+            .map_err(|f| f.into_error(S3Operation::PutObject, &inner.cfg.bucket, key))?;
         add(&self.inner.counters.bytes_uploaded, len);
         // A single PutObject counts as one part uploaded.
         add(&self.inner.counters.parts_uploaded, 1);
@@ -599,21 +680,26 @@ impl Upload {
         );
         let (inner, key, source) = (&self.inner, self.key.as_str(), source.as_str());
         let r = inner
-            .best_effort("CopyObject", key, || async move {
-                inner
-                    .client
-                    .copy_object()
-                    .bucket(&inner.cfg.bucket)
-                    .key(key)
-                    .copy_source(source)
-                    .metadata_directive(MetadataDirective::Replace)
-                    .content_type("video/mp4")
-                    .set_metadata(metadata_map(meta))
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                Ok(())
-            })
+            .best_effort(
+                S3Operation::CopyObject,
+                key,
+                self.camera.as_deref(),
+                || async move {
+                    inner
+                        .client
+                        .copy_object()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .copy_source(source)
+                        .metadata_directive(MetadataDirective::Replace)
+                        .content_type("video/mp4")
+                        .set_metadata(metadata_map(meta))
+                        .send()
+                        .await
+                        .map_err(classify)?;
+                    Ok(())
+                },
+            )
             .await;
         if let Err(f) = r {
             tracing::warn!(key = %self.key, error = %f.detail, "could not add the final metadata (end, duration, frames); the object keeps its start metadata");
@@ -623,7 +709,7 @@ impl Upload {
     /// Aborts the multipart upload (if any) and deletes the spool.
     pub async fn abort(&mut self) {
         if let Some(id) = self.upload_id.take() {
-            abort_upload(&self.inner, &self.key, &id).await;
+            abort_upload(&self.inner, self.camera.as_deref(), &self.key, &id).await;
         }
         let len = fs::metadata(&self.spool).map(|m| m.len()).unwrap_or(0);
         remove_spool(&self.spool);
@@ -631,20 +717,30 @@ impl Upload {
     }
 }
 
-pub(crate) async fn abort_upload(inner: &Arc<Inner>, key: &str, upload_id: &str) {
+pub(crate) async fn abort_upload(
+    inner: &Arc<Inner>,
+    camera: Option<&CameraUploads>,
+    key: &str,
+    upload_id: &str,
+) {
     let r = inner
-        .best_effort("AbortMultipartUpload", key, || async move {
-            inner
-                .client
-                .abort_multipart_upload()
-                .bucket(&inner.cfg.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .send()
-                .await
-                .map_err(|e| classify(&e))?;
-            Ok(())
-        })
+        .best_effort(
+            S3Operation::AbortMultipartUpload,
+            key,
+            camera,
+            || async move {
+                inner
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&inner.cfg.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            },
+        )
         .await;
     if let Err(f) = r {
         if !f.code_is("NoSuchUpload") {
@@ -665,6 +761,7 @@ async fn spool_body(spool: &Path, start: u64, end: u64) -> Result<ByteStream, Fa
             Failure::local(
                 Some("SpoolRead".into()),
                 format!("reading {}: {e}", spool.display()),
+                Some(Box::new(e)),
             )
         })
 }
