@@ -69,7 +69,7 @@ echo "camrec=$CAMREC stream=$STREAM cameras=$CAMERAS"
 echo "Ir(${T}s)=$IR1 Ir($((2 * T))s)=$IR2"
 python3 -c "
 d = ($IR2 - $IR1) / $CAMERAS / ($T / 60)
-print(f'instructions per camera-minute: {d / 1e6:.1f} M  (per video frame at 25 fps: {d / 1500 / 1e3:.1f} k)')
+print(f'instructions per camera-minute: {d / 1e6:.1f} M')
 "
 if [ -n "${KEEP:-}" ]; then
   echo "callgrind files in $WORK (callgrind_annotate $WORK/callgrind.$((2 * T)).out)"
