@@ -57,7 +57,7 @@ const RECORD_PARK_LINGER: std::time::Duration = std::time::Duration::from_millis
 /// The runtime for a command. Recording runs on one thread that lingers
 /// before parking (see [`RECORD_PARK_LINGER`]): measured against a worker
 /// per core with the same linger, it used 40 % less CPU at one camera and
-/// 30 % less at ten: one thread wakes where two workers each woke. Other commands (the simulator, the demo that runs camera and
+/// 20–30 % less at ten: one thread wakes where two workers each woke. Other commands (the simulator, the demo that runs camera and
 /// recorder together) keep a worker per core.
 fn runtime_for(command: &args::Command) -> tokio::runtime::Builder {
     let mut builder = if let args::Command::Record(_) = command {
