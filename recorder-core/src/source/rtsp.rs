@@ -386,10 +386,10 @@ pub struct Session {
     stall_timeout: Duration,
     /// When the next frame must have arrived by.
     deadline: Instant,
-    /// Fires at or before `deadline`. Moving a registered timer costs a
-    /// lock on the timer wheel and a wake-up, so it is not moved per frame:
-    /// when it fires early (frames arrived since it was set), it is re-set
-    /// to the current `deadline`, at most once per stall timeout.
+    /// Fires at or before `deadline`. Registering a timer takes the
+    /// runtime's timer-wheel lock, so it is not moved per frame: when it
+    /// fires early (frames arrived since it was set), it is re-set to the
+    /// current `deadline`, at most once per stall timeout.
     watchdog: Pin<Box<Sleep>>,
     got_frame: bool,
     /// The error that ended the session, returned once held frames are out.
