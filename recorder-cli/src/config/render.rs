@@ -34,19 +34,6 @@ fn key_id(v: &Option<String>) -> String {
     }
 }
 
-#[cfg(test)]
-mod key_id_tests {
-    use super::key_id;
-
-    #[test]
-    fn key_id_redaction_is_char_aware() {
-        assert_eq!(key_id(&Some("AKIAIOSFODNN7EXAMPLE".into())), "\"***MPLE\"");
-        assert_eq!(key_id(&Some("ключ-ключ-ключ-ключ".into())), "\"***\"");
-        assert_eq!(key_id(&Some("AKIAIOSFODNN7EXAMPLé".into())), "\"***\"");
-        assert_eq!(key_id(&Some("short".into())), "\"***\"");
-    }
-}
-
 impl Config {
     /// The effective configuration as annotated TOML, secrets redacted.
     pub fn render(&self) -> String {
@@ -248,5 +235,18 @@ impl Config {
         let mut s = lines.join("\n");
         s.push('\n');
         s
+    }
+}
+
+#[cfg(test)]
+mod key_id_tests {
+    use super::key_id;
+
+    #[test]
+    fn key_id_redaction_is_char_aware() {
+        assert_eq!(key_id(&Some("AKIAIOSFODNN7EXAMPLE".into())), "\"***MPLE\"");
+        assert_eq!(key_id(&Some("ключ-ключ-ключ-ключ".into())), "\"***\"");
+        assert_eq!(key_id(&Some("AKIAIOSFODNN7EXAMPLé".into())), "\"***\"");
+        assert_eq!(key_id(&Some("short".into())), "\"***\"");
     }
 }
