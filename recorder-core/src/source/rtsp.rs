@@ -617,7 +617,7 @@ pub async fn connect(
     }
     let tracks: Vec<TrackSpec> = infos.iter().map(|i| i.spec.clone()).collect();
     let tool = demuxed.tool().map(|t| t.to_string());
-    let deadline = Instant::now() + cfg.first_frame_timeout;
+    let deadline = deadline_after(cfg.first_frame_timeout);
     let mut session = Session {
         url: url.clone(),
         transport: cfg.transport,
@@ -702,7 +702,7 @@ impl Session {
     }
 
     async fn await_video_parameters(&mut self, mut pending: Vec<usize>) -> Result<(), SourceError> {
-        let deadline = Instant::now() + self.first_frame_timeout;
+        let deadline = deadline_after(self.first_frame_timeout);
         while !pending.is_empty() {
             let item = match timeout_at(deadline, self.demuxed.next()).await {
                 Ok(i) => i,
@@ -855,13 +855,29 @@ impl Session {
 
     fn frame_arrived(&mut self) {
         self.got_frame = true;
-        self.deadline = Instant::now() + self.stall_timeout;
+        self.deadline = deadline_after(self.stall_timeout);
     }
+}
+
+/// `now + d`, for timeouts a host configures: `Instant + Duration::MAX`
+/// panics, so an unreachable deadline becomes "in 30 years" (as tokio's own
+/// `timeout` does).
+fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_timeouts_give_a_far_deadline_not_a_panic() {
+        assert!(deadline_after(Duration::MAX) > Instant::now() + Duration::from_secs(86_400));
+        assert!(deadline_after(Duration::ZERO) <= Instant::now());
+    }
 
     fn url() -> CameraUrl {
         CameraUrl::parse("rtsp://admin:TopSecret9@cam:554/live").unwrap()
