@@ -202,7 +202,7 @@ impl SourceError {
             return SourceError::Unreachable {
                 url: redacted,
                 addr: url.host_port(),
-                reason: url.scrub(reason.trim()),
+                reason: super::text::sanitize(&url.scrub(reason.trim())),
                 timeout: None,
             };
         }
@@ -217,7 +217,7 @@ impl SourceError {
         SourceError::Protocol {
             url: redacted,
             status,
-            message: url.scrub(&message),
+            message: super::text::sanitize(&url.scrub(&message)),
         }
     }
 }
@@ -608,7 +608,9 @@ pub async fn connect(
         });
     }
     let tracks: Vec<TrackSpec> = infos.iter().map(|i| i.spec.clone()).collect();
-    let tool = demuxed.tool().map(|t| t.to_string());
+    let tool = demuxed
+        .tool()
+        .map(|t| super::text::sanitize(&t.to_string()));
     let mut session = Session {
         url: url.clone(),
         transport: cfg.transport,
