@@ -653,6 +653,26 @@ mod tests {
     }
 
     #[test]
+    fn config_debug_never_prints_a_secret() {
+        let secret = "DbgS3cretPw";
+        for input in [
+            format!("rtsp://admin:{secret}@cam/live"),
+            format!("rtsp://cam/user=admin&password={secret}&channel=1"),
+            format!("rtsp://cam/live?usr=admin&pwd={secret}"),
+        ] {
+            let url = CameraUrl::parse(&input).unwrap();
+            let src = crate::source::SourceConfig::new(url.clone());
+            let cam = crate::recorder::CameraConfig::new("c", url);
+            let shown = format!("{src:?} {src:#?} {cam:?} {cam:#?}");
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(
+                !shown.contains("admin&") && !shown.contains("usr=admin"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
     fn with_credentials_overrides() {
         let u = CameraUrl::with_credentials("rtsp://cam/live", "u", "p@ss").unwrap();
         assert_eq!(u.credentials().unwrap().password, "p@ss");
