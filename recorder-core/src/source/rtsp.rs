@@ -608,9 +608,7 @@ pub async fn connect(
         });
     }
     let tracks: Vec<TrackSpec> = infos.iter().map(|i| i.spec.clone()).collect();
-    let tool = demuxed
-        .tool()
-        .map(|t| super::text::sanitize(&t.to_string()));
+    let tool = demuxed.tool().map(|t| super::text::sanitize(t));
     let mut session = Session {
         url: url.clone(),
         transport: cfg.transport,
