@@ -38,10 +38,10 @@ fn is_credential_key(key: &str) -> bool {
 fn split_params(text: &str) -> (Vec<&str>, String) {
     let mut values = Vec::new();
     let mut rest = String::new();
-    for piece in text.split_inclusive(['&', ';', '/']) {
+    for piece in text.split_inclusive(['&', ';', '/', '?']) {
         match piece.split_once('=') {
             Some((k, v)) if is_credential_key(k) => {
-                let v = v.trim_end_matches(['&', ';', '/']);
+                let v = v.trim_end_matches(['&', ';', '/', '?']);
                 values.push(v);
                 rest.push_str(k);
                 rest.push_str("=\0");
@@ -70,7 +70,10 @@ fuzz_target!(|data: &[u8]| {
         let u = url.url();
         let raw = u.as_str();
         let mut values = Vec::new();
-        let mut public = format!("{}://{}", u.scheme(), url.host_port());
+        // The shown authority (user name, `***`, host) is public too.
+        let text = url.to_string();
+        let authority_end = text[7..].find('/').map_or(text.len(), |i| i + 7);
+        let mut public = format!("{} {}", &text[..authority_end], url.host_port());
         for part in [Some(u.path()), u.query(), u.fragment()].into_iter().flatten() {
             let (v, p) = split_params(part);
             values.extend(v);

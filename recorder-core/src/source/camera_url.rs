@@ -104,10 +104,14 @@ struct Param<'a> {
     value: &'a str,
 }
 
-/// Splits `text` on the parameter separators cameras use (`&`, `;`, and
-/// `/` in paths) and returns the credential-like parameters.
+/// Where one parameter ends: `&`, `;`, `/` (XMEye puts them in the path)
+/// and `?` (a second `?` in a sloppily written query).
+const PARAM_SEPARATORS: [char; 4] = ['&', ';', '/', '?'];
+
+/// Splits `text` on [`PARAM_SEPARATORS`] and returns the credential-like
+/// parameters.
 fn credential_params(text: &str) -> Vec<Param<'_>> {
-    text.split(['&', ';', '/'])
+    text.split(PARAM_SEPARATORS)
         .filter_map(|piece| {
             let (key, value) = piece.split_once('=')?;
             is_credential_key(key).then_some(Param { key, value })
@@ -121,7 +125,7 @@ fn mask_params(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     loop {
-        let end = rest.find(['&', ';', '/']).unwrap_or(rest.len());
+        let end = rest.find(PARAM_SEPARATORS).unwrap_or(rest.len());
         let piece = &rest[..end];
         match piece.split_once('=') {
             Some((key, value)) if is_credential_key(key) && !value.is_empty() => {
@@ -343,7 +347,7 @@ impl CameraUrl {
         let mut out = String::new();
         let mut rest = self.url.path();
         loop {
-            let end = rest.find(['&', ';', '/']).unwrap_or(rest.len());
+            let end = rest.find(PARAM_SEPARATORS).unwrap_or(rest.len());
             let piece = &rest[..end];
             let secret = piece
                 .split_once('=')
@@ -609,6 +613,15 @@ mod tests {
         let t = u.scrub("bad password tlJwpbo6 for rtsp://192.168.1.10:554/user=admin_password=tlJwpbo6_channel=1_stream=0.sdp?real_stream");
         assert!(!t.contains("tlJwpbo6"), "{t}");
         assert_eq!(u.public_path(), "/");
+    }
+
+    #[test]
+    fn a_second_question_mark_separates_parameters() {
+        let u = CameraUrl::parse("rtsp://host/live?channel=1?user=admin&pass=QmPw9").unwrap();
+        assert_eq!(
+            u.to_string(),
+            "rtsp://host/live?channel=1?user=***&pass=***"
+        );
     }
 
     #[test]
