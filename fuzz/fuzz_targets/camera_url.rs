@@ -54,7 +54,9 @@ fn split_params(text: &str) -> (Vec<&str>, String) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(url) = CameraUrl::parse(s) {
         let shown = format!("{url} {url:?} {}", url.redacted());
         if let Some(creds) = url.credentials() {
@@ -74,19 +76,20 @@ fuzz_target!(|data: &[u8]| {
         let text = url.to_string();
         let authority_end = text[7..].find('/').map_or(text.len(), |i| i + 7);
         let mut public = format!("{} {}", &text[..authority_end], url.host_port());
-        for part in [Some(u.path()), u.query(), u.fragment()].into_iter().flatten() {
-            let (v, p) = split_params(part);
-            values.extend(v);
-            public.push(' ');
-            public.push_str(&p);
+        // Joined as in the URL, so text spanning two parts counts as public.
+        public.push(' ');
+        for (sep, part) in [("", Some(u.path())), ("?", u.query()), ("#", u.fragment())] {
+            if let Some(part) = part {
+                let (v, p) = split_params(part);
+                values.extend(v);
+                public.push_str(sep);
+                public.push_str(&p);
+            }
         }
         let scrubbed = url.scrub(raw);
         for v in values {
             let maskable = v.len() >= 4 && !v.contains('*');
-            if maskable
-                && !public.contains(v)
-                && !url.username().unwrap_or("").contains(v)
-            {
+            if maskable && !public.contains(v) && !url.username().unwrap_or("").contains(v) {
                 assert!(!shown.contains(v), "parameter value {v:?} leaked: {shown}");
                 assert!(
                     !scrubbed.contains(v),
