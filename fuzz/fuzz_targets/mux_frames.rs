@@ -22,18 +22,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let audio = data[0] & 1 == 1;
-    let mut tracks = vec![TrackSpec {
-        timescale: 90_000,
-        codec: video(320),
-    }];
+    let mut tracks = vec![TrackSpec { timescale: 90_000, codec: video(320) }];
     if audio {
         tracks.push(TrackSpec {
             timescale: 8_000 + u32::from(data[1]) * 100,
-            codec: CodecConfig::Aac {
-                asc: Bytes::from_static(&[0x15, 0x88]),
-                sample_rate: 16_000,
-                channels: 1,
-            },
+            codec: CodecConfig::Aac { asc: Bytes::from_static(&[0x15, 0x88]), sample_rate: 16_000, channels: 1 },
         });
     }
     let cfg = MuxerConfig {

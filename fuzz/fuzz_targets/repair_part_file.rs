@@ -10,10 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::create_dir_all(&dir);
     let part = dir.join("x.mp4.part");
     std::fs::write(&part, data).unwrap();
-    if let Ok(RepairOutcome::Repaired {
-        path, kept_bytes, ..
-    }) = repair_file(&part)
-    {
+    if let Ok(RepairOutcome::Repaired { path, kept_bytes, .. }) = repair_file(&part) {
         let kept = std::fs::read(&path).unwrap();
         assert_eq!(kept.len() as u64, kept_bytes);
         let _ = std::fs::remove_file(&path);
