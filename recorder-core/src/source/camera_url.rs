@@ -3,7 +3,11 @@
 //! Users paste `rtsp://user:pass@host/stream` into config files. retina
 //! rejects URLs that carry credentials, and every URL it is given may end up
 //! in its error text, so the password is taken out here, once, and the only
-//! way to print a [`CameraUrl`] is a redacted one.
+//! way to print a [`CameraUrl`] is a redacted one. Cameras that take
+//! credentials as path or query parameters (XMEye's
+//! `/user=admin&password=X&channel=1`) keep them in the URL retina sends,
+//! but they are masked wherever the URL is shown and left out of names
+//! derived from it ([`CameraUrl::public_path`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -51,8 +55,11 @@ pub enum UrlError {
 /// A parsed camera URL: a credential-free [`Url`] for retina plus the
 /// credentials, kept apart.
 ///
-/// `Display` and `Debug` print `rtsp://user:***@host:port/path`, with
-/// password-like query values (`password=`, `pwd=`, ...) masked as well.
+/// `Display` and `Debug` print `rtsp://user:***@host:port/path`, with the
+/// values of password- and user-like parameters in the path, query or
+/// fragment (`/user=admin&password=X`, `?pwd=X`, ...) masked as well; the
+/// URL given to retina ([`CameraUrl::url`]) keeps them, the camera needs
+/// them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CameraUrl {
     url: Url,
@@ -142,29 +149,25 @@ fn mask_params(text: &str) -> String {
     }
 }
 
-/// The secret values of a parameter in every spelling a message might
-/// quote: as written, percent-decoded, form-decoded (`+` as space), and
-/// re-encoded. XMEye-style values (`admin_password=X_channel=1`) hide
-/// further parameters behind `_`; those are split out too.
-fn param_secrets(p: &Param<'_>, out: &mut Vec<String>) {
-    let mut values = vec![p.value.to_owned()];
-    if let Some(d) = percent_decode(p.value) {
-        values.push(d);
-    }
-    if let Some(d) = percent_decode(&p.value.replace('+', " ")) {
-        values.push(d);
-    }
-    for v in values {
-        if v.contains('=') {
-            for piece in v.split('_') {
-                if let Some((k, inner)) = piece.split_once('=') {
-                    if is_credential_key(k) && !inner.is_empty() {
-                        out.push(inner.to_owned());
-                    }
-                }
+/// The spellings a message might quote a parameter value in: as written,
+/// percent-decoded, and form-decoded (`+` as space).
+fn value_spellings(raw: &str) -> Vec<String> {
+    let mut values = vec![raw.to_owned()];
+    values.extend(percent_decode(raw));
+    values.extend(percent_decode(&raw.replace('+', " ")));
+    values.dedup();
+    values
+}
+
+/// Secret values hidden inside another value behind `_`, as XMEye writes
+/// them (`user=admin_password=X_channel=1`): here `X`.
+fn inner_secrets(value: &str, out: &mut Vec<String>) {
+    for piece in value.split('_') {
+        if let Some((k, inner)) = piece.split_once('=') {
+            if is_credential_key(k) && !inner.is_empty() {
+                out.push(inner.to_owned());
             }
         }
-        out.push(v);
     }
 }
 
@@ -281,27 +284,18 @@ impl CameraUrl {
         }
         for p in self.params() {
             let key = percent_decode(p.key).unwrap_or_else(|| p.key.to_owned());
+            let spellings = value_spellings(p.value);
+            for v in &spellings {
+                inner_secrets(v, &mut secrets);
+            }
             if is_secret_key(key.trim()) {
-                param_secrets(&p, &mut secrets);
+                secrets.extend(spellings);
             } else {
-                // `user=admin` as a pair is unambiguous; mask it as a pair.
-                for v in [Some(p.value.to_owned()), percent_decode(p.value)]
-                    .into_iter()
-                    .flatten()
-                {
-                    if !v.is_empty() {
-                        out = out.replace(&format!("{}={v}", p.key), &format!("{}=***", p.key));
-                    }
+                // A user name alone is ordinary prose (`admin`); masked only
+                // as the `user=admin` pair.
+                for v in spellings.iter().filter(|v| !v.is_empty()) {
+                    out = out.replace(&format!("{}={v}", p.key), &format!("{}=***", p.key));
                 }
-                // XMEye packs the password into the user value.
-                let mut inner = Vec::new();
-                param_secrets(&p, &mut inner);
-                let own = [Some(p.value.to_owned()), percent_decode(p.value)];
-                secrets.extend(
-                    inner
-                        .into_iter()
-                        .filter(|s| !own.contains(&Some(s.clone())) && !s.contains('=')),
-                );
             }
         }
         let encoded: Vec<String> = secrets
@@ -663,6 +657,7 @@ mod tests {
         }
         assert!(t.contains(&u.redacted()), "{t}");
         assert!(t.contains("404"));
+        assert_eq!(u.scrub("admin logged in"), "admin logged in");
     }
 
     #[test]
