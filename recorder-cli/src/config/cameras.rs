@@ -141,10 +141,13 @@ pub fn slug(raw: &str) -> String {
 }
 
 /// A camera id from its URL: host and path (as earlier versions derived
-/// it, so folders of existing setups keep their names).
+/// it, so folders of existing setups keep their names), without the
+/// credential-like path parameters some cameras take
+/// (`/user=admin&password=X&channel=1`): the id names folders, files, S3
+/// keys and metric labels, none of which may hold a secret.
 pub fn camera_id_from_url(url: &CameraUrl) -> String {
     let u = url.url();
-    let raw = format!("{}{}", u.host_str().unwrap_or("camera"), u.path());
+    let raw = format!("{}{}", u.host_str().unwrap_or("camera"), url.public_path());
     let id: String = raw
         .chars()
         .map(|c| {
@@ -553,5 +556,37 @@ pub(super) fn secs(d: Duration) -> String {
         format!("{}", s as u64)
     } else {
         format!("{s}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_never_hold_path_credentials() {
+        let u = CameraUrl::parse(
+            "rtsp://admin:Pw9@10.0.0.5/user=admin&password=S3cretPw&channel=1&stream=0.sdp",
+        )
+        .unwrap();
+        assert_eq!(camera_id_from_url(&u), "10-0-0-5-channel-1-stream-0-sdp");
+        let u = CameraUrl::parse("rtsp://cam/live;pwd=S3cretPw;ch=2?pass=S3cretPw").unwrap();
+        assert_eq!(camera_id_from_url(&u), "cam-live-ch-2");
+        let u = CameraUrl::parse(
+            "rtsp://192.168.1.10:554/user=admin_password=S3cretPw_channel=1_stream=0.sdp?real_stream",
+        )
+        .unwrap();
+        assert_eq!(camera_id_from_url(&u), "192-168-1-10");
+    }
+
+    #[test]
+    fn ids_without_credentials_keep_their_old_form() {
+        let u = CameraUrl::parse("rtsp://u:p@192.168.1.10:554/Streaming/Channels/101").unwrap();
+        assert_eq!(
+            camera_id_from_url(&u),
+            "192-168-1-10-Streaming-Channels-101"
+        );
+        let u = CameraUrl::parse("rtsp://cam/cam/realmonitor?channel=1&subtype=0").unwrap();
+        assert_eq!(camera_id_from_url(&u), "cam-cam-realmonitor");
     }
 }

@@ -3,7 +3,11 @@
 //! Users paste `rtsp://user:pass@host/stream` into config files. retina
 //! rejects URLs that carry credentials, and every URL it is given may end up
 //! in its error text, so the password is taken out here, once, and the only
-//! way to print a [`CameraUrl`] is a redacted one.
+//! way to print a [`CameraUrl`] is a redacted one. Cameras that take
+//! credentials as path or query parameters (XMEye's
+//! `/user=admin&password=X&channel=1`) keep them in the URL retina sends,
+//! but they are masked wherever the URL is shown and left out of names
+//! derived from it ([`CameraUrl::public_path`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -51,23 +55,120 @@ pub enum UrlError {
 /// A parsed camera URL: a credential-free [`Url`] for retina plus the
 /// credentials, kept apart.
 ///
-/// `Display` and `Debug` print `rtsp://user:***@host:port/path`, with
-/// password-like query values (`password=`, `pwd=`, ...) masked as well.
+/// `Display` and `Debug` print `rtsp://user:***@host:port/path`, with the
+/// values of password- and user-like parameters in the path, query or
+/// fragment (`/user=admin&password=X`, `?pwd=X`, ...) masked as well; the
+/// URL given to retina ([`CameraUrl::url`]) keeps them, the camera needs
+/// them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CameraUrl {
     url: Url,
     creds: Option<Credentials>,
 }
 
-/// Query keys some cameras (Dahua, Foscam, ...) use to carry secrets.
-const SECRET_QUERY_KEYS: &[&str] = &[
-    "password", "passwd", "pass", "pwd", "psw", "token", "key", "auth", "secret",
+/// Parameter names some cameras (Dahua, Foscam, XMEye, ...) use to carry
+/// secrets in the path or query.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "psw",
+    "token",
+    "auth",
+    "key",
+    "secret",
+    "credential",
+    "credentials",
 ];
 
+/// Parameter names that carry a user name: masked too, since with the
+/// password gone the user name is what identifies the account.
+const USER_KEYS: &[&str] = &["user", "username", "usr", "login", "account"];
+
 fn is_secret_key(key: &str) -> bool {
-    SECRET_QUERY_KEYS
-        .iter()
-        .any(|k| key.eq_ignore_ascii_case(k))
+    SECRET_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
+}
+
+fn is_user_key(key: &str) -> bool {
+    USER_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
+}
+
+/// Whether the value of parameter `raw_key` (as written, maybe
+/// percent-encoded) is masked.
+fn is_credential_key(raw_key: &str) -> bool {
+    let key = percent_decode(raw_key).unwrap_or_else(|| raw_key.to_owned());
+    let key = key.trim();
+    is_secret_key(key) || is_user_key(key)
+}
+
+/// One `key=value` parameter found in a path, query or fragment.
+#[derive(Debug)]
+struct Param<'a> {
+    /// The raw key.
+    key: &'a str,
+    /// The raw value (may be percent-encoded).
+    value: &'a str,
+}
+
+/// Where one parameter ends: `&`, `;`, `/` (XMEye puts them in the path)
+/// and `?` (a second `?` in a sloppily written query).
+const PARAM_SEPARATORS: [char; 4] = ['&', ';', '/', '?'];
+
+/// Splits `text` on [`PARAM_SEPARATORS`] and returns the credential-like
+/// parameters.
+fn credential_params(text: &str) -> Vec<Param<'_>> {
+    text.split(PARAM_SEPARATORS)
+        .filter_map(|piece| {
+            let (key, value) = piece.split_once('=')?;
+            is_credential_key(key).then_some(Param { key, value })
+        })
+        .collect()
+}
+
+/// `text` with the value of every credential-like parameter replaced by
+/// `***` (separators and other parameters kept as written).
+fn mask_params(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let end = rest.find(PARAM_SEPARATORS).unwrap_or(rest.len());
+        let piece = &rest[..end];
+        match piece.split_once('=') {
+            Some((key, value)) if is_credential_key(key) && !value.is_empty() => {
+                out.push_str(key);
+                out.push_str("=***");
+            }
+            _ => out.push_str(piece),
+        }
+        if end == rest.len() {
+            return out;
+        }
+        out.push_str(&rest[end..end + 1]);
+        rest = &rest[end + 1..];
+    }
+}
+
+/// The spellings a message might quote a parameter value in: as written,
+/// percent-decoded, and form-decoded (`+` as space).
+fn value_spellings(raw: &str) -> Vec<String> {
+    let mut values = vec![raw.to_owned()];
+    values.extend(percent_decode(raw));
+    values.extend(percent_decode(&raw.replace('+', " ")));
+    values.dedup();
+    values
+}
+
+/// Secret values hidden inside another value behind `_`, as XMEye writes
+/// them (`user=admin_password=X_channel=1`): here `X`.
+fn inner_secrets(value: &str, out: &mut Vec<String>) {
+    for piece in value.split('_') {
+        if let Some((k, inner)) = piece.split_once('=') {
+            if is_credential_key(k) && !inner.is_empty() {
+                out.push(inner.to_owned());
+            }
+        }
+    }
 }
 
 fn decode(part: &str, what: &'static str) -> Result<String, UrlError> {
@@ -164,25 +265,36 @@ impl CameraUrl {
         }
     }
 
-    /// Replaces every secret this URL holds (password, password-like query
-    /// values; raw and percent-encoded) in `text` by `***`. For text from
+    /// Replaces every secret this URL holds (password, values of
+    /// password-like and user-like path and query parameters; raw,
+    /// decoded and percent-encoded) in `text` by `***`. For text from
     /// other libraries that may quote the URL.
     pub fn scrub(&self, text: &str) -> String {
+        // A quoted URL is replaced whole first, so user names in its
+        // parameters go too (they are not hunted for elsewhere in the text:
+        // a user name like `admin` is ordinary prose).
+        let mut out = text.to_owned();
+        let raw = self.url.as_str();
+        if self.has_masked_params() && out.contains(raw) {
+            out = out.replace(raw, &self.redacted());
+        }
         let mut secrets: Vec<String> = Vec::new();
         if let Some(c) = &self.creds {
             secrets.push(c.password.clone());
         }
-        for (k, v) in self.url.query_pairs() {
-            if is_secret_key(&k) {
-                secrets.push(v.into_owned());
+        for p in self.params() {
+            let key = percent_decode(p.key).unwrap_or_else(|| p.key.to_owned());
+            let spellings = value_spellings(p.value);
+            for v in &spellings {
+                inner_secrets(v, &mut secrets);
             }
-        }
-        if let Some(q) = self.url.query() {
-            for pair in q.split('&') {
-                if let Some((k, v)) = pair.split_once('=') {
-                    if is_secret_key(k) {
-                        secrets.push(v.to_owned());
-                    }
+            if is_secret_key(key.trim()) {
+                secrets.extend(spellings);
+            } else {
+                // A user name alone is ordinary prose (`admin`); masked only
+                // as the `user=admin` pair.
+                for v in spellings.iter().filter(|v| !v.is_empty()) {
+                    out = out.replace(&format!("{}={v}", p.key), &format!("{}=***", p.key));
                 }
             }
         }
@@ -195,11 +307,57 @@ impl CameraUrl {
             .collect();
         secrets.extend(encoded);
         // Longest first so a secret that contains another is fully masked.
-        secrets.retain(|s| !s.is_empty());
+        secrets.retain(|s| !s.is_empty() && s != "***");
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        let mut out = text.to_owned();
+        secrets.dedup();
         for s in &secrets {
             out = out.replace(s.as_str(), "***");
+        }
+        out
+    }
+
+    /// The credential-like parameters of the path, query and fragment.
+    fn params(&self) -> Vec<Param<'_>> {
+        let mut v = credential_params(self.url.path());
+        v.extend(self.url.query().map(credential_params).unwrap_or_default());
+        v.extend(
+            self.url
+                .fragment()
+                .map(credential_params)
+                .unwrap_or_default(),
+        );
+        v
+    }
+
+    fn has_masked_params(&self) -> bool {
+        self.params().iter().any(|p| !p.value.is_empty())
+    }
+
+    /// The path with credential-like parameters left out, for deriving
+    /// names (folder, file, metric label) that must never hold a secret.
+    /// `/user=admin&password=X&channel=1&stream=0.sdp` gives
+    /// `/channel=1&stream=0.sdp`.
+    pub fn public_path(&self) -> String {
+        let mut out = String::new();
+        let mut rest = self.url.path();
+        loop {
+            let end = rest.find(PARAM_SEPARATORS).unwrap_or(rest.len());
+            let piece = &rest[..end];
+            let secret = piece
+                .split_once('=')
+                .is_some_and(|(k, _)| is_credential_key(k));
+            if !secret {
+                out.push_str(piece);
+            }
+            if end == rest.len() {
+                break;
+            }
+            let sep = &rest[end..end + 1];
+            // Drop the separator that followed a dropped parameter, keep `/`.
+            if !secret || sep == "/" {
+                out.push_str(sep);
+            }
+            rest = &rest[end + 1..];
         }
         out
     }
@@ -229,21 +387,14 @@ impl fmt::Display for CameraUrl {
                 let _ = u.set_password(Some("***"));
             }
         }
-        if u.query().is_some() {
-            let pairs: Vec<(String, String)> = u
-                .query_pairs()
-                .map(|(k, v)| {
-                    let v = if is_secret_key(&k) {
-                        "***".to_owned()
-                    } else {
-                        v.into_owned()
-                    };
-                    (k.into_owned(), v)
-                })
-                .collect();
-            if pairs.iter().any(|(k, _)| is_secret_key(k)) {
-                u.query_pairs_mut().clear().extend_pairs(pairs);
-            }
+        // Textual masking keeps the rest of the URL exactly as written.
+        let path = mask_params(u.path());
+        u.set_path(&path);
+        if let Some(q) = u.query().map(mask_params) {
+            u.set_query(Some(&q));
+        }
+        if let Some(fr) = u.fragment().map(mask_params) {
+            u.set_fragment(Some(&fr));
         }
         // The password may also appear elsewhere in what the user typed
         // (a path, a mistyped second URL): mask it there too. Very short
@@ -376,7 +527,10 @@ mod tests {
             assert!(!format!("{:?}", u.clone()).contains(secret));
         }
         let u = CameraUrl::parse(&inputs[2]).unwrap();
-        assert!(u.to_string().contains("channel") || u.to_string().contains("user=admin"));
+        // User names in parameters are masked too (issue #10); the rest stays.
+        assert_eq!(u.to_string(), "rtsp://cam/s?user=***&password=***");
+        let u = CameraUrl::parse(&inputs[3]).unwrap();
+        assert_eq!(u.to_string(), "rtsp://cam/s?PWD=***&channel=1");
         // Errors never echo the input either.
         for bad in [
             format!("rtsps://admin:{secret}@cam/"),
@@ -398,6 +552,132 @@ mod tests {
         assert!(!t.contains("p@ss") && !t.contains("p%40ss"), "{t}");
         assert!(!t.contains("x%2By") && !t.contains("x+y"), "{t}");
         assert!(t.contains("ch=1"));
+    }
+
+    #[test]
+    fn path_and_query_credentials_are_masked_but_sent() {
+        let secret = "Xm3yeS3cret";
+        let cases = [
+            (
+                format!("rtsp://10.0.0.5/user=admin&password={secret}&channel=1&stream=0.sdp"),
+                "rtsp://10.0.0.5/user=***&password=***&channel=1&stream=0.sdp",
+            ),
+            (
+                format!("rtsp://host/live?user=admin&pass={secret}"),
+                "rtsp://host/live?user=***&pass=***",
+            ),
+            (
+                format!("rtsp://host/live;USERNAME=admin;PWD={secret};ch=2"),
+                "rtsp://host/live;USERNAME=***;PWD=***;ch=2",
+            ),
+            (
+                format!("rtsp://host/Login=admin/Token={secret}/stream"),
+                "rtsp://host/Login=***/Token=***/stream",
+            ),
+            (
+                format!("rtsp://host/s?Credentials={secret}&account=bob&key={secret}#psw={secret}"),
+                "rtsp://host/s?Credentials=***&account=***&key=***#psw=***",
+            ),
+            (
+                format!("rtsp://host/s?pa%73s={secret}&x=1"),
+                "rtsp://host/s?pa%73s=***&x=1",
+            ),
+        ];
+        for (input, shown) in &cases {
+            let u = CameraUrl::parse(input).unwrap();
+            assert_eq!(u.to_string(), *shown);
+            assert_eq!(u.redacted(), *shown);
+            assert!(!format!("{u:?}").contains(secret));
+            // retina gets the URL as written: the camera needs them.
+            assert!(u.url().as_str().contains(secret), "{}", u.url());
+            assert!(!u.public_path().contains(secret));
+        }
+    }
+
+    #[test]
+    fn xmeye_underscore_form_is_masked() {
+        let u = CameraUrl::parse(
+            "rtsp://192.168.1.10:554/user=admin_password=tlJwpbo6_channel=1_stream=0.sdp?real_stream",
+        )
+        .unwrap();
+        assert_eq!(
+            u.to_string(),
+            "rtsp://192.168.1.10:554/user=***?real_stream"
+        );
+        let t = u.scrub("bad password tlJwpbo6 for rtsp://192.168.1.10:554/user=admin_password=tlJwpbo6_channel=1_stream=0.sdp?real_stream");
+        assert!(!t.contains("tlJwpbo6"), "{t}");
+        assert_eq!(u.public_path(), "/");
+    }
+
+    #[test]
+    fn a_second_question_mark_separates_parameters() {
+        let u = CameraUrl::parse("rtsp://host/live?channel=1?user=admin&pass=QmPw9").unwrap();
+        assert_eq!(
+            u.to_string(),
+            "rtsp://host/live?channel=1?user=***&pass=***"
+        );
+    }
+
+    #[test]
+    fn similar_names_are_not_masked() {
+        let u =
+            CameraUrl::parse("rtsp://host/live?channel=1&passive=1&keyframe=2&name=door&users=3")
+                .unwrap();
+        assert_eq!(
+            u.to_string(),
+            "rtsp://host/live?channel=1&passive=1&keyframe=2&name=door&users=3"
+        );
+        let u = CameraUrl::parse("rtsp://host/live?password=&user=").unwrap();
+        assert_eq!(u.to_string(), "rtsp://host/live?password=&user=");
+    }
+
+    #[test]
+    fn public_path_drops_credential_parameters() {
+        let u = CameraUrl::parse("rtsp://10.0.0.5/user=admin&password=X&channel=1&stream=0.sdp")
+            .unwrap();
+        assert_eq!(u.public_path(), "/channel=1&stream=0.sdp");
+        let u = CameraUrl::parse("rtsp://h/a/user=u/pwd=p/b;token=t;c").unwrap();
+        assert_eq!(u.public_path(), "/a///b;c");
+        let u = CameraUrl::parse("rtsp://h/Streaming/Channels/101").unwrap();
+        assert_eq!(u.public_path(), "/Streaming/Channels/101");
+    }
+
+    #[test]
+    fn scrub_masks_path_credentials_in_retina_text() {
+        let u = CameraUrl::parse(
+            "rtsp://10.0.0.5/user=admin&password=p%40ss+w&channel=1&stream=0.sdp?auth=T0k3n",
+        )
+        .unwrap();
+        let raw = u.url().as_str().to_owned();
+        let t = u.scrub(&format!(
+            "RTSP DESCRIBE {raw} failed: 404; p@ss+w p%40ss+w T0k3n; user=admin"
+        ));
+        for s in ["p@ss", "p%40ss", "T0k3n", "user=admin"] {
+            assert!(!t.contains(s), "{s} in {t}");
+        }
+        assert!(t.contains(&u.redacted()), "{t}");
+        assert!(t.contains("404"));
+        assert_eq!(u.scrub("admin logged in"), "admin logged in");
+    }
+
+    #[test]
+    fn config_debug_never_prints_a_secret() {
+        let secret = "DbgS3cretPw";
+        for input in [
+            format!("rtsp://admin:{secret}@cam/live"),
+            format!("rtsp://cam/user=admin&password={secret}&channel=1"),
+            format!("rtsp://cam/live?usr=admin&pwd={secret}"),
+        ] {
+            let url = CameraUrl::parse(&input).unwrap();
+            let src = crate::source::SourceConfig::new(url.clone());
+            let cam = crate::recorder::CameraConfig::new("c", url);
+            let shown = format!("{src:?} {src:#?} {cam:?} {cam:#?}");
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(
+                !shown.contains("admin&") && !shown.contains("usr=admin"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

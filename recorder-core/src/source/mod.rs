@@ -5,6 +5,7 @@
 //! - [`backoff`]: reconnect delays.
 //! - [`timeline`]: RTP timestamps to a shared `pts` and a wall clock (pure).
 //! - [`rtsp`]: the async edge: connect, timeouts, events.
+//! - [`text`]: camera-controlled text made safe to print.
 //!
 //! [`Frame`]: crate::mux::Frame
 
@@ -12,6 +13,7 @@ mod assembler;
 pub mod backoff;
 pub mod camera_url;
 pub mod rtsp;
+pub mod text;
 pub mod timeline;
 
 pub use backoff::{Backoff, BackoffConfig};

@@ -205,7 +205,7 @@ impl SourceError {
             return SourceError::Unreachable {
                 url: redacted,
                 addr: url.host_port(),
-                reason: url.scrub(reason.trim()),
+                reason: super::text::sanitize(&url.scrub(reason.trim())),
                 timeout: None,
             };
         }
@@ -220,7 +220,7 @@ impl SourceError {
         SourceError::Protocol {
             url: redacted,
             status,
-            message: url.scrub(&message),
+            message: super::text::sanitize(&url.scrub(&message)),
         }
     }
 }
@@ -616,7 +616,7 @@ pub async fn connect(
         });
     }
     let tracks: Vec<TrackSpec> = infos.iter().map(|i| i.spec.clone()).collect();
-    let tool = demuxed.tool().map(|t| t.to_string());
+    let tool = demuxed.tool().map(|t| super::text::sanitize(t));
     let deadline = deadline_after(cfg.first_frame_timeout);
     let mut session = Session {
         url: url.clone(),
