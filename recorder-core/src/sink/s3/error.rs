@@ -188,8 +188,8 @@ pub enum S3Error {
     /// through this spool, and its files are live.
     #[error(
         "S3 spool {path} is in use by another running camrec (its lock file {lock} is held): \
-         set a different spool folder for this instance (`spool_dir` under [storage], \
-         S3Config::spool_dir), or stop the other one first"
+         set a different spool folder for this instance (S3_SPOOL_DIR, `spool_dir` under \
+         [storage], S3Config::spool_dir), or stop the other one first"
     )]
     SpoolInUse {
         /// The spool folder.

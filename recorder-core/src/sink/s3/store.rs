@@ -242,21 +242,21 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    /// Builds the client and checks, in order, that the endpoint answers,
-    /// that the credentials are accepted and that the bucket exists
-    /// (creating it when `cfg.create_bucket` is set). Each failure is its
-    /// own [`S3Error`] naming what to fix. Also creates the spool directory
-    /// (private: 0700, its files 0600; wider permissions left by an earlier
-    /// version are tightened), locks it, and counts what an earlier run
-    /// left in it.
+    /// Creates the spool directory (private: 0700, its files 0600; wider
+    /// permissions left by an earlier version are tightened), locks it and
+    /// counts what an earlier run left in it; then builds the client and
+    /// checks, in order, that the endpoint answers, that the credentials are
+    /// accepted and that the bucket exists (creating it when
+    /// `cfg.create_bucket` is set). Each failure is its own [`S3Error`]
+    /// naming what to fix.
     ///
     /// The lock keeps a second camrec process off a spool in use: it gets
     /// [`S3Error::SpoolInUse`] before touching any file there. Stores of the
     /// same process share the lock (their recoveries must not overlap).
     pub async fn connect(cfg: S3Config) -> Result<S3Store, S3Error> {
         cfg.validate()?;
-        let client = build_client(&cfg).await;
-        check_bucket(&client, &cfg).await?;
+        // The spool first: a second instance is refused even while the
+        // store is unreachable.
         let spool = cfg.spool_dir.clone();
         let (leftover, spool_lock) = tokio::task::spawn_blocking(move || {
             let lock = open_spool(&spool)?;
@@ -264,6 +264,8 @@ impl S3Store {
         })
         .await
         .map_err(|e| S3Error::InvalidConfig(format!("spool scan task failed: {e}")))??;
+        let client = build_client(&cfg).await;
+        check_bucket(&client, &cfg).await?;
         let inner = Inner {
             _spool_lock: spool_lock,
             client,
