@@ -392,8 +392,18 @@ mod sink {
             .write(true)
             .open(root.join(recorder_core::sink::OUTPUT_LOCK_FILE))
             .unwrap();
-        f.try_lock().unwrap();
+        assert!(try_lock(&f), "lock taken");
         f
+    }
+
+    /// `flock` without waiting, as another process would take it.
+    fn try_lock(f: &fs::File) -> bool {
+        use rustix::fs::{flock, FlockOperation};
+        match flock(f, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => true,
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => false,
+            Err(e) => panic!("flock: {e}"),
+        }
     }
 
     #[test]
@@ -426,14 +436,12 @@ mod sink {
         let lock = dir.path().join(recorder_core::sink::OUTPUT_LOCK_FILE);
         let probe = fs::OpenOptions::new().write(true).open(&lock).unwrap();
         assert!(
-            probe.try_lock().is_err(),
+            !try_lock(&probe),
             "the lock must be held while a sink lives"
         );
         drop(a);
-        assert!(probe.try_lock().is_err(), "the other sink still holds it");
+        assert!(!try_lock(&probe), "the other sink still holds it");
         drop(b);
-        probe
-            .try_lock()
-            .expect("released once the last sink is gone");
+        assert!(try_lock(&probe), "released once the last sink is gone");
     }
 }

@@ -188,17 +188,15 @@ impl FolderLock {
                 .mode(0o600)
                 .open(&lock)
                 .map_err(|e| SinkError::from_io("opening", &lock, e))?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
+            match try_lock(&file) {
+                Ok(true) => {}
+                Ok(false) => {
                     return Err(SinkError::FolderInUse {
                         path: dir.to_path_buf(),
                         lock,
                     })
                 }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(SinkError::from_io("locking", &lock, e))
-                }
+                Err(e) => return Err(SinkError::from_io("locking", &lock, e)),
             }
             // For the operator who wonders which process holds it.
             let _ = file
@@ -226,6 +224,17 @@ impl FolderLock {
     /// The lock file.
     pub fn lock_file(&self) -> &Path {
         &self.lock
+    }
+}
+
+/// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when
+/// another open file (another process) holds it.
+pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -376,7 +376,8 @@ mod tests {
     #[tokio::test]
     async fn failed_write_keeps_earlier_fragments() {
         use crate::mux::{EndReason, FragmentBytes, SegmentEnd, SegmentStart, WallTime};
-        let ftyp = b"\0\0\0\x10ftypisom\0\0\0\0";
+        // Repair (which finishes a poisoned file) only takes camrec's `ftyp`.
+        let ftyp = crate::sink::repair::CAMREC_FTYP;
         let moov = b"\0\0\0\x08moov";
         let frag = |seq: u32| Fragment {
             segment: 3,
@@ -421,7 +422,7 @@ mod tests {
             header_patches: vec![],
         };
         let stored = sink.finish(&end).await.unwrap();
-        assert_eq!((stored.fragments, stored.bytes), (1, 24 + 20));
+        assert_eq!((stored.fragments, stored.bytes), (1, 40 + 20));
         assert_eq!(stored.name, "cam/19700101/000000_cam.mp4");
         assert!(!part.exists());
     }

@@ -828,7 +828,7 @@ mod tests {
             .write(true)
             .open(dir.join(SPOOL_LOCK_FILE))
             .unwrap();
-        other.try_lock().unwrap();
+        assert!(crate::sink::fs::try_lock(&other).unwrap());
         let e = open_spool(&dir).unwrap_err();
         assert!(
             matches!(&e, S3Error::SpoolInUse { path, .. } if *path == dir),
