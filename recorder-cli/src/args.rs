@@ -63,14 +63,14 @@ pub struct ConfigArgs {
     /// S3_SECRET_ACCESS_KEY / S3_SECRET_KEY).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// Target segment length, e.g. 15m (a segment ends at the first keyframe after it).
-    #[arg(long, value_parser = duration_arg::parse)]
+    /// Target segment length, e.g. 15m (a segment ends at the first keyframe after it); 1s to 24h.
+    #[arg(long, value_parser = duration_arg::segment)]
     pub segment: Option<Duration>,
     /// Start segments on wall-clock multiples of the segment length (:00, :15, ...).
     #[arg(long)]
     pub align: bool,
-    /// Longest fragment, e.g. 1s: video on disk is at most this old plus one GOP.
-    #[arg(long, value_parser = duration_arg::parse)]
+    /// Longest fragment, e.g. 1s: video on disk is at most this old plus one GOP; 100ms to 60s.
+    #[arg(long, value_parser = duration_arg::fragment)]
     pub fragment: Option<Duration>,
     /// File name template [default: {camera}/{YYYYMMDD}/{HHMMSS}_{camera}.mp4].
     #[arg(long)]
@@ -78,8 +78,8 @@ pub struct ConfigArgs {
     /// RTP transport for every camera: tcp or udp.
     #[arg(long)]
     pub transport: Option<String>,
-    /// Reconnect to a camera that sent nothing for this long, e.g. 10s.
-    #[arg(long, value_parser = duration_arg::parse)]
+    /// Reconnect to a camera that sent nothing for this long, e.g. 10s; 1s to 1h.
+    #[arg(long, value_parser = duration_arg::stall_timeout)]
     pub stall_timeout: Option<Duration>,
     /// fsync every fragment (slower; survives power loss, not just crashes).
     #[arg(long)]
@@ -111,8 +111,8 @@ pub enum StatusMode {
 pub struct RecordArgs {
     #[command(flatten)]
     pub cfg: ConfigArgs,
-    /// Stop after this long (default: until Ctrl-C / SIGTERM).
-    #[arg(long, value_parser = duration_arg::parse)]
+    /// Stop after this long (default: until Ctrl-C / SIGTERM); at most 8784h (a year).
+    #[arg(long, value_parser = duration_arg::any)]
     pub duration: Option<Duration>,
     /// Live per-camera table on the terminal.
     #[arg(long, value_enum, default_value = "auto")]
@@ -148,10 +148,10 @@ pub struct DemoOptions {
     #[arg(long, short, default_value = "./recordings")]
     pub out: PathBuf,
     /// How long to record.
-    #[arg(long, value_parser = duration_arg::parse, default_value = "30s")]
+    #[arg(long, value_parser = duration_arg::any, default_value = "30s")]
     pub duration: Duration,
     /// Segment length (short, so the demo shows several files).
-    #[arg(long, value_parser = duration_arg::parse, default_value = "10s")]
+    #[arg(long, value_parser = duration_arg::segment, default_value = "10s")]
     pub segment: Duration,
 }
 
@@ -173,10 +173,10 @@ pub struct SimArgs {
     #[arg(long, requires = "user")]
     pub password: Option<String>,
     /// Fault: close each session this long after PLAY (Tapo-style drops).
-    #[arg(long, value_parser = duration_arg::parse)]
+    #[arg(long, value_parser = duration_arg::any)]
     pub close_after: Option<Duration>,
     /// Fault: stop sending (keep TCP open) this long after PLAY.
-    #[arg(long, value_parser = duration_arg::parse)]
+    #[arg(long, value_parser = duration_arg::any)]
     pub stall_after: Option<Duration>,
     /// Fault: answer keepalives with a stale CSeq (Tapo bug).
     #[arg(long)]

@@ -31,6 +31,7 @@ use recorder_core::source::CameraUrl;
 mod cameras;
 mod env;
 mod file;
+pub mod limits;
 mod origin;
 mod render;
 mod settings;

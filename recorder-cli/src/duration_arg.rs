@@ -7,6 +7,42 @@
 
 use std::time::Duration;
 
+pub use recorder_cli::config::limits::{Bounds, ANY, FRAGMENT, SEGMENT, STALL_TIMEOUT};
+
+/// `--segment`: a duration in [`SEGMENT`].
+pub fn segment(s: &str) -> Result<Duration, String> {
+    parse_within(s, SEGMENT)
+}
+
+/// `--fragment`: a duration in [`FRAGMENT`].
+pub fn fragment(s: &str) -> Result<Duration, String> {
+    parse_within(s, FRAGMENT)
+}
+
+/// `--stall-timeout`: a duration in [`STALL_TIMEOUT`].
+pub fn stall_timeout(s: &str) -> Result<Duration, String> {
+    parse_within(s, STALL_TIMEOUT)
+}
+
+/// Any other duration flag: a duration in [`ANY`].
+pub fn any(s: &str) -> Result<Duration, String> {
+    parse_within(s, ANY)
+}
+
+/// Parses `s` and checks it against `b`, naming the range when it misses.
+pub fn parse_within(s: &str, b: Bounds) -> Result<Duration, String> {
+    let d = parse(s)?;
+    if b.contains(d) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{:?} is out of range: allowed {}",
+            s.trim(),
+            b.describe()
+        ))
+    }
+}
+
 /// The units accepted, as `humantime` spells them (milliseconds to hours).
 const UNITS: &[&str] = &[
     "ms", "msec", "millis", "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute",
@@ -21,7 +57,8 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     }
     if let Ok(secs) = s.parse::<f64>() {
         return if secs.is_finite() && secs >= 0.0 {
-            Ok(Duration::from_secs_f64(secs))
+            // Saturating: too large for a Duration is simply out of every range.
+            Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
         } else {
             Err(format!("{s:?} is not a duration"))
         };
@@ -56,7 +93,10 @@ fn with_fractions(s: &str) -> Option<Duration> {
         let n: f64 = rest[..num_end].parse().ok()?;
         let unit =
             humantime::parse_duration(&format!("1{}", rest[num_end..unit_end].trim())).ok()?;
-        total = total.checked_add(unit.mul_f64(n))?;
+        // `mul_f64` panics on overflow; a value that large saturates and
+        // then fails the caller's range check instead.
+        let part = Duration::try_from_secs_f64(unit.as_secs_f64() * n).unwrap_or(Duration::MAX);
+        total = total.saturating_add(part);
         rest = rest[unit_end..].trim_start();
     }
     Some(total)
@@ -104,5 +144,29 @@ mod tests {
         assert!(parse("3M").unwrap_err().contains("unknown unit"));
         assert!(parse("1d").is_err());
         assert!(parse("1..5s").is_err());
+    }
+
+    #[test]
+    fn huge_values_saturate_and_fail_the_range_not_panic() {
+        for s in [
+            "1e300",
+            "1e19",
+            "99999999999999999999h",
+            "1e30",
+            "18446744073709551616s",
+        ] {
+            let d = parse(s).unwrap();
+            assert!(!SEGMENT.contains(d), "{s}");
+            let e = segment(s).unwrap_err();
+            assert!(e.contains("1 s to 24 h"), "{e}");
+        }
+        assert!(fragment("61s").unwrap_err().contains("100 ms to 60 s"));
+        assert!(stall_timeout("2h").unwrap_err().contains("1 s to 1 h"));
+        assert_eq!(segment("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(fragment("0.1"), Ok(Duration::from_millis(100)));
+        assert!(fragment("0").is_err());
+        assert!(any("NaN").is_err());
+        assert!(any("inf").is_err());
+        assert!(any("-1s").is_err());
     }
 }

@@ -52,7 +52,48 @@ pub async fn run(a: RecordArgs, tail: Option<LogTail>) -> anyhow::Result<()> {
     let cfg = load(&a.cfg)?;
     let snapshots = record(&cfg, a.duration, tail).await?;
     print_summary(&snapshots);
-    Ok(())
+    // A timed run is a test of the setup (CI, a first try): one camera
+    // that stored nothing makes it fail, with the camera's own reason.
+    // Stopped by a signal, a service exits 0 as before.
+    match (a.duration, nothing_recorded(&snapshots)) {
+        (Some(d), Some(why)) => Err(anyhow::anyhow!(
+            "recorded nothing within {}: {why}",
+            humantime::format_duration(d)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the camera stored any video (init segment or fragments).
+fn stored_something(s: &CameraSnapshot) -> bool {
+    s.segments_recorded > 0 || s.bytes_recorded > 0
+}
+
+/// The cameras that stored nothing, each with why; None when all stored.
+fn nothing_recorded(snapshots: &[CameraSnapshot]) -> Option<String> {
+    let failed: Vec<String> = snapshots
+        .iter()
+        .filter(|s| !stored_something(s))
+        .map(|s| format!("camera {:?}: {}", s.id, why_nothing(s)))
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
+}
+
+/// Why a camera stored nothing: its last error (already redacted by the
+/// recorder; control characters removed here, since a camera wrote it),
+/// else what the counters show.
+fn why_nothing(s: &CameraSnapshot) -> String {
+    match &s.last_error {
+        Some(e) => e
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
+        None if s.frames == 0 => "no frames received from the camera".into(),
+        None => format!(
+            "{} frames received but none stored (no keyframe yet?)",
+            s.frames
+        ),
+    }
 }
 
 /// The recorder's settings for one configured camera.
@@ -467,5 +508,8 @@ fn print_summary(snapshots: &[CameraSnapshot]) {
             last_error = s.last_error.as_deref().unwrap_or("none"),
             "camera summary"
         );
+        if !stored_something(s) {
+            tracing::warn!(camera = %s.id, reason = %why_nothing(s), "camera recorded nothing");
+        }
     }
 }

@@ -10,6 +10,7 @@ use recorder_core::source::{CameraUrl, Transport};
 
 use super::env::{self, Env};
 use super::file::{FileConfig, FileCtx};
+use super::limits::{self as duration_arg, Bounds};
 use super::origin::{err, ConfigError, Origin, Val};
 use super::settings::Globals;
 use super::Flags;
@@ -157,12 +158,15 @@ pub fn camera_id_from_url(url: &CameraUrl) -> String {
     id.trim_matches('-').chars().take(64).collect()
 }
 
+/// Minutes from the file: None for negative or NaN; a value too large for a
+/// `Duration` saturates (and then fails the setting's range check).
 pub(super) fn minutes(m: f64) -> Option<Duration> {
-    (m.is_finite() && (0.0..1e9).contains(&m)).then(|| Duration::from_secs_f64(m * 60.0))
+    seconds(m * 60.0)
 }
 
+/// Seconds from the file, as [`minutes`].
 pub(super) fn seconds(s: f64) -> Option<Duration> {
-    (s.is_finite() && (0.0..1e12).contains(&s)).then(|| Duration::from_secs_f64(s))
+    (s >= 0.0).then(|| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
 }
 
 /// A camera entry during merging (URL still text).
@@ -405,22 +409,22 @@ fn check_camera(r: RawCamera, g: &Globals, errors: &mut Vec<ConfigError>) -> Opt
     let seg_v = check_duration(
         &seg,
         "segment duration",
-        Duration::from_secs(1),
-        "set segment_duration_minutes to a positive number of minutes, e.g. 15 (0.5 = 30 s); at least 1 s",
+        duration_arg::SEGMENT,
+        "set segment_duration_minutes to a positive number of minutes, e.g. 15 (0.5 = 30 s); from 1 s to 24 h (1440)",
         errors,
     );
     let frag_v = check_duration(
         &frag,
         "fragment duration",
-        Duration::from_millis(100),
-        "set fragment_seconds to a positive number, e.g. 1 (at least 0.1)",
+        duration_arg::FRAGMENT,
+        "set fragment_seconds to a positive number, e.g. 1; from 0.1 to 60",
         errors,
     );
     let st_v = check_duration(
         &st,
         "stall timeout",
-        Duration::from_secs(1),
-        "set stall_timeout_seconds to at least 1, e.g. 10",
+        duration_arg::STALL_TIMEOUT,
+        "set stall_timeout_seconds to e.g. 10; from 1 to 3600",
         errors,
     );
     if let (Some(s), Some(f)) = (seg_v, frag_v) {
@@ -496,26 +500,47 @@ fn check_camera(r: RawCamera, g: &Globals, errors: &mut Vec<ConfigError>) -> Opt
 fn check_duration(
     v: &Val<Option<Duration>>,
     what: &str,
-    min: Duration,
+    range: Bounds,
     fix: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Duration> {
     match v.v {
-        Some(d) if d >= min => Some(d),
-        Some(d) => {
+        Some(d) if range.contains(d) => Some(d),
+        Some(d) if d < range.min => {
             errors.push(err(
                 &v.at,
                 format!(
-                    "{what} {} s is too short (minimum {} s)",
+                    "{what} {} s is too short (allowed {})",
                     secs(d),
-                    secs(min)
+                    range.describe()
                 ),
                 fix,
             ));
             None
         }
+        Some(d) => {
+            // A saturated value would print as 18446744073709551615 s.
+            let shown = if d == Duration::MAX {
+                String::new()
+            } else {
+                format!(" {} s", secs(d))
+            };
+            errors.push(err(
+                &v.at,
+                format!("{what}{shown} is too long (allowed {})", range.describe()),
+                fix,
+            ));
+            None
+        }
         None => {
-            errors.push(err(&v.at, format!("{what} must be a positive number"), fix));
+            errors.push(err(
+                &v.at,
+                format!(
+                    "{what} must be a positive number (allowed {})",
+                    range.describe()
+                ),
+                fix,
+            ));
             None
         }
     }

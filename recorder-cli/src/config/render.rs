@@ -20,9 +20,15 @@ fn secret(v: &Option<SecretString>) -> String {
     }
 }
 
+/// The last four characters of a long key id (enough to tell keys apart).
+/// Counted in characters, not bytes: slicing bytes panics inside a
+/// multi-byte character; only printable ASCII is shown at all.
 fn key_id(v: &Option<String>) -> String {
     match v {
-        Some(k) if k.len() >= 12 => q(&format!("***{}", &k[k.len() - 4..])),
+        Some(k) if k.chars().count() >= 12 && k.chars().all(|c| c.is_ascii_graphic()) => {
+            let tail: String = k.chars().skip(k.chars().count() - 4).collect();
+            q(&format!("***{tail}"))
+        }
         Some(_) => q("***"),
         None => "(not set)".into(),
     }
@@ -229,5 +235,18 @@ impl Config {
         let mut s = lines.join("\n");
         s.push('\n');
         s
+    }
+}
+
+#[cfg(test)]
+mod key_id_tests {
+    use super::key_id;
+
+    #[test]
+    fn key_id_redaction_is_char_aware() {
+        assert_eq!(key_id(&Some("AKIAIOSFODNN7EXAMPLE".into())), "\"***MPLE\"");
+        assert_eq!(key_id(&Some("ключ-ключ-ключ-ключ".into())), "\"***\"");
+        assert_eq!(key_id(&Some("AKIAIOSFODNN7EXAMPLé".into())), "\"***\"");
+        assert_eq!(key_id(&Some("short".into())), "\"***\"");
     }
 }

@@ -158,8 +158,34 @@ fn one_of<T>(
     }
 }
 
-fn mib(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0).saturating_mul(MIB)
+/// The largest spool limit accepted: 1 PiB. Larger is no disk anyone has,
+/// and byte counts near `u64::MAX` would overflow the spool's accounting.
+const MAX_SPOOL_LIMIT: u64 = 1 << 50;
+
+/// A `*_mib` setting in bytes; a negative value is reported (naming the
+/// setting) and left out, a huge one saturates and fails its range check.
+fn mib_setting(
+    cx: &FileCtx<'_>,
+    v: &Option<toml::Spanned<i64>>,
+    name: &str,
+    range: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Val<u64>> {
+    let v = cx.map(v, |v| v)?;
+    match u64::try_from(v.v) {
+        Ok(n) => Some(Val {
+            v: n.saturating_mul(MIB),
+            at: v.at,
+        }),
+        Err(_) => {
+            errors.push(err(
+                &v.at,
+                format!("{name} = {} is negative", v.v),
+                format!("set {name} {range}"),
+            ));
+            None
+        }
+    }
 }
 
 pub(super) fn build(
@@ -202,9 +228,21 @@ pub(super) fn build(
         s3.access_key_id.put(cx.map(&st.access_key_id, Some));
         s3.secret_access_key
             .put(cx.map(&st.secret_access_key, |v| Some(SecretString::from(v))));
-        s3.part_size.put(cx.map(&st.part_size_mib, mib));
+        s3.part_size.put(mib_setting(
+            cx,
+            &st.part_size_mib,
+            "part_size_mib",
+            "between 5 and 5120",
+            errors,
+        ));
         s3.spool_dir.put(cx.map(&st.spool_dir, PathBuf::from));
-        s3.spool_limit.put(cx.map(&st.spool_limit_mib, mib));
+        s3.spool_limit.put(mib_setting(
+            cx,
+            &st.spool_limit_mib,
+            "spool_limit_mib",
+            "between twice part_size_mib and 1073741824 (1 PiB)",
+            errors,
+        ));
         s3.max_concurrent_uploads
             .put(cx.map(&st.max_concurrent_uploads, |v| v));
         s3.create_bucket.put(cx.map(&st.create_bucket, |v| v));
@@ -405,6 +443,17 @@ fn validate_s3(s3: &S3Settings, kind_at: &Origin, errors: &mut Vec<ConfigError>)
         )),
         _ => {}
     }
+    // The key id travels in the Authorization header: the SDK cannot sign
+    // with anything but printable ASCII, so say so before recording starts.
+    if let Some(id) = &s3.access_key_id.v {
+        if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_graphic()) {
+            errors.push(err(
+                &s3.access_key_id.at,
+                "the access key id is not 1 to 128 printable ASCII characters (no spaces, control or non-ASCII characters)",
+                "copy the access key id again from the storage provider (e.g. AKIAIOSFODNN7EXAMPLE)",
+            ));
+        }
+    }
     if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&s3.part_size.v) {
         errors.push(err(
             &s3.part_size.at,
@@ -412,10 +461,19 @@ fn validate_s3(s3: &S3Settings, kind_at: &Origin, errors: &mut Vec<ConfigError>)
                 "part size {} MiB is outside what S3 allows",
                 in_mib(s3.part_size.v)
             ),
-            "set part_size_mib between 5 (S3's minimum for all but the last part) and 5120",
+            "set part_size_mib (or S3_PART_SIZE) between 5 (S3's minimum for all but the last part) and 5120",
         ));
     }
-    if s3.spool_limit.v < s3.part_size.v.saturating_mul(2) {
+    if s3.spool_limit.v > MAX_SPOOL_LIMIT {
+        errors.push(err(
+            &s3.spool_limit.at,
+            format!(
+                "spool limit {} MiB is more than 1 PiB",
+                in_mib(s3.spool_limit.v)
+            ),
+            "set spool_limit_mib (or S3_SPOOL_LIMIT) between twice part_size_mib and 1073741824 (1 PiB)",
+        ));
+    } else if s3.spool_limit.v < s3.part_size.v.saturating_mul(2) {
         errors.push(err(
             &s3.spool_limit.at,
             format!(

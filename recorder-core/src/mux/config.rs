@@ -38,3 +38,62 @@ impl Default for MuxerConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::MuxerConfig;
+    use crate::mux::{CodecConfig, EndReason, Frame, Muxer, TrackSpec, WallTime};
+
+    /// A host may pass any `Duration`: every conversion in the muxer
+    /// saturates, so extreme settings record (oddly cut) instead of panicking.
+    #[test]
+    fn extreme_durations_do_not_panic() {
+        let track = || TrackSpec {
+            timescale: 90_000,
+            codec: CodecConfig::H264 {
+                avcc: Bytes::from_static(&[
+                    1, 0x4d, 0x40, 0x1e, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00,
+                ]),
+                width: 320,
+                height: 240,
+            },
+        };
+        for d in [Duration::ZERO, Duration::from_nanos(1), Duration::MAX] {
+            for align in [false, true] {
+                let cfg = MuxerConfig {
+                    segment_duration: d,
+                    align_to_wall_clock: align,
+                    fragment_duration: d,
+                    max_timestamp_jump: d,
+                    max_reorder: d,
+                    max_gap_in_segment: d,
+                };
+                let mut m = Muxer::new(vec![track()], cfg).unwrap();
+                let mut out = Vec::new();
+                for (i, wall) in [0, 1, i64::MAX - 1, i64::MIN + 1, i64::MAX]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let i = i as i64;
+                    let _ = m.push(
+                        Frame {
+                            track: 0,
+                            pts: i * 3600 + if i == 3 { i64::MAX / 2 } else { 0 },
+                            wall: WallTime(wall),
+                            keyframe: i % 2 == 0,
+                            duration_hint: None,
+                            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+                        },
+                        &mut out,
+                    );
+                }
+                m.restart_timeline(&mut out);
+                m.finish(EndReason::Finished, &mut out);
+            }
+        }
+    }
+}

@@ -72,7 +72,9 @@ impl BackoffConfig {
                 0.0
             };
             // ±10% so cameras sharing a misconfigured NVR do not retry in step.
-            return self.config_error_delay.mul_f64(0.9 + 0.2 * unit);
+            // Saturates: `mul_f64` panics past `Duration::MAX`.
+            let secs = self.config_error_delay.as_secs_f64() * (0.9 + 0.2 * unit);
+            return Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
         }
         self.retry.delay(attempt, unit)
     }
@@ -141,6 +143,15 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_config_error_delay_saturates() {
+        let cfg = BackoffConfig {
+            config_error_delay: Duration::MAX,
+            ..BackoffConfig::default()
+        };
+        assert_eq!(cfg.delay(0, 0.99, true), Duration::MAX);
+    }
 
     fn ms(d: Duration) -> u128 {
         d.as_millis()

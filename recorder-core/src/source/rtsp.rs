@@ -8,8 +8,11 @@
 //! backpressure.
 
 use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -19,7 +22,7 @@ use retina::client::{
     Stream as RetinaStream,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::{sleep_until, timeout, timeout_at, Instant, Sleep};
 
 pub use retina::client::SessionGroup;
 
@@ -351,6 +354,11 @@ pub struct Session {
     stall_timeout: Duration,
     /// When the next frame must have arrived by.
     deadline: Instant,
+    /// Fires at or before `deadline`. Registering a timer takes the
+    /// runtime's timer-wheel lock, so it is not moved per frame: when it
+    /// fires early (frames arrived since it was set), it is re-set to the
+    /// current `deadline`, at most once per stall timeout.
+    watchdog: Pin<Box<Sleep>>,
     got_frame: bool,
     /// The error that ended the session, returned once held frames are out.
     ended: Option<SourceError>,
@@ -609,6 +617,7 @@ pub async fn connect(
     }
     let tracks: Vec<TrackSpec> = infos.iter().map(|i| i.spec.clone()).collect();
     let tool = demuxed.tool().map(|t| t.to_string());
+    let deadline = deadline_after(cfg.first_frame_timeout);
     let mut session = Session {
         url: url.clone(),
         transport: cfg.transport,
@@ -620,7 +629,8 @@ pub async fn connect(
         asm: Assembler::new(tracks, cfg.sr_wait, cfg.timeline.clone()),
         first_frame_timeout: cfg.first_frame_timeout,
         stall_timeout: cfg.stall_timeout,
-        deadline: Instant::now() + cfg.first_frame_timeout,
+        deadline,
+        watchdog: Box::pin(sleep_until(deadline)),
         got_frame: false,
         ended: None,
     };
@@ -692,7 +702,7 @@ impl Session {
     }
 
     async fn await_video_parameters(&mut self, mut pending: Vec<usize>) -> Result<(), SourceError> {
-        let deadline = Instant::now() + self.first_frame_timeout;
+        let deadline = deadline_after(self.first_frame_timeout);
         while !pending.is_empty() {
             let item = match timeout_at(deadline, self.demuxed.next()).await {
                 Ok(i) => i,
@@ -711,9 +721,29 @@ impl Session {
     }
 
     async fn read_one(&mut self) -> Result<(), SourceError> {
-        let item = match timeout_at(self.deadline, self.demuxed.next()).await {
+        let demuxed = &mut self.demuxed;
+        let watchdog = &mut self.watchdog;
+        let deadline = self.deadline;
+        let item = poll_fn(|cx| {
+            if let Poll::Ready(item) = demuxed.poll_next_unpin(cx) {
+                return Poll::Ready(Ok(item));
+            }
+            loop {
+                if watchdog.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                if watchdog.deadline() >= deadline {
+                    return Poll::Ready(Err(()));
+                }
+                // Frames arrived since it was set: wait for the rest of
+                // the gap (polling again registers the new deadline).
+                watchdog.as_mut().reset(deadline);
+            }
+        })
+        .await;
+        let item = match item {
             Ok(i) => i,
-            Err(_) => {
+            Err(()) => {
                 let url = self.url.redacted();
                 return Err(if self.got_frame {
                     SourceError::Stalled {
@@ -825,13 +855,29 @@ impl Session {
 
     fn frame_arrived(&mut self) {
         self.got_frame = true;
-        self.deadline = Instant::now() + self.stall_timeout;
+        self.deadline = deadline_after(self.stall_timeout);
     }
+}
+
+/// `now + d`, for timeouts a host configures: `Instant + Duration::MAX`
+/// panics, so an unreachable deadline becomes "in 30 years" (as tokio's own
+/// `timeout` does).
+fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_timeouts_give_a_far_deadline_not_a_panic() {
+        assert!(deadline_after(Duration::MAX) > Instant::now() + Duration::from_secs(86_400));
+        assert!(deadline_after(Duration::ZERO) <= Instant::now());
+    }
 
     fn url() -> CameraUrl {
         CameraUrl::parse("rtsp://admin:TopSecret9@cam:554/live").unwrap()
