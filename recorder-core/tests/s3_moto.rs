@@ -12,6 +12,15 @@ use support::fixtures::{fixture, load_fixture};
 use support::media::{decoded_frames, ffmpeg_errors, files_under, have_ffmpeg};
 use support::s3::*;
 
+/// The files in a spool, but its lock file (which stays while a store
+/// lives).
+fn spool_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.file_name().is_none_or(|n| n != ".camrec.lock"))
+        .collect()
+}
+
 fn ready() -> bool {
     if !have_ffmpeg() {
         eprintln!("SKIP: ffmpeg not installed");
@@ -69,7 +78,7 @@ async fn multipart_segment_plays_with_patched_duration_and_metadata() {
     assert_eq!(st.spool_bytes, 0, "{st:?}");
     assert_eq!(st.upload_lag, None);
     assert!(open_uploads(&store).await.is_empty());
-    assert!(files_under(spool.path()).is_empty(), "spool not emptied");
+    assert!(spool_files(spool.path()).is_empty(), "spool not emptied");
     // The camera's own counters: one segment, timed from seal to publication.
     let cam = store
         .camera_status("porch")
@@ -307,7 +316,7 @@ async fn crash_mid_segment_then_recover_from_spool() {
     let r = &report.completed[0];
     assert_eq!(r.source, RecoverySource::Spool);
     assert!(open_uploads(&store).await.is_empty());
-    assert!(files_under(spool.path()).is_empty());
+    assert!(spool_files(spool.path()).is_empty());
     let dir = tempfile::tempdir().unwrap();
     let path = download(&store, &r.key, dir.path()).await;
     assert_eq!(ffmpeg_errors(&path), "");
@@ -510,6 +519,22 @@ async fn kill_9_mid_segment_then_recover() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // A second process on the same spool is refused before it touches
+    // anything: the child's live files are not taken for crash leftovers.
+    let before: Vec<_> = spool_files(spool.path())
+        .into_iter()
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    let e = S3Store::connect(moto.config("kill9", spool.path()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, S3Error::SpoolInUse { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains(&*spool.path().to_string_lossy()), "{msg}");
+    assert!(msg.contains("spool_dir"), "says what to change: {msg}");
+    for (len, p) in before {
+        assert!(std::fs::metadata(&p).unwrap().len() >= len, "{p:?} shrank");
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
@@ -521,7 +546,7 @@ async fn kill_9_mid_segment_then_recover() {
     assert_eq!(report.completed.len(), 1, "{report:?}");
     assert!(report.failed.is_empty(), "{report:?}");
     assert!(open_uploads(&store).await.is_empty());
-    assert!(files_under(spool.path()).iter().all(|p| p.is_dir()));
+    assert!(spool_files(spool.path()).iter().all(|p| p.is_dir()));
     let dir = tempfile::tempdir().unwrap();
     let path = download(&store, &report.completed[0].key, dir.path()).await;
     assert_eq!(ffmpeg_errors(&path), "");
@@ -530,4 +555,52 @@ async fn kill_9_mid_segment_then_recover() {
     let data = std::fs::read(&path).unwrap();
     let (ts, dur) = mvhd_duration(&data);
     assert!((dur as f64 / f64::from(ts) - frames as f64 / 25.0).abs() < 2.0);
+}
+
+/// A spool left by a recorder with another prefix (a copied folder, a
+/// changed configuration, a planted manifest): recovery neither uploads it
+/// under the key its manifest names nor aborts that recorder's upload; it
+/// reports it and leaves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_refuses_a_manifest_outside_its_prefix() {
+    let Some(moto) = moto() else { return };
+    if !ready() {
+        return;
+    }
+    let spool = tempfile::tempdir().unwrap();
+    let mut cfg = moto.config("foreign", spool.path());
+    cfg.create_bucket = true;
+    cfg.part_size = MIN_PART_SIZE;
+    cfg.prefix = "site1".into();
+    let (tracks, frames) = load_fixture(&fixture("h264_aac.mp4"));
+    {
+        let store = S3Store::connect(cfg.clone()).await.unwrap();
+        let (sink, _) = record_one(&store, "door", tracks, frames, |_| None, false).await;
+        drop(sink);
+        assert!(store.wait_idle(Duration::from_secs(10)).await);
+    }
+    let spools: Vec<_> = spool_files(spool.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "spool"))
+        .collect();
+    assert_eq!(spools.len(), 1);
+    let mut other = cfg.clone();
+    other.prefix = "site2".into();
+    let store = S3Store::connect(other).await.unwrap();
+    let report = store.recover().await.unwrap();
+    assert!(report.completed.is_empty(), "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(
+        report.failed[0].1.contains("outside this store's prefix"),
+        "{report:?}"
+    );
+    assert!(spools[0].exists(), "left in the spool");
+    let listed = store
+        .client()
+        .list_objects_v2()
+        .bucket("foreign")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(0), "nothing uploaded: {listed:?}");
 }

@@ -381,4 +381,67 @@ mod sink {
             eprintln!("sync_each_fragment={sync}: {per:?} per 1.2 MB fragment");
         }
     }
+
+    /// A lock file held through another open file description, as another
+    /// process would hold it (`flock` conflicts between descriptions).
+    fn foreign_lock(root: &Path) -> fs::File {
+        fs::create_dir_all(root).unwrap();
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join(recorder_core::sink::OUTPUT_LOCK_FILE))
+            .unwrap();
+        assert!(try_lock(&f), "lock taken");
+        f
+    }
+
+    /// `flock` without waiting, as another process would take it.
+    fn try_lock(f: &fs::File) -> bool {
+        use rustix::fs::{flock, FlockOperation};
+        match flock(f, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => true,
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => false,
+            Err(e) => panic!("flock: {e}"),
+        }
+    }
+
+    #[test]
+    fn output_folder_held_by_another_process_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("out");
+        let other = foreign_lock(&root);
+        let e = LocalSink::new(&root, ObjectNameTemplate::default()).unwrap_err();
+        assert!(
+            matches!(&e, SinkError::FolderInUse { path, .. } if path == &root),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(&*root.to_string_lossy()), "{e}");
+        // Start-up repair must not touch the live `.part` files either.
+        fs::write(root.join("live.mp4.part"), b"").unwrap();
+        let e = repair_dir(&root).unwrap_err();
+        assert!(matches!(e, SinkError::FolderInUse { .. }), "{e:?}");
+        assert!(root.join("live.mp4.part").exists());
+        drop(other);
+        assert!(LocalSink::new(&root, ObjectNameTemplate::default()).is_ok());
+    }
+
+    #[test]
+    fn sinks_of_one_process_share_the_folder_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = sink(dir.path());
+        let b = sink(dir.path());
+        // Repair in the same process shares it too (run before sinks start).
+        repair_dir(dir.path()).unwrap();
+        let lock = dir.path().join(recorder_core::sink::OUTPUT_LOCK_FILE);
+        let probe = fs::OpenOptions::new().write(true).open(&lock).unwrap();
+        assert!(
+            !try_lock(&probe),
+            "the lock must be held while a sink lives"
+        );
+        drop(a);
+        assert!(!try_lock(&probe), "the other sink still holds it");
+        drop(b);
+        assert!(try_lock(&probe), "released once the last sink is gone");
+    }
 }

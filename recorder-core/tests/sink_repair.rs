@@ -125,6 +125,23 @@ mod sink {
     }
 
     #[test]
+    fn foreign_mp4_without_fragment_is_not_deleted() {
+        // A browser's partial download of someone else's MP4: `ftyp` (not
+        // camrec's brands), `moov`, no fragment yet.
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("movie.mp4.part");
+        let mut bytes = bx(b"ftyp", b"isom\0\0\x02\0isomiso2avc1mp41");
+        bytes.extend(bx(b"moov", b""));
+        bytes.extend(bx(b"mdat", b"half a movie"));
+        fs::write(&part, &bytes).unwrap();
+        match only_outcome(dir.path()) {
+            RepairOutcome::Skipped { reason } => assert!(reason.contains("camrec"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fs::read(&part).unwrap(), bytes, "left exactly as it was");
+    }
+
+    #[test]
     fn empty_part_is_removed() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("x.mp4.part"), b"").unwrap();

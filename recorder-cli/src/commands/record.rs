@@ -8,7 +8,9 @@ use anyhow::Context;
 use recorder_core::mux::MuxerConfig;
 use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder, RecorderEvent};
 use recorder_core::sink::s3::{S3Config, S3Error, S3Store};
-use recorder_core::sink::{repair_dir, sanitize_camera_id, LocalSink, LocalSinkOptions};
+use recorder_core::sink::{
+    repair_dir, sanitize_camera_id, FolderLock, LocalSink, LocalSinkOptions,
+};
 use recorder_core::source::{BackoffConfig, SourceConfig};
 
 use crate::args::{ConfigArgs, RecordArgs};
@@ -119,15 +121,22 @@ pub async fn record(
 ) -> anyhow::Result<Vec<CameraSnapshot>> {
     let mut stop = crate::signals::install();
     // The only place that decides between storage kinds.
-    let output = match cfg.storage.kind.v {
+    // The output folder's lock is taken before start-up repair and held to
+    // the end, so no other camrec repairs or records there meanwhile (the
+    // sinks share it).
+    let (output, _out_lock) = match cfg.storage.kind.v {
         StorageKind::Local => {
             let dir = cfg.storage.dir.v.clone();
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+            let lock = FolderLock::output(&dir)?;
             repair_leftovers(&dir).await?;
-            Output::Local(dir)
+            (Output::Local(dir), Some(lock))
         }
-        StorageKind::S3 => Output::S3(start_s3(s3_config(cfg), owned_key_prefixes(cfg)).await?),
+        StorageKind::S3 => (
+            Output::S3(start_s3(s3_config(cfg), owned_key_prefixes(cfg)).await?),
+            None,
+        ),
     };
 
     let recorder = Recorder::new();

@@ -1,9 +1,12 @@
 //! File-system helpers both sinks and crash repair share: collision-free
 //! names, durable renames, vectored writes, recursive listings.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, IoSlice, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 
@@ -124,6 +127,140 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), SinkError> {
             Ok(())
         }
         Err(e) => Err(SinkError::from_io("syncing directory", dir, e)),
+    }
+}
+
+/// The lock file camrec keeps in an output folder while it records or
+/// repairs there.
+pub const OUTPUT_LOCK_FILE: &str = ".camrec.lock";
+
+/// Lock files this process holds, by canonical path, with how many
+/// [`FolderLock`]s share each. `flock` conflicts between two open files of
+/// the same process too, so every sink of one process must share one.
+static HELD: Mutex<BTreeMap<PathBuf, Held>> = Mutex::new(BTreeMap::new());
+
+struct Held {
+    /// Holds the lock until it is closed.
+    _file: File,
+    holders: usize,
+}
+
+fn held() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Held>> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An exclusive advisory lock (`flock`) on a folder, through a lock file
+/// in it, so two camrec processes never work in the same folder at once.
+///
+/// Every `FolderLock` of one process on the same folder shares the lock
+/// (clones too); it is released when the last is dropped, or when the
+/// process dies, however it dies.
+#[derive(Debug)]
+pub struct FolderLock {
+    folder: PathBuf,
+    lock: PathBuf,
+}
+
+impl FolderLock {
+    /// Locks the output folder `dir` (creating it), through
+    /// [`OUTPUT_LOCK_FILE`]. Fails with [`SinkError::FolderInUse`] when
+    /// another process holds it.
+    pub fn output(dir: &Path) -> Result<FolderLock, SinkError> {
+        FolderLock::acquire(dir, OUTPUT_LOCK_FILE)
+    }
+
+    /// Locks `dir` (creating it) through its file `name`.
+    pub(crate) fn acquire(dir: &Path, name: &str) -> Result<FolderLock, SinkError> {
+        fs::create_dir_all(dir).map_err(|e| SinkError::from_io("creating", dir, e))?;
+        let canonical = dir
+            .canonicalize()
+            .map_err(|e| SinkError::from_io("resolving", dir, e))?;
+        let lock = canonical.join(name);
+        let mut map = held();
+        if let Some(h) = map.get_mut(&lock) {
+            h.holders += 1;
+        } else {
+            let mut file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&lock)
+                .map_err(|e| SinkError::from_io("opening", &lock, e))?;
+            match try_lock(&file) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(SinkError::FolderInUse {
+                        path: dir.to_path_buf(),
+                        lock,
+                    })
+                }
+                Err(e) => return Err(SinkError::from_io("locking", &lock, e)),
+            }
+            // For the operator who wonders which process holds it.
+            let _ = file
+                .set_len(0)
+                .and_then(|()| writeln!(file, "{}", std::process::id()));
+            map.insert(
+                lock.clone(),
+                Held {
+                    _file: file,
+                    holders: 1,
+                },
+            );
+        }
+        Ok(FolderLock {
+            folder: dir.to_path_buf(),
+            lock,
+        })
+    }
+
+    /// The folder locked, as given.
+    pub fn folder(&self) -> &Path {
+        &self.folder
+    }
+
+    /// The lock file.
+    pub fn lock_file(&self) -> &Path {
+        &self.lock
+    }
+}
+
+/// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when
+/// another open file (another process) holds it.
+pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Clone for FolderLock {
+    fn clone(&self) -> FolderLock {
+        if let Some(h) = held().get_mut(&self.lock) {
+            h.holders += 1;
+        }
+        FolderLock {
+            folder: self.folder.clone(),
+            lock: self.lock.clone(),
+        }
+    }
+}
+
+impl Drop for FolderLock {
+    fn drop(&mut self) {
+        let mut map = held();
+        if let Some(h) = map.get_mut(&self.lock) {
+            h.holders -= 1;
+            if h.holders == 0 {
+                // Closing the file releases the lock; under the registry's
+                // mutex, so a new holder never finds it still taken by us.
+                map.remove(&self.lock);
+            }
+        }
     }
 }
 

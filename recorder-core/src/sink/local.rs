@@ -15,7 +15,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::fs::{
-    exists, free_final_name, part_path, suffixed, sync_dir, write_all_vectored, MAX_SUFFIX,
+    exists, free_final_name, part_path, suffixed, sync_dir, write_all_vectored, FolderLock,
+    MAX_SUFFIX,
 };
 use super::object_name::ObjectNameTemplate;
 use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
@@ -51,6 +52,9 @@ pub struct LocalSink {
     options: LocalSinkOptions,
     open: Option<OpenSegment>,
     last: Option<StoredSegment>,
+    /// Keeps other camrec processes (and their start-up repair) out of
+    /// `root` while this sink exists.
+    _lock: FolderLock,
 }
 
 #[derive(Debug)]
@@ -78,12 +82,20 @@ impl OpenSegmentFile for OpenSegment {
 }
 
 impl LocalSink {
-    /// A sink writing under `root` (created on demand) with names from
+    /// A sink writing under `root` (created now) with names from
     /// `template`, which must end in `.mp4`.
+    ///
+    /// Locks `root` (see [`FolderLock::output`]) for as long as the sink
+    /// lives: every sink of this process shares the lock, and a `root`
+    /// another camrec process holds is refused with
+    /// [`SinkError::FolderInUse`].
     pub fn new(root: impl Into<PathBuf>, template: ObjectNameTemplate) -> Result<Self, SinkError> {
         template.require_extension(".mp4")?;
+        let root = root.into();
+        let lock = FolderLock::output(&root)?;
         Ok(LocalSink {
-            root: root.into(),
+            _lock: lock,
+            root,
             template,
             options: LocalSinkOptions::default(),
             open: None,
@@ -364,7 +376,8 @@ mod tests {
     #[tokio::test]
     async fn failed_write_keeps_earlier_fragments() {
         use crate::mux::{EndReason, FragmentBytes, SegmentEnd, SegmentStart, WallTime};
-        let ftyp = b"\0\0\0\x10ftypisom\0\0\0\0";
+        // Repair (which finishes a poisoned file) only takes camrec's `ftyp`.
+        let ftyp = crate::sink::repair::CAMREC_FTYP;
         let moov = b"\0\0\0\x08moov";
         let frag = |seq: u32| Fragment {
             segment: 3,
@@ -409,7 +422,7 @@ mod tests {
             header_patches: vec![],
         };
         let stored = sink.finish(&end).await.unwrap();
-        assert_eq!((stored.fragments, stored.bytes), (1, 24 + 20));
+        assert_eq!((stored.fragments, stored.bytes), (1, 40 + 20));
         assert_eq!(stored.name, "cam/19700101/000000_cam.mp4");
         assert!(!part.exists());
     }

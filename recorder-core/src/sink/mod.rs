@@ -27,6 +27,7 @@ use std::pin::Pin;
 
 use crate::mux::{Fragment, SegmentEnd, SegmentStart};
 
+pub use fs::{FolderLock, OUTPUT_LOCK_FILE};
 pub use local::{LocalSink, LocalSinkOptions};
 pub use object_name::{sanitize_camera_id, ObjectNameTemplate, TemplateError, DEFAULT_TEMPLATE};
 pub use repair::{repair_dir, repair_file, RepairOutcome, RepairReport, RepairedFile};
@@ -254,6 +255,19 @@ pub enum SinkError {
         /// The underlying error.
         #[source]
         source: io::Error,
+    },
+
+    /// Another camrec process holds the folder's lock (it is recording
+    /// there, or repairing it).
+    #[error(
+        "the folder {path} is in use by another running camrec (its lock file {lock} is held): \
+         give each instance its own output folder, or stop the other one first"
+    )]
+    FolderInUse {
+        /// The folder.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
     },
 
     /// Any other I/O failure.

@@ -13,7 +13,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::fs::{files_under, free_final_name, sync_dir, walk_io_error};
+use super::fs::{files_under, free_final_name, sync_dir, walk_io_error, FolderLock};
 use super::SinkError;
 use crate::mp4::{self, find_child, BoxHeader, Boxes, FieldReader, HeaderPatch, Mp4Error};
 
@@ -21,6 +21,13 @@ use crate::mp4::{self, find_child, BoxHeader, Boxes, FieldReader, HeaderPatch, M
 /// corrupt: real ones are kilobytes, and a garbage size must not make
 /// repair allocate gigabytes.
 const MAX_META_BOX: u64 = 64 << 20;
+
+/// The `ftyp` box camrec's muxer writes at the start of every segment
+/// (major brand `iso6`, minor 0, compatible `iso6 iso5 isom mp41`). Repair
+/// only cuts, renames or deletes a file that starts with it (or with a
+/// prefix of it: a segment torn within its first bytes), so a stranger's
+/// `.mp4.part` (a browser's partial download, say) is never touched.
+pub(crate) const CAMREC_FTYP: [u8; 32] = *b"\0\0\0\x20ftypiso6\0\0\0\0iso6iso5isommp41";
 
 /// What [`repair_dir`] did, one entry per `.part` file found.
 #[derive(Debug, Default)]
@@ -84,8 +91,9 @@ pub enum RepairOutcome {
         /// Why (no `moov`, no complete fragment).
         reason: &'static str,
     },
-    /// Left untouched because it does not look like a segment this crate
-    /// writes (it does not start with `ftyp`).
+    /// Left untouched because camrec did not write it: it does not start
+    /// with the `ftyp` box camrec's muxer writes (a browser's partial
+    /// download, another program's file).
     Skipped {
         /// Why.
         reason: &'static str,
@@ -100,10 +108,27 @@ pub enum RepairOutcome {
 /// Problems with single files or subdirectories are recorded in the report
 /// and do not stop the scan; only an unreadable `root` is an error.
 ///
+/// A folder another camrec process is recording in (or repairing) is
+/// refused with [`SinkError::FolderInUse`]: its `.part` files are live.
+/// The folder is locked (see [`FolderLock`]) while repair runs; sinks of
+/// this same process share that lock, so run repair before they start.
+///
 /// This does blocking I/O; from async code call it via
 /// `tokio::task::spawn_blocking`.
 pub fn repair_dir(root: &Path) -> Result<RepairReport, SinkError> {
     let mut report = RepairReport::default();
+    if !root.is_dir() {
+        // Missing: nothing to repair (and nothing to create). Not a folder:
+        // the walk below reports it.
+        if fs::symlink_metadata(root).is_err() {
+            return Ok(report);
+        }
+    }
+    let _lock = if root.is_dir() {
+        Some(FolderLock::output(root)?)
+    } else {
+        None
+    };
     let mut parts = Vec::new();
     for entry in files_under(root) {
         match entry {
@@ -160,11 +185,10 @@ pub fn repair_file(part: &Path) -> Result<RepairOutcome, SinkError> {
     let analysis = analyze(&mut file, len).map_err(|e| io_err("reading", e))?;
 
     let reason = match analysis.state {
-        State::NotOurs => {
-            return Ok(RepairOutcome::Skipped {
-                reason: "does not start with an `ftyp` box, so it was not written by camrec",
-            })
-        }
+        State::NotOurs => return Ok(RepairOutcome::Skipped {
+            reason:
+                "does not start with camrec's `ftyp` box, so camrec did not write it; left alone",
+        }),
         State::NoInit => Some("no complete `moov` (the crash came before any video)"),
         State::Init if analysis.fragments == 0 => Some("no complete fragment (no video)"),
         State::Init => None,
@@ -205,7 +229,7 @@ pub fn repair_file(part: &Path) -> Result<RepairOutcome, SinkError> {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum State {
-    /// The first box is not `ftyp`.
+    /// It does not start with camrec's `ftyp`.
     NotOurs,
     /// No complete `moov` yet.
     NoInit,
@@ -269,6 +293,16 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
     // The last complete `moof` not yet followed by its `mdat`: (end, body).
     let mut pending_moof: Option<(u64, Vec<u8>)> = None;
     let mut track_end: Option<u64> = None;
+    let mut head = [0u8; CAMREC_FTYP.len()];
+    let n = read_at(
+        file,
+        0,
+        &mut head[..(len.min(CAMREC_FTYP.len() as u64) as usize)],
+    )?;
+    if head[..n] != CAMREC_FTYP[..n] {
+        a.state = State::NotOurs;
+        return Ok(a);
+    }
     let mut pos = 0u64;
     while pos < len {
         let mut buf = [0u8; BoxHeader::MAX_LEN];
@@ -281,10 +315,6 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
         let Some(end) = pos.checked_add(h.size).filter(|&e| h.size != 0 && e <= len) else {
             break;
         };
-        if pos == 0 && h.kind != mp4::FTYP {
-            a.state = State::NotOurs;
-            return Ok(a);
-        }
         match h.kind {
             mp4::MOOV => {
                 if a.state == State::Init || h.size > MAX_META_BOX {
@@ -542,8 +572,20 @@ mod tests {
     }
 
     #[test]
+    fn only_camrecs_ftyp_is_ours() {
+        // A stranger's fragmented MP4 (ffmpeg's brands), init complete.
+        let mut data = bx(b"ftyp", b"iso5\0\0\x02\0iso5iso6mp41");
+        data.extend(bx(b"moov", b""));
+        let a = analyze(&mut Cursor::new(&data), data.len() as u64).unwrap();
+        assert_eq!(a.state, State::NotOurs);
+        // Ours, torn inside the `ftyp`: still ours (nothing in it).
+        let a = analyze(&mut Cursor::new(&CAMREC_FTYP[..13]), 13).unwrap();
+        assert_eq!(a.state, State::NoInit);
+    }
+
+    #[test]
     fn mdat_without_moof_is_cut() {
-        let mut data = bx(b"ftyp", b"isom\0\0\0\0");
+        let mut data = CAMREC_FTYP.to_vec();
         data.extend(bx(b"moov", b""));
         let init = data.len() as u64;
         data.extend(bx(b"mdat", b"xx"));
@@ -565,7 +607,7 @@ mod tests {
     proptest! {
         #[test]
         fn analyze_never_panics_on_noise(tail in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let mut data = bx(b"ftyp", b"isom\0\0\0\0");
+            let mut data = CAMREC_FTYP.to_vec();
             data.extend(&tail);
             let a = analyze(&mut Cursor::new(&data), data.len() as u64).unwrap();
             prop_assert!(a.keep <= data.len() as u64);

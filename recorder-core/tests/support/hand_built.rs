@@ -40,7 +40,8 @@ pub struct Init {
 /// audio track (id 2, 8 kHz); `trex` gives track 1 a default duration of
 /// `trex_default`.
 pub fn init(audio: bool, trex_default: u32) -> Init {
-    let ftyp = bx(b"ftyp", b"isom\0\0\x02\0isomiso6mp41");
+    // The `ftyp` camrec writes: repair only touches files that start with it.
+    let ftyp = bx(b"ftyp", b"iso6\0\0\0\0iso6iso5isommp41");
     let mut mvhd_body = Vec::new();
     mvhd_body.extend(0u64.to_be_bytes()); // creation
     mvhd_body.extend(0u64.to_be_bytes()); // modification

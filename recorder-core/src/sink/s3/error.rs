@@ -184,6 +184,20 @@ pub enum S3Error {
         key: String,
     },
 
+    /// Another camrec process holds the spool's lock: it is recording
+    /// through this spool, and its files are live.
+    #[error(
+        "S3 spool {path} is in use by another running camrec (its lock file {lock} is held): \
+         set a different spool folder for this instance (S3_SPOOL_DIR, `spool_dir` under \
+         [storage], S3Config::spool_dir), or stop the other one first"
+    )]
+    SpoolInUse {
+        /// The spool folder.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+
     /// The spool directory could not be used.
     #[error("S3 spool: {action} {path}: {source}")]
     Spool {

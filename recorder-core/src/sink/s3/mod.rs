@@ -26,7 +26,7 @@ mod upload;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ pub use recover::{RecoveredSegment, RecoveryReport, RecoverySource};
 pub use store::{S3CameraStatus, S3Status, S3Store, UploadDurations, UPLOAD_DURATION_BUCKETS};
 
 use self::store::{add, CameraUploads, Inner};
-use self::upload::{append_manifest, key_line, manifest_path, meta_line, Msg, Upload};
+use self::upload::{append_manifest, bucket_line, key_line, manifest_path, meta_line, Msg, Upload};
 use super::fs::{suffixed, write_all_vectored, MAX_SUFFIX};
 use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
 use super::repair::scan_segment;
@@ -260,13 +260,17 @@ fn create_spool(
             spool.file_name().unwrap_or_default().to_string_lossy()
         ));
         if let Some(dir) = spool.parent() {
-            fs::create_dir_all(dir)
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
                 .map_err(|e| SinkError::from_io("creating directory", dir, e))?;
         }
         let file = match OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&spool)
         {
             Ok(f) => f,
@@ -317,13 +321,14 @@ impl SegmentSink for S3Sink {
         }
         let name = cfg.template.render(camera, start.wall_start, start.index);
         let prefix = self.inner.prefix.clone();
+        let bucket = cfg.bucket.clone();
         let camera_id = super::sanitize_camera_id(camera).into_owned();
         let meta = start_meta(&camera_id, start.wall_start, &start.tracks);
         let spool_dir = cfg.spool_dir.clone();
         let init = start.init.clone();
         let (file, spool, name) = blocking(&spool_dir.clone(), move || {
             create_spool(&spool_dir, &name, &init, |n| {
-                let mut lines = vec![key_line(&format!("{prefix}{n}"))];
+                let mut lines = vec![bucket_line(&bucket), key_line(&format!("{prefix}{n}"))];
                 lines.extend(meta.iter().map(|(k, v)| meta_line(k, v)));
                 lines
             })

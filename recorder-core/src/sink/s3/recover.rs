@@ -75,6 +75,31 @@ fn find_spools(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Why recovery must not act on a spool file whose manifest names another
+/// bucket, or a key outside this store's prefix (`None`: it is ours). The
+/// manifest is only data on disk: trusting its key would let whatever
+/// wrote it choose where this recorder uploads (or which upload it aborts).
+fn foreign_manifest(m: &Manifest, bucket: &str, prefix: &str) -> Option<String> {
+    if let Some(b) = m.bucket.as_deref().filter(|b| *b != bucket) {
+        return Some(format!(
+            "refused: its manifest names bucket {b:?}, not this store's {bucket:?}; \
+             left in the spool, not uploaded (move it to that recorder's spool, or delete it)"
+        ));
+    }
+    let key = m.key.as_deref()?;
+    let rest = key.strip_prefix(prefix);
+    let bad = match rest {
+        None => true,
+        Some(r) => r.is_empty() || r.split('/').any(|c| c.is_empty() || c == "." || c == ".."),
+    };
+    bad.then(|| {
+        format!(
+            "refused: its manifest names key {key:?}, outside this store's prefix {prefix:?}; \
+             left in the spool, not uploaded (move it to that recorder's spool, or delete it)"
+        )
+    })
+}
+
 /// What the blocking scan of one spool file decided.
 enum SpoolPlan {
     /// No complete fragment: discard.
@@ -183,6 +208,16 @@ impl S3Store {
                     .collect();
                 format!("{}{}", inner.prefix, parts.join("/"))
             };
+            let manifest = match &plan {
+                SpoolPlan::Discard { manifest, .. } | SpoolPlan::Complete { manifest, .. } => {
+                    manifest
+                }
+            };
+            if let Some(why) = foreign_manifest(manifest, &inner.cfg.bucket, &inner.prefix) {
+                tracing::warn!(spool = %what, "{why}");
+                report.failed.push((what, why));
+                continue;
+            }
             match plan {
                 SpoolPlan::Discard { manifest, len } => {
                     let key = manifest.key.clone().unwrap_or_else(rel_key);
@@ -400,5 +435,34 @@ impl S3Store {
                 classify(e).into_error(S3Operation::CompleteMultipartUpload, &inner.cfg.bucket, key)
             })?;
         Ok(Some(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(bucket: Option<&str>, key: &str) -> Manifest {
+        Manifest {
+            bucket: bucket.map(str::to_owned),
+            key: Some(key.to_owned()),
+            ..Manifest::default()
+        }
+    }
+
+    #[test]
+    fn only_manifests_of_this_bucket_and_prefix_are_ours() {
+        let ours = |m: &Manifest| foreign_manifest(m, "cams", "site1/").is_none();
+        assert!(ours(&manifest(Some("cams"), "site1/door/a.mp4")));
+        // Written before manifests named their bucket.
+        assert!(ours(&manifest(None, "site1/door/a.mp4")));
+        assert!(ours(&Manifest::default()));
+        assert!(!ours(&manifest(Some("other"), "site1/door/a.mp4")));
+        assert!(!ours(&manifest(None, "site2/door/a.mp4")));
+        assert!(!ours(&manifest(None, "site1/../site2/a.mp4")));
+        assert!(!ours(&manifest(None, "site1//a.mp4")));
+        assert!(!ours(&manifest(None, "site1/")));
+        let why = foreign_manifest(&manifest(None, "x/a.mp4"), "cams", "site1/").unwrap();
+        assert!(why.contains("x/a.mp4") && why.contains("site1/"), "{why}");
     }
 }

@@ -16,9 +16,13 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 use tokio::sync::{Notify, Semaphore};
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
 use super::config::{ExposeSecret, S3Config};
 use super::error::{root_cause, BoxError, S3Error, S3Operation};
 use crate::retry::RetryState;
+use crate::sink::fs::FolderLock;
+use crate::sink::SinkError;
 
 /// Live counters of a store, for metrics and status screens.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -207,6 +211,8 @@ pub(crate) fn sub(c: &AtomicU64, n: u64) {
 /// Shared by the store handle, every sink and every upload task.
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// Held as long as anything of the store lives.
+    pub _spool_lock: FolderLock,
     pub client: Client,
     pub cfg: S3Config,
     /// `cfg.key_prefix()`, computed once.
@@ -236,27 +242,32 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    /// Builds the client and checks, in order, that the endpoint answers,
-    /// that the credentials are accepted and that the bucket exists
-    /// (creating it when `cfg.create_bucket` is set). Each failure is its
-    /// own [`S3Error`] naming what to fix. Also creates the spool directory
-    /// and counts what an earlier run left in it.
+    /// Creates the spool directory (private: 0700, its files 0600; wider
+    /// permissions left by an earlier version are tightened), locks it and
+    /// counts what an earlier run left in it; then builds the client and
+    /// checks, in order, that the endpoint answers, that the credentials are
+    /// accepted and that the bucket exists (creating it when
+    /// `cfg.create_bucket` is set). Each failure is its own [`S3Error`]
+    /// naming what to fix.
+    ///
+    /// The lock keeps a second camrec process off a spool in use: it gets
+    /// [`S3Error::SpoolInUse`] before touching any file there. Stores of the
+    /// same process share the lock (their recoveries must not overlap).
     pub async fn connect(cfg: S3Config) -> Result<S3Store, S3Error> {
         cfg.validate()?;
-        let client = build_client(&cfg).await;
-        check_bucket(&client, &cfg).await?;
+        // The spool first: a second instance is refused even while the
+        // store is unreachable.
         let spool = cfg.spool_dir.clone();
-        let leftover = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&spool).map_err(|e| S3Error::Spool {
-                action: "creating",
-                path: spool.clone(),
-                source: e,
-            })?;
-            Ok::<_, S3Error>(dir_size(&spool))
+        let (leftover, spool_lock) = tokio::task::spawn_blocking(move || {
+            let lock = open_spool(&spool)?;
+            Ok::<_, S3Error>((dir_size(&spool), lock))
         })
         .await
         .map_err(|e| S3Error::InvalidConfig(format!("spool scan task failed: {e}")))??;
+        let client = build_client(&cfg).await;
+        check_bucket(&client, &cfg).await?;
         let inner = Inner {
+            _spool_lock: spool_lock,
             client,
             prefix: cfg.key_prefix(),
             upload_permits: Semaphore::new(cfg.max_concurrent_uploads),
@@ -347,6 +358,67 @@ impl S3Store {
             }
         }
     }
+}
+
+/// The spool's lock file.
+const SPOOL_LOCK_FILE: &str = ".camrec.lock";
+
+/// Creates `dir` private (0700), tightens a wider one, locks it, then
+/// makes what it holds private too (an earlier version left its files to
+/// the umask).
+fn open_spool(dir: &Path) -> Result<FolderLock, S3Error> {
+    let err = |action: &'static str, path: &Path, source: std::io::Error| S3Error::Spool {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| err("creating", dir, e))?;
+    let meta = std::fs::metadata(dir).map_err(|e| err("reading the permissions of", dir, e))?;
+    if !meta.is_dir() {
+        return Err(err(
+            "using",
+            dir,
+            std::io::Error::other("not a folder: set the spool folder to a directory"),
+        ));
+    }
+    restrict(dir, &meta, 0o700).map_err(|e| {
+        err(
+            "restricting to its owner (chmod 700; it is someone else's folder or \
+             shared: set a spool folder of this user's own)",
+            dir,
+            e,
+        )
+    })?;
+    let lock = FolderLock::acquire(dir, SPOOL_LOCK_FILE).map_err(|e| match e {
+        SinkError::FolderInUse { lock, .. } => S3Error::SpoolInUse {
+            path: dir.to_path_buf(),
+            lock,
+        },
+        other => err("locking", dir, std::io::Error::other(other.to_string())),
+    })?;
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).follow_links(false) {
+        // Unreadable entries are retried at the next start.
+        let Ok(e) = entry else { continue };
+        let Ok(m) = e.metadata() else { continue };
+        let mode = if m.is_dir() { 0o700 } else { 0o600 };
+        if m.is_dir() || m.is_file() {
+            restrict(e.path(), &m, mode)
+                .map_err(|x| err("restricting the permissions of", e.path(), x))?;
+        }
+    }
+    Ok(lock)
+}
+
+/// Takes group and other permissions off `path` if it has any.
+fn restrict(path: &Path, meta: &std::fs::Metadata, mode: u32) -> std::io::Result<()> {
+    if meta.permissions().mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// Total size of the `.spool` files under `dir` (manifests are not counted).
@@ -717,6 +789,56 @@ mod tests {
     use super::*;
     use aws_sdk_s3::operation::upload_part::UploadPartError;
     use std::error::Error as _;
+
+    #[test]
+    fn spool_is_made_private_and_locked() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = tmp.path().join("fresh");
+        let lock = open_spool(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        drop(lock);
+        // Left world-readable by an earlier version: tightened.
+        let old = tmp.path().join("old");
+        std::fs::create_dir_all(old.join("cam")).unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(old.join("cam/a.mp4.spool"), b"x").unwrap();
+        std::fs::set_permissions(
+            old.join("cam/a.mp4.spool"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let _lock = open_spool(&old).unwrap();
+        assert_eq!(mode(&old), 0o700);
+        assert_eq!(mode(&old.join("cam")), 0o700);
+        assert_eq!(mode(&old.join("cam/a.mp4.spool")), 0o600);
+    }
+
+    #[test]
+    fn spool_locked_by_another_process_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("spool");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.mp4.spool"), b"live").unwrap();
+        // Another open file description: how another process holds it.
+        let other = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(SPOOL_LOCK_FILE))
+            .unwrap();
+        assert!(crate::sink::fs::try_lock(&other).unwrap());
+        let e = open_spool(&dir).unwrap_err();
+        assert!(
+            matches!(&e, S3Error::SpoolInUse { path, .. } if *path == dir),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(&*dir.to_string_lossy()), "{e}");
+        assert_eq!(std::fs::read(dir.join("a.mp4.spool")).unwrap(), b"live");
+        drop(other);
+        let _lock = open_spool(&dir).unwrap();
+    }
 
     #[test]
     fn camera_uploads_count_durations_in_buckets() {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +74,9 @@ pub(crate) struct PartRecord {
 /// ignored).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Manifest {
+    /// The bucket the segment was recorded for (absent in manifests
+    /// written before it was recorded).
+    pub bucket: Option<String>,
     pub key: Option<String>,
     pub meta: Vec<(String, String)>,
     pub upload_id: Option<String>,
@@ -98,6 +102,7 @@ impl Manifest {
         for line in complete.lines() {
             let f: Vec<&str> = line.split(' ').collect();
             match f.as_slice() {
+                ["bucket", b] => m.bucket = Some(dec(b)),
                 ["key", k] => m.key = Some(dec(k)),
                 ["meta", k, v] => m.meta.push((dec(k), dec(v))),
                 ["upload", id] => {
@@ -130,7 +135,12 @@ impl Manifest {
 
 /// Appends lines to a manifest (creating it with its header).
 pub(crate) fn append_manifest(path: &Path, lines: &[String]) -> std::io::Result<()> {
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    // Private like the spool: it names keys and object metadata.
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
     let mut buf = String::new();
     if f.metadata()?.len() == 0 {
         buf.push_str(MANIFEST_MAGIC);
@@ -141,6 +151,10 @@ pub(crate) fn append_manifest(path: &Path, lines: &[String]) -> std::io::Result<
         buf.push('\n');
     }
     f.write_all(buf.as_bytes())
+}
+
+pub(crate) fn bucket_line(bucket: &str) -> String {
+    format!("bucket {}", enc(bucket))
 }
 
 pub(crate) fn key_line(key: &str) -> String {
