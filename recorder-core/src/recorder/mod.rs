@@ -124,6 +124,18 @@ struct Shared {
     events: broadcast::Sender<RecorderEvent>,
 }
 
+impl Drop for Shared {
+    /// The last `Recorder` handle went away without `shutdown`: ask every
+    /// camera to stop, so none records on unseen. Each still closes its
+    /// open segment, on the runtime it runs on.
+    fn drop(&mut self) {
+        let cameras = self.cameras.get_mut().unwrap_or_else(|p| p.into_inner());
+        for e in cameras.values() {
+            let _ = e.stop.send(true);
+        }
+    }
+}
+
 /// Records a set of cameras; cameras can be added, reconfigured and
 /// removed while it runs.
 ///
@@ -134,6 +146,10 @@ struct Shared {
 ///
 /// What happens is reported as [`RecorderEvent`]s ([`Recorder::subscribe`])
 /// and as read-only status ([`Recorder::snapshot`], [`CameraStatus`]).
+///
+/// Call [`Recorder::shutdown`] to stop and wait for the open segments to be
+/// closed. Dropping the last handle without it asks every camera to stop
+/// too, but does not wait.
 #[derive(Clone)]
 pub struct Recorder {
     shared: Arc<Shared>,
