@@ -915,7 +915,11 @@ mod tests {
             plan.uploaded(n);
             n += 1;
         }
-        assert_eq!(n as u32, max_parts.max(1), "one number left for the last part");
+        assert_eq!(
+            n as u32,
+            max_parts.max(1),
+            "one number left for the last part"
+        );
         (total, plan.size)
     }
 
