@@ -129,6 +129,73 @@ async fn multipart_segment_plays_with_patched_duration_and_metadata() {
     assert!((d - 422.6).abs() < 3.0, "{meta:?}");
 }
 
+/// A segment longer than `max_parts` parts of the configured size: the
+/// part size grows and the last part takes the rest, so the upload
+/// completes within the limit instead of failing (S3 rejects part 10,001).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_past_the_part_limit_grows_its_parts() {
+    let Some(moto) = moto() else { return };
+    if !ready() {
+        return;
+    }
+    let spool = tempfile::tempdir().unwrap();
+    let mut cfg = moto.config("limit", spool.path());
+    cfg.create_bucket = true;
+    cfg.part_size = MIN_PART_SIZE;
+    cfg.max_parts = 3;
+    // The metadata copy would rewrite the ETag that counts the parts.
+    cfg.final_metadata_copy = false;
+    let store = S3Store::connect(cfg).await.unwrap();
+    let (tracks, frames) = load_fixture(&fixture("h264_aac.mp4"));
+    // 150 × 6 s ≈ 39 MB: eight 5 MiB parts at a fixed size.
+    let frames = repeat_frames(&tracks, &frames, 150);
+    let n_video = video_frames(&tracks, &frames);
+    let (_sink, rec) = record_one(&store, "porch", tracks, frames, |_| None, true).await;
+    assert_eq!(rec.stored.len(), 1);
+    assert!(
+        rec.stored[0].bytes > 7 * MIN_PART_SIZE,
+        "{:?}",
+        rec.stored[0]
+    );
+    assert!(
+        store.wait_idle(Duration::from_secs(180)).await,
+        "upload did not finish"
+    );
+    let st = store.status();
+    assert_eq!(st.segments_uploaded, 1, "{st:?}");
+    // At most 3 parts, plus part 1 again with the final header.
+    assert!(st.parts_uploaded <= 4, "{st:?}");
+    assert_eq!(st.spool_bytes, 0, "{st:?}");
+    assert!(open_uploads(&store).await.is_empty());
+    assert!(spool_files(spool.path()).is_empty(), "spool not emptied");
+    let key = rec.stored[0].name.clone();
+    // A multipart object's ETag ends in "-<parts>".
+    let head = store
+        .client()
+        .head_object()
+        .bucket(&store.config().bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let etag = head
+        .e_tag()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned();
+    let parts: u32 = etag
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a multipart ETag: {etag}"));
+    assert!((2..=3).contains(&parts), "{etag}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = download(&store, &key, dir.path()).await;
+    let data = std::fs::read(&path).unwrap();
+    assert_eq!(data.len() as u64, rec.stored[0].bytes);
+    assert_eq!(ffmpeg_errors(&path), "");
+    assert_eq!(decoded_frames(&path, "v"), n_video);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_segment_is_one_put_object() {
     let Some(moto) = moto() else { return };

@@ -16,6 +16,8 @@ use crate::sink::ObjectNameTemplate;
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// The largest part S3 accepts.
 pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// S3's limit on the parts of one multipart upload.
+pub(crate) const S3_MAX_PARTS: u32 = 10_000;
 /// Default part size: 8 MiB (about a minute of a 1 Mbit/s camera).
 pub const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
 /// Default spool limit: 1 GiB.
@@ -113,6 +115,10 @@ pub struct S3Config {
     pub connect_timeout: Duration,
     /// Timeout for one attempt of one request (a part upload included).
     pub request_timeout: Duration,
+    /// Most parts per multipart upload: S3's 10,000. Only tests lower it
+    /// (to reach the limit with a small segment); 1 to 10,000.
+    #[doc(hidden)]
+    pub max_parts: u32,
 }
 
 impl S3Config {
@@ -142,6 +148,7 @@ impl S3Config {
             retry: default_retry_policy(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(120),
+            max_parts: S3_MAX_PARTS,
         }
     }
 
@@ -260,6 +267,12 @@ impl S3Config {
             return bad(format!(
                 "part size {} bytes is above S3's maximum of 5 GiB",
                 self.part_size
+            ));
+        }
+        if self.max_parts == 0 || self.max_parts > S3_MAX_PARTS {
+            return bad(format!(
+                "max_parts {} is outside 1..={S3_MAX_PARTS}",
+                self.max_parts
             ));
         }
         if self.max_concurrent_uploads == 0 {

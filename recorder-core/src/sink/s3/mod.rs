@@ -45,7 +45,9 @@ pub use recover::{RecoveredSegment, RecoveryReport, RecoverySource};
 pub use store::{S3CameraStatus, S3Status, S3Store, UploadDurations, UPLOAD_DURATION_BUCKETS};
 
 use self::store::{add, CameraUploads, Inner};
-use self::upload::{append_manifest, bucket_line, key_line, manifest_path, meta_line, Msg, Upload};
+use self::upload::{
+    append_manifest, bucket_line, key_line, manifest_path, meta_line, Msg, PartPlan, Upload,
+};
 use super::fs::{suffixed, write_all_vectored, MAX_SUFFIX};
 use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
 use super::repair::scan_segment;
@@ -192,6 +194,9 @@ impl S3Sink {
                 }
                 p.write_to(&file).map_err(|e| io("patching", e))?;
             }
+            // The segment is closed: its bytes reach the disk before the
+            // manifest calls it sealed.
+            file.sync_data().map_err(|e| io("flushing", e))?;
             append_manifest(&manifest, &["sealed".to_owned()])
                 .map_err(|e| io("writing manifest", e))?;
             Ok::<_, SinkError>((!list.is_empty(), dur))
@@ -355,6 +360,8 @@ impl SegmentSink for S3Sink {
             max_attempts: None,
             camera: Some(self.uploads.clone()),
             sealed: None,
+            plan: PartPlan::new(cfg.part_size, cfg.max_parts),
+            limit_warned: false,
         };
         let spool_id = spool.to_string_lossy().into_owned();
         self.inner.mark_active(&spool_id, true);

@@ -11,7 +11,9 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use super::error::{chain_text, S3Error, S3Operation};
 use super::push_end_and_duration;
 use super::store::{add, classify, sub, S3Store};
-use super::upload::{abort_upload, manifest_path, remove_spool, Manifest, Outcome, Upload};
+use super::upload::{
+    abort_upload, manifest_path, remove_spool, Manifest, Outcome, PartPlan, Upload,
+};
 use crate::sink::fs::files_under;
 use crate::sink::repair::scan_segment;
 use crate::time::WallTime;
@@ -262,6 +264,11 @@ impl S3Store {
                         upto = p.end;
                         parts.insert(*n, p.clone());
                     }
+                    let plan = PartPlan::after(
+                        inner.cfg.part_size,
+                        inner.cfg.max_parts,
+                        i32::try_from(parts.len()).unwrap_or(i32::MAX),
+                    );
                     let mut up = Upload {
                         inner: inner.clone(),
                         id: inner
@@ -280,6 +287,8 @@ impl S3Store {
                         max_attempts: Some(RECOVERY_ATTEMPTS),
                         camera: None,
                         sealed: None,
+                        plan,
+                        limit_warned: false,
                     };
                     // The torn tail was counted at connect and is cut now,
                     // whatever the upload's outcome.

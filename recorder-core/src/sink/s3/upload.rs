@@ -15,6 +15,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirecti
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::sync::mpsc;
 
+use super::config::MAX_PART_SIZE;
 use super::error::{chain_text, S3Error, S3Operation};
 use super::store::{add, classify, sub, CameraUploads, Failure, Inner};
 use crate::sink::fs::{suffixed, MAX_SUFFIX};
@@ -142,7 +143,8 @@ pub(crate) fn append_manifest(path: &Path, lines: &[String]) -> std::io::Result<
         .mode(0o600)
         .open(path)?;
     let mut buf = String::new();
-    if f.metadata()?.len() == 0 {
+    let created = f.metadata()?.len() == 0;
+    if created {
         buf.push_str(MANIFEST_MAGIC);
         buf.push('\n');
     }
@@ -150,7 +152,23 @@ pub(crate) fn append_manifest(path: &Path, lines: &[String]) -> std::io::Result<
         buf.push_str(l);
         buf.push('\n');
     }
-    f.write_all(buf.as_bytes())
+    f.write_all(buf.as_bytes())?;
+    // Each line is a fact recovery acts on (an upload id, a part's etag,
+    // the seal): on disk before the work it records goes on.
+    f.sync_data()?;
+    if created {
+        sync_dir(path)?;
+    }
+    Ok(())
+}
+
+/// Flushes the directory entry of a new file `path` (so the file itself
+/// survives a power loss, not only its data).
+pub(crate) fn sync_dir(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => fs::File::open(dir)?.sync_all(),
+        _ => fs::File::open(".")?.sync_all(),
+    }
 }
 
 pub(crate) fn bucket_line(bucket: &str) -> String {
@@ -163,6 +181,54 @@ pub(crate) fn key_line(key: &str) -> String {
 
 pub(crate) fn meta_line(k: &str, v: &str) -> String {
     format!("meta {} {}", enc(k), enc(v))
+}
+
+/// The size of the next parts of an upload. It starts at the configured
+/// part size and doubles each time half of the part numbers still free are
+/// used, so the numbers never run out before the data does: each doubling
+/// adds about `max_parts / 2` base parts of room, and S3 only asks that
+/// parts but the last be at least 5 MiB, not that they be equal.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PartPlan {
+    max_parts: i32,
+    /// Target size of the next part.
+    pub size: u64,
+    /// The part number after whose upload the size doubles.
+    grow_after: i32,
+}
+
+impl PartPlan {
+    pub fn new(base: u64, max_parts: u32) -> PartPlan {
+        let max_parts = i32::try_from(max_parts).unwrap_or(i32::MAX).max(1);
+        PartPlan {
+            max_parts,
+            size: base,
+            grow_after: (max_parts / 2).max(1),
+        }
+    }
+
+    /// The plan after parts `1..=done` were uploaded (a resumed upload).
+    pub fn after(base: u64, max_parts: u32, done: i32) -> PartPlan {
+        let mut plan = PartPlan::new(base, max_parts);
+        for n in 1..=done {
+            plan.uploaded(n);
+        }
+        plan
+    }
+
+    /// Part `n` was uploaded for the first time.
+    pub fn uploaded(&mut self, n: i32) {
+        if n >= self.grow_after {
+            self.size = self.size.saturating_mul(2).min(MAX_PART_SIZE);
+            self.grow_after = n + ((self.max_parts - n) / 2).max(1);
+        }
+    }
+
+    /// Whether part `n` may be uploaded before the segment ends: the last
+    /// number is kept for everything left when it does.
+    pub fn room_for(&self, n: i32) -> bool {
+        n < self.max_parts
+    }
 }
 
 /// The state of one segment's upload.
@@ -190,6 +256,10 @@ pub(crate) struct Upload {
     pub camera: Option<Arc<CameraUploads>>,
     /// When the sink sealed the segment (`Msg::Finish`).
     pub sealed: Option<Instant>,
+    /// The size of the next parts.
+    pub plan: PartPlan,
+    /// The part limit was reached and said so (once per segment).
+    pub limit_warned: bool,
 }
 
 /// How an upload ended.
@@ -230,10 +300,22 @@ impl Upload {
         self.boundaries.get(i).map(|(_, t)| *t)
     }
 
+    fn next_part_number(&self) -> i32 {
+        self.parts.keys().next_back().map_or(1, |n| n + 1)
+    }
+
     /// The end of the next full part: the first fragment boundary at least
-    /// `part_size` past what is uploaded.
-    fn next_part_end(&self) -> Option<u64> {
-        let target = self.uploaded_upto + self.inner.cfg.part_size;
+    /// the plan's part size past what is uploaded; `None` once only the
+    /// last part number is left (the rest waits for the segment's end).
+    fn next_part_end(&mut self) -> Option<u64> {
+        if !self.plan.room_for(self.next_part_number()) {
+            if !self.limit_warned {
+                self.limit_warned = true;
+                tracing::warn!(key = %self.key, parts = self.plan.max_parts, "multipart part limit reached; the rest of this segment is uploaded as its last part when the segment ends");
+            }
+            return None;
+        }
+        let target = self.uploaded_upto + self.plan.size;
         let i = self.boundaries.partition_point(|(e, _)| *e < target);
         self.boundaries.get(i).map(|(e, _)| *e)
     }
@@ -477,11 +559,16 @@ impl Upload {
     async fn upload_next_part(&mut self, end: u64) -> Result<(), S3Error> {
         loop {
             self.ensure_upload(&[]).await?;
-            let n = self.parts.keys().next_back().map_or(1, |n| n + 1);
+            let n = self.next_part_number();
             let start = self.uploaded_upto;
+            // The manifest will say these bytes are uploaded: they must be
+            // on disk before it does, or a power loss could leave a spool
+            // shorter than its manifest.
+            self.sync_spool().await;
             match self.upload_part(n, start, end).await {
                 Ok(()) => {
                     self.uploaded_upto = end;
+                    self.plan.uploaded(n);
                     return Ok(());
                 }
                 Err(f) if f.code_is("NoSuchUpload") => self.restart(),
@@ -490,9 +577,20 @@ impl Upload {
         }
     }
 
+    /// Flushes the spool file's data to disk. Best effort: a failure only
+    /// widens the power-loss window, and the upload reads the page cache.
+    async fn sync_spool(&self) {
+        let spool = self.spool.clone();
+        let r = tokio::task::spawn_blocking(move || fs::File::open(&spool)?.sync_data()).await;
+        if let Ok(Err(e)) = r {
+            tracing::warn!(spool = %self.spool.display(), error = %e, "could not flush the spool to disk; a power loss may lose more");
+        }
+    }
+
     /// The upload vanished (aborted by a lifecycle rule or by hand): start
     /// a new one from the spool.
     fn restart(&mut self) {
+        self.plan = PartPlan::new(self.inner.cfg.part_size, self.inner.cfg.max_parts);
         tracing::warn!(key = %self.key, "multipart upload disappeared; starting it again from the spool");
         self.upload_id = None;
         self.parts.clear();
@@ -546,7 +644,7 @@ impl Upload {
                 self.upload_next_part(end).await?;
             }
             if self.uploaded_upto < len {
-                let n = self.parts.keys().next_back().map_or(1, |n| n + 1);
+                let n = self.next_part_number();
                 match self.upload_part(n, self.uploaded_upto, len).await {
                     Ok(()) => self.uploaded_upto = len,
                     Err(f) if f.code_is("NoSuchUpload") => {
@@ -806,6 +904,50 @@ pub(crate) fn remove_spool(spool: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes that fit in parts `1..max` (the last number kept for the
+    /// rest) when every part is exactly the plan's size.
+    fn room_before_last(base: u64, max_parts: u32) -> (u64, u64) {
+        let mut plan = PartPlan::new(base, max_parts);
+        let (mut total, mut n) = (0u64, 1);
+        while plan.room_for(n) {
+            total += plan.size;
+            plan.uploaded(n);
+            n += 1;
+        }
+        assert_eq!(
+            n as u32,
+            max_parts.max(1),
+            "one number left for the last part"
+        );
+        (total, plan.size)
+    }
+
+    #[test]
+    fn part_size_grows_before_the_part_numbers_run_out() {
+        const MIB: u64 = 1 << 20;
+        // The moto test's plan: 5, then 10 MiB, then the rest as part 3.
+        let mut plan = PartPlan::new(5 * MIB, 3);
+        assert!(plan.room_for(1));
+        assert_eq!(plan.size, 5 * MIB);
+        plan.uploaded(1);
+        assert_eq!(plan.size, 10 * MIB);
+        assert!(plan.room_for(2));
+        plan.uploaded(2);
+        assert!(!plan.room_for(3));
+        // S3's 10,000 parts at 8 MiB: the first half keep the configured
+        // size, and the room grows past 5 × (10,000 × 8 MiB): about 437 GiB.
+        let (room, last) = room_before_last(8 * MIB, 10_000);
+        assert!(room > 5 * 10_000 * 8 * MIB, "{room}");
+        assert!(last <= MAX_PART_SIZE);
+        let plan = PartPlan::after(8 * MIB, 10_000, 4_999);
+        assert_eq!(plan.size, 8 * MIB);
+        let plan = PartPlan::after(8 * MIB, 10_000, 5_000);
+        assert_eq!(plan.size, 16 * MIB);
+        // One part allowed: everything waits for the end.
+        assert!(!PartPlan::new(8 * MIB, 1).room_for(1));
+        assert_eq!(room_before_last(8 * MIB, 1).0, 0);
+    }
 
     #[test]
     fn manifest_roundtrip_and_torn_line() {
