@@ -222,10 +222,12 @@ async fn read_sessions(
         let started = Instant::now();
         tracing::info!(camera = %cfg.id, url = %url, tracks = session.tracks().len(), "recording");
         loop {
+            // Stop first: a reader behind on a loaded host always has a
+            // frame ready, and polling the pinned stop future is cheap.
             let event = tokio::select! {
                 biased;
-                ev = session.next() => ev,
                 _ = stopped.as_mut() => return,
+                ev = session.next() => ev,
             };
             let Some(m) = r.muxer.as_mut() else { break };
             match event {

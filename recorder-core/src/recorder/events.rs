@@ -44,7 +44,9 @@ pub enum RecorderEvent {
     SegmentStarted {
         /// Camera id.
         camera: String,
-        /// The muxer's segment number (counts from 0 per camera task).
+        /// The muxer's segment number. It counts from 0 for each muxer (a
+        /// camera task, or a reconnect with other tracks), so it is not
+        /// unique per camera: use the stored record's `name`.
         index: u64,
         /// Wall clock of the segment's first frame.
         wall_start: WallTime,

@@ -59,6 +59,9 @@ pub enum RecorderError {
     /// An empty camera id.
     #[error("a camera id must not be empty")]
     EmptyId,
+    /// The recorder was shut down; it takes no new cameras.
+    #[error("the recorder is shut down: camera `{0}` was not started")]
+    ShuttingDown(String),
     /// The camera's task ended abnormally (a panic), so its sink is gone.
     #[error("the task of camera `{camera}` failed: {reason}")]
     TaskFailed {
@@ -121,6 +124,12 @@ struct CameraEntry {
 
 struct Shared {
     cameras: Mutex<BTreeMap<String, CameraEntry>>,
+    /// Set by `shutdown`: no camera is added after it.
+    closed: std::sync::atomic::AtomicBool,
+    /// Held across the awaits of remove / reconfigure / shutdown, so two
+    /// changes to the set of cameras never interleave (a reconfigure that
+    /// re-adds a camera after `shutdown` returned, say).
+    control: tokio::sync::Mutex<()>,
     events: broadcast::Sender<RecorderEvent>,
 }
 
@@ -181,6 +190,8 @@ impl Recorder {
         Recorder {
             shared: Arc::new(Shared {
                 cameras: Mutex::new(BTreeMap::new()),
+                closed: std::sync::atomic::AtomicBool::new(false),
+                control: tokio::sync::Mutex::new(()),
                 events: broadcast::channel(capacity.max(1)).0,
             }),
         }
@@ -200,9 +211,13 @@ impl Recorder {
 
     /// Starts recording a camera into `sink` (on the current tokio runtime).
     ///
+    /// # Panics
+    /// Outside a tokio runtime (like `tokio::spawn`).
+    ///
     /// # Errors
     /// [`RecorderError::DuplicateCamera`] if a camera with this id is
-    /// already recording; [`RecorderError::EmptyId`] for an empty id.
+    /// already recording; [`RecorderError::EmptyId`] for an empty id;
+    /// [`RecorderError::ShuttingDown`] after [`Recorder::shutdown`].
     pub fn add_camera<S: SegmentSink + 'static>(
         &self,
         cfg: CameraConfig,
@@ -221,6 +236,9 @@ impl Recorder {
             return Err(RecorderError::EmptyId);
         }
         let mut cameras = self.cameras();
+        if self.shared.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(RecorderError::ShuttingDown(cfg.id));
+        }
         if cameras.contains_key(&cfg.id) {
             return Err(RecorderError::DuplicateCamera(cfg.id));
         }
@@ -230,15 +248,16 @@ impl Recorder {
             status: status.clone(),
             events: self.shared.events.clone(),
         };
+        // Before the task can report anything about the camera.
+        let _ = self.shared.events.send(RecorderEvent::CameraAdded {
+            camera: cfg.id.clone(),
+        });
         let (stop, stop_rx) = watch::channel(false);
         let task_cfg = cfg.clone();
         let task = tokio::spawn(async move {
             let mut sink = sink;
             camera_task::run_camera(task_cfg, sink.as_mut(), &ctx, stop_rx).await;
             sink
-        });
-        let _ = self.shared.events.send(RecorderEvent::CameraAdded {
-            camera: cfg.id.clone(),
         });
         cameras.insert(
             cfg.id.clone(),
@@ -275,6 +294,7 @@ impl Recorder {
     /// [`RecorderError::UnknownCamera`], or [`RecorderError::TaskFailed`]
     /// if the camera's task had panicked.
     pub async fn remove_camera(&self, id: &str) -> Result<(), RecorderError> {
+        let _control = self.shared.control.lock().await;
         let entry = self
             .cameras()
             .remove(id)
@@ -297,6 +317,7 @@ impl Recorder {
         &self,
         cfg: CameraConfig,
     ) -> Result<Arc<CameraStatus>, RecorderError> {
+        let _control = self.shared.control.lock().await;
         let entry = self
             .cameras()
             .remove(&cfg.id)
@@ -335,14 +356,24 @@ impl Recorder {
     }
 
     /// Asks every camera to stop, and waits until each has closed its open
-    /// segment (or `deadline` passes). Returns true if all finished in time.
+    /// segment (or `deadline` passes). Returns true if all finished in time;
+    /// on false, the cameras still stopping finish in the background. A
+    /// camera's writer first stores what its queue holds (up to
+    /// [`CameraConfig::queue_limit_bytes`]), so `deadline` should allow for
+    /// that on slow storage. After `shutdown` the recorder takes no new
+    /// cameras ([`RecorderError::ShuttingDown`]).
     pub async fn shutdown(&self, deadline: Duration) -> bool {
-        let entries: Vec<CameraEntry> =
-            std::mem::take(&mut *self.cameras()).into_values().collect();
-        for e in &entries {
-            let _ = e.stop.send(true);
-        }
+        self.shared
+            .closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let all = async {
+            // Waits for a camera change in progress to end first.
+            let _control = self.shared.control.lock().await;
+            let entries: Vec<CameraEntry> =
+                std::mem::take(&mut *self.cameras()).into_values().collect();
+            for e in &entries {
+                let _ = e.stop.send(true);
+            }
             for e in entries {
                 let id = e.cfg.id.clone();
                 if let Err(err) = Self::stop_entry(e).await {

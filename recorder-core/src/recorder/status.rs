@@ -131,10 +131,11 @@ pub struct CameraSnapshot {
     /// True when `last_error` is a configuration error (401, 404, no
     /// usable stream): retrying alone will not fix it.
     pub last_error_is_config: bool,
-    /// Where the open segment is being written, if one is open.
+    /// The open segment (`segment N`, the muxer's number), if one is open.
     pub current_segment: Option<String>,
-    /// Fragments the muxer produced that storage could not take in time
-    /// (the queue between the camera reader and the sink was full).
+    /// Fragments the muxer produced that were not stored: storage fell
+    /// behind by more than the queue limit, or refused to start a segment
+    /// (the start is retried at each keyframe-started fragment).
     pub fragments_dropped: u64,
     /// Bytes of those fragments.
     pub bytes_dropped: u64,

@@ -8,7 +8,7 @@ use super::events::{ErrorKind, SegmentRecord};
 use super::queue::QueueRx;
 use super::status::Counter;
 use super::CameraContext;
-use crate::mux::{MuxEvent, SegmentStart, WallTime};
+use crate::mux::{MuxEvent, SegmentEnd, SegmentStart, WallTime};
 use crate::recorder::RecorderEvent;
 use crate::sink::{DynSegmentSink, StoredSegment};
 
@@ -20,11 +20,18 @@ struct OpenSegment {
     codecs: Vec<&'static str>,
     resolution: Option<(u16, u16)>,
     video_track: Option<usize>,
-    video_frames: u64,
-    duration_ns: i64,
-    /// The sink accepted the segment only after skipping its first
-    /// fragments (it refused the start): counts come from what was fed.
-    head_missing: bool,
+    /// Per track, samples of the fragments the sink accepted.
+    fed_samples: Vec<u64>,
+    fed_fragments: u32,
+    /// End of the last accepted fragment, from the segment's time zero.
+    fed_end_ns: i64,
+    /// Set when the sink refused a fragment: the record then counts what
+    /// was accepted rather than what the muxer produced.
+    partial: bool,
+    /// Set when the sink accepted the segment only at a later keyframe
+    /// (it refused the start): where the stored part begins, from the
+    /// segment's time zero, and the samples skipped before it.
+    head: Option<(i64, Vec<u64>)>,
 }
 
 impl OpenSegment {
@@ -37,15 +44,25 @@ impl OpenSegment {
             codecs: s.tracks.iter().map(|t| t.codec.name()).collect(),
             resolution: video_track.and_then(|i| s.tracks[i].codec.dimensions()),
             video_track,
-            video_frames: 0,
-            duration_ns: 0,
-            head_missing: false,
+            fed_samples: vec![0; s.tracks.len()],
+            fed_fragments: 0,
+            fed_end_ns: 0,
+            partial: false,
+            head: None,
         }
     }
 
-    fn with_head_missing(mut self) -> Self {
-        self.head_missing = true;
-        self
+    /// The segment's end as stored: without a skipped head.
+    fn stored_end(&self, end: &SegmentEnd) -> SegmentEnd {
+        let mut end = end.clone();
+        if let Some((t0, skipped)) = &self.head {
+            end.duration_ns = (end.duration_ns - t0).max(0);
+            end.wall_start = self.wall_start;
+            for (n, d) in end.samples.iter_mut().zip(skipped) {
+                *n = n.saturating_sub(*d);
+            }
+        }
+        end
     }
 }
 
@@ -81,6 +98,8 @@ struct RefusedStart {
     /// Fragments skipped since, and their bytes.
     fragments: u64,
     bytes: u64,
+    /// Per track, samples of the open segment skipped so far.
+    samples: Vec<u64>,
 }
 
 /// Feeds `sink` until the queue closes, then closes whatever is still open.
@@ -96,10 +115,10 @@ pub(crate) async fn write_segments(
     while let Some(ev) = queue.recv().await {
         match ev {
             MuxEvent::SegmentStarted(s) => {
-                ctx.status.add(Counter::BytesRecorded, s.init.len() as u64);
                 open = None;
                 match sink.start_boxed(&ctx.id, &s).await {
                     Ok(()) => {
+                        ctx.status.add(Counter::BytesRecorded, s.init.len() as u64);
                         started(ctx, &s);
                         open = Some(OpenSegment::new(&s));
                         if let Some(r) = refused.take() {
@@ -107,7 +126,10 @@ pub(crate) async fn write_segments(
                         }
                     }
                     Err(e) => match refused.as_mut() {
-                        Some(r) => r.start = s,
+                        Some(r) => {
+                            r.start = s;
+                            r.samples.clear();
+                        }
                         None => {
                             ctx.sink_error(&e);
                             tracing::warn!(camera = %ctx.id, "the sink refused a new segment; retrying at every keyframe until it accepts one");
@@ -115,13 +137,13 @@ pub(crate) async fn write_segments(
                                 start: s,
                                 fragments: 0,
                                 bytes: 0,
+                                samples: Vec::new(),
                             });
                         }
                     },
                 }
             }
             MuxEvent::Fragment(f) => {
-                ctx.status.add(Counter::BytesRecorded, f.bytes.len() as u64);
                 if let Some(r) = refused.as_mut().filter(|r| r.start.index == f.segment) {
                     // Retry where the stored segment can begin: a keyframe.
                     // The segment then starts at this fragment's wall clock.
@@ -135,15 +157,24 @@ pub(crate) async fn write_segments(
                     }
                     match retry {
                         Some(s) => {
+                            ctx.status.add(Counter::BytesRecorded, s.init.len() as u64);
                             started(ctx, &s);
-                            open = Some(OpenSegment::new(&s).with_head_missing());
+                            let mut o = OpenSegment::new(&s);
                             if let Some(r) = refused.take() {
+                                o.head = Some((f.start_ns, r.samples.clone()));
                                 resumed(ctx, r);
                             }
+                            open = Some(o);
                         }
                         None => {
                             r.fragments += 1;
                             r.bytes += f.bytes.len() as u64;
+                            if r.samples.len() < f.samples.len() {
+                                r.samples.resize(f.samples.len(), 0);
+                            }
+                            for (d, n) in r.samples.iter_mut().zip(&f.samples) {
+                                *d += u64::from(*n);
+                            }
                             ctx.status.add(Counter::FragmentsDropped, 1);
                             ctx.status.add(Counter::BytesDropped, f.bytes.len() as u64);
                             continue;
@@ -153,13 +184,20 @@ pub(crate) async fn write_segments(
                 let Some(o) = open.as_mut().filter(|o| o.index == f.segment) else {
                     continue;
                 };
-                o.wall_end = f.wall_end;
-                o.duration_ns = f.start_ns + f.duration_ns;
-                if let Some(n) = o.video_track.and_then(|i| f.samples.get(i)) {
-                    o.video_frames += u64::from(*n);
-                }
-                if let Err(e) = sink.fragment_boxed(&f).await {
-                    ctx.sink_error(&e);
+                match sink.fragment_boxed(&f).await {
+                    Ok(()) => {
+                        ctx.status.add(Counter::BytesRecorded, f.bytes.len() as u64);
+                        o.wall_end = f.wall_end;
+                        o.fed_end_ns = f.start_ns + f.duration_ns;
+                        o.fed_fragments += 1;
+                        for (t, n) in o.fed_samples.iter_mut().zip(&f.samples) {
+                            *t += u64::from(*n);
+                        }
+                    }
+                    Err(e) => {
+                        o.partial = true;
+                        ctx.sink_error(&e);
+                    }
                 }
             }
             MuxEvent::SegmentFinished(end) => {
@@ -167,15 +205,23 @@ pub(crate) async fn write_segments(
                     // Never started in the sink: nothing to finish.
                     continue;
                 };
+                if seg.fed_fragments == 0 {
+                    // Every fragment was dropped or refused: publish no
+                    // header-only file.
+                    if let Err(e) = sink.abort_boxed().await {
+                        ctx.sink_error(&e);
+                    }
+                    ctx.status.set_segment(None);
+                    continue;
+                }
+                let end = seg.stored_end(&end);
                 match sink.finish_boxed(&end).await {
                     Ok(stored) => {
-                        seg.wall_end = end.wall_end;
-                        seg.duration_ns = end.duration_ns;
-                        if !seg.head_missing {
-                            seg.video_frames = seg
-                                .video_track
-                                .and_then(|i| end.samples.get(i).copied())
-                                .unwrap_or(seg.video_frames);
+                        if !seg.partial {
+                            seg.wall_end = end.wall_end;
+                            seg.fed_end_ns =
+                                end.duration_ns + seg.head.as_ref().map_or(0, |(t0, _)| *t0);
+                            seg.fed_samples = end.samples.clone();
                         }
                         stored_segment(ctx, &*sink, stored, seg, Some(end.reason));
                     }
@@ -187,8 +233,8 @@ pub(crate) async fn write_segments(
     if let Some(r) = refused.take() {
         resumed(ctx, r);
     }
-    // The reader always ends the segment it opened, but a muxer error or a
-    // panic upstream can leave one open: keep its fragments.
+    // The reader ends every segment it opens; this only runs if it stopped
+    // without (a muxer that refused the end). Keep what was stored.
     if let Some(seg) = open {
         match sink.abort_boxed().await {
             Ok(Some(stored)) => stored_segment(ctx, &*sink, stored, seg, None),
@@ -215,10 +261,14 @@ fn stored_segment(
         upload_pending: !sink.publishes_on_finish_dyn(),
         wall_start: seg.wall_start,
         wall_end: seg.wall_end,
-        duration: Duration::from_nanos(seg.duration_ns.max(0) as u64),
+        duration: Duration::from_nanos(
+            (seg.fed_end_ns - seg.head.as_ref().map_or(0, |(t0, _)| *t0)).max(0) as u64,
+        ),
         bytes: stored.bytes,
         fragments: stored.fragments,
-        video_frames: seg.video_track.map(|_| seg.video_frames),
+        video_frames: seg
+            .video_track
+            .map(|i| seg.fed_samples.get(i).copied().unwrap_or(0)),
         codecs: seg.codecs,
         resolution: seg.resolution,
         reason,
