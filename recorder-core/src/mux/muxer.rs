@@ -82,6 +82,12 @@ pub struct Muxer {
     last_frame: Option<(i64, WallTime)>,
     /// Payload bytes in the tracks' pending samples.
     pending_bytes: usize,
+    /// Twice `fragment_duration` in ns: the wall-clock fallback that ends a
+    /// fragment whose timestamps stopped advancing (converted once, not per
+    /// frame).
+    fragment_wall_limit_ns: i64,
+    /// `max_frame_bytes`, capped at what a `trun` entry can describe.
+    max_frame_len: usize,
     /// A too-large frame was warned about; cleared by the next fragment so
     /// a camera sending them steadily logs once per fragment, not per frame.
     warned_too_large: bool,
@@ -141,8 +147,9 @@ struct Segment {
     mehd_duration_at: usize,
     /// First primary timestamp of the open fragment.
     fragment_start_pts: Option<i64>,
-    /// Wall clock of the open fragment's first primary frame.
-    fragment_start_wall: Option<WallTime>,
+    /// Wall clock (ns) at which the open fragment ends even if timestamps
+    /// do not advance; `i64::MAX` while no fragment is open.
+    fragment_wall_deadline: i64,
     /// Largest primary timestamp in the segment.
     max_primary_pts: i64,
 }
@@ -237,7 +244,6 @@ impl Muxer {
             })
             .collect();
         Ok(Muxer {
-            cfg,
             tracks,
             primary,
             segment: None,
@@ -246,7 +252,14 @@ impl Muxer {
             awaiting_anchor: false,
             last_frame: None,
             pending_bytes: 0,
+            fragment_wall_limit_ns: cfg
+                .fragment_duration
+                .as_nanos()
+                .saturating_mul(2)
+                .min(i64::MAX as u128) as i64,
+            max_frame_len: cfg.max_frame_bytes.min(u32::MAX as usize),
             warned_too_large: false,
+            cfg,
         })
     }
 
@@ -346,17 +359,19 @@ impl Muxer {
                 tracks: self.tracks.len(),
             });
         }
-        if u32::try_from(frame.data.len()).is_err() {
-            return Err(MuxError::FrameTooLarge {
-                track: ti,
-                size: frame.data.len(),
-            });
-        }
-        self.stats.frames_in += 1;
-        if frame.data.len() > self.cfg.max_frame_bytes {
+        // One comparison on the hot path: the limit is at most 4 GiB - 1.
+        if frame.data.len() > self.max_frame_len {
+            if u32::try_from(frame.data.len()).is_err() {
+                return Err(MuxError::FrameTooLarge {
+                    track: ti,
+                    size: frame.data.len(),
+                });
+            }
+            self.stats.frames_in += 1;
             self.drop_too_large(&frame);
             return Ok(());
         }
+        self.stats.frames_in += 1;
         let mut frame = frame;
         frame.pts = frame.pts.clamp(-MAX_TIMESTAMP, MAX_TIMESTAMP);
         frame.wall = WallTime(frame.wall.0.clamp(i64::MIN / 4, i64::MAX / 4));
@@ -510,10 +525,7 @@ impl Muxer {
                     // times stay increasing across fragments.
                     if (video && key) || (span_done && pts > seg.max_primary_pts) {
                         self.flush(Some(pts), out);
-                    } else if seg.fragment_start_wall.is_some_and(|w| {
-                        frame.wall.0.saturating_sub(w.0).max(0) as u128
-                            >= 2 * self.cfg.fragment_duration.as_nanos()
-                    }) {
+                    } else if frame.wall.0 >= seg.fragment_wall_deadline {
                         // Timestamps are not advancing (a camera that
                         // freezes them): the wall clock ends the fragment.
                         self.stats.fragments_cut_by_limit += 1;
@@ -531,8 +543,10 @@ impl Muxer {
             }
         }
         let seg = self.segment.as_mut().expect("segment open");
-        seg.fragment_start_pts.get_or_insert(pts);
-        seg.fragment_start_wall.get_or_insert(frame.wall);
+        if seg.fragment_start_pts.is_none() {
+            seg.fragment_start_pts = Some(pts);
+            seg.fragment_wall_deadline = frame.wall.0.saturating_add(self.fragment_wall_limit_ns);
+        }
         seg.max_primary_pts = seg.max_primary_pts.max(pts);
         self.store(p, frame, pts);
         true
@@ -618,11 +632,12 @@ impl Muxer {
                 let pts = held.pts;
                 self.flush(Some(pts), out);
                 let wall = held.wall;
+                let limit = self.fragment_wall_limit_ns;
                 self.pending_bytes = held.data.len();
                 self.tracks[p].samples.push(held);
                 if let Some(seg) = &mut self.segment {
                     seg.fragment_start_pts = Some(pts);
-                    seg.fragment_start_wall = Some(wall);
+                    seg.fragment_wall_deadline = wall.0.saturating_add(limit);
                 }
             }
             None => self.flush(None, out),
@@ -696,7 +711,7 @@ impl Muxer {
             mvhd_duration_at: init.mvhd_duration_at,
             mehd_duration_at: init.mehd_duration_at,
             fragment_start_pts: None,
-            fragment_start_wall: None,
+            fragment_wall_deadline: i64::MAX,
             max_primary_pts: i64::MIN,
         });
         out.push(MuxEvent::SegmentStarted(SegmentStart {
@@ -915,7 +930,7 @@ impl Muxer {
         seg.bytes += len;
         seg.fragments += 1;
         seg.fragment_start_pts = None;
-        seg.fragment_start_wall = None;
+        seg.fragment_wall_deadline = i64::MAX;
         self.pending_bytes = 0;
         self.warned_too_large = false;
         self.stats.fragments += 1;
