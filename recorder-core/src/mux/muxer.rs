@@ -382,8 +382,7 @@ impl Muxer {
         if self.pending_bytes.saturating_add(frame.data.len()) > self.cfg.max_fragment_bytes
             && self.pending_bytes > 0
         {
-            self.stats.fragments_cut_by_limit += 1;
-            self.flush_holding_last_primary(out);
+            self.cut_at_byte_limit(out);
         }
         let stored = if ti == self.primary {
             self.push_primary(frame, pts, out)
@@ -396,9 +395,27 @@ impl Muxer {
         Ok(())
     }
 
+    /// Ends the open fragment early: its timestamps stopped advancing while
+    /// the wall clock passed twice the fragment duration.
+    #[cold]
+    #[inline(never)]
+    fn cut_by_wall_clock(&mut self, pts: i64, out: &mut Vec<MuxEvent>) {
+        self.stats.fragments_cut_by_limit += 1;
+        self.flush(Some(pts), out);
+    }
+
+    /// Ends the open fragment early: it holds `max_fragment_bytes`.
+    #[cold]
+    #[inline(never)]
+    fn cut_at_byte_limit(&mut self, out: &mut Vec<MuxEvent>) {
+        self.stats.fragments_cut_by_limit += 1;
+        self.flush_holding_last_primary(out);
+    }
+
     /// Drops a frame over `max_frame_bytes`. Video after a dropped video
     /// frame references it, so the track waits for the next keyframe.
     #[cold]
+    #[inline(never)]
     fn drop_too_large(&mut self, frame: &Frame) {
         self.stats.frames_too_large += 1;
         let t = &mut self.tracks[frame.track];
@@ -528,8 +545,7 @@ impl Muxer {
                     } else if frame.wall.0 >= seg.fragment_wall_deadline {
                         // Timestamps are not advancing (a camera that
                         // freezes them): the wall clock ends the fragment.
-                        self.stats.fragments_cut_by_limit += 1;
-                        self.flush(Some(pts), out);
+                        self.cut_by_wall_clock(pts, out);
                     }
                 }
                 // Without video, audio decides segment cuts by media time.
