@@ -25,6 +25,11 @@ struct Case {
     segment_ms: u64,
     fragment_ms: u64,
     restarts: bool,
+    /// From this video frame on (decode order), the camera repeats one
+    /// timestamp while the wall clock keeps going.
+    freeze_from: Option<usize>,
+    /// A small `max_fragment_bytes`, so the byte cap cuts fragments.
+    small_cap: bool,
 }
 
 prop_compose! {
@@ -40,8 +45,13 @@ prop_compose! {
         segment_ms in 500u64..5_000,
         fragment_ms in 100u64..1_500,
         restarts in prop::bool::weighted(0.2),
+        freeze_from in prop::option::weighted(0.2, 0usize..400),
+        small_cap in prop::bool::weighted(0.2),
     ) -> Case {
-        Case { seed, frames, bframes, audio, jumps, leading_non_key, start, segment_ms, fragment_ms, restarts }
+        Case {
+            seed, frames, bframes, audio, jumps, leading_non_key, start, segment_ms, fragment_ms,
+            restarts, freeze_from, small_cap,
+        }
     }
 }
 
@@ -106,6 +116,7 @@ fn build(c: &Case) -> Vec<Input> {
     let mut id = 0u64;
     let mut audio_t = c.start * 48_000 / 90_000;
     let mut offset = 0i64;
+    let mut frozen = None;
     for (n, (pts, key)) in decode.into_iter().enumerate() {
         if c.jumps && rng.gen_bool(0.02) {
             offset += if rng.gen_bool(0.5) {
@@ -132,9 +143,14 @@ fn build(c: &Case) -> Vec<Input> {
             audio_t += 1024;
         }
         id += 1;
+        let sent = if c.freeze_from.is_some_and(|f| n >= f) {
+            *frozen.get_or_insert(pts)
+        } else {
+            pts
+        };
         out.push(Input::Frame(Frame {
             track: 0,
-            pts,
+            pts: sent,
             wall,
             keyframe: key,
             duration_hint: None,
@@ -173,8 +189,10 @@ fn check(c: Case) -> Result<(), TestCaseError> {
     let cfg = MuxerConfig {
         segment_duration: Duration::from_millis(c.segment_ms),
         fragment_duration: Duration::from_millis(c.fragment_ms),
+        max_fragment_bytes: if c.small_cap { 20_000 } else { 32 << 20 },
         ..MuxerConfig::default()
     };
+    let cap = cfg.max_fragment_bytes;
     let mut mux = Muxer::new(tracks(c.audio), cfg).unwrap();
     let mut events = Vec::new();
     let mut input_ids = Vec::new();
@@ -189,7 +207,18 @@ fn check(c: Case) -> Result<(), TestCaseError> {
     }
     mux.finish(EndReason::Finished, &mut events);
     let stats = mux.stats().clone();
+    // A fragment holds at most the cap plus the frame that crossed it (the
+    // largest payload here is 5008 bytes).
+    for e in &events {
+        if let MuxEvent::Fragment(f) = e {
+            let payload: usize = f.bytes.payloads.iter().map(|p| p.len()).sum();
+            prop_assert!(payload <= cap + 5008, "fragment holds {} bytes", payload);
+        }
+    }
     let segments = assemble(events);
+    // Frozen timestamps get 1-tick decode steps under one presentation
+    // time: signed composition offsets (trun v1), as with deep reordering.
+    let reordered = c.bframes || c.freeze_from.is_some();
     let mut seen = HashSet::new();
     let mut stored = 0u64;
     for seg in &segments {
@@ -201,7 +230,7 @@ fn check(c: Case) -> Result<(), TestCaseError> {
         for (ti, samples) in parsed.tracks.iter().enumerate() {
             prop_assert_eq!(samples.len() as u64, end.samples[ti]);
             for (si, s) in samples.iter().enumerate() {
-                if s.composition_offset < 0 && !c.bframes {
+                if s.composition_offset < 0 && !reordered {
                     eprintln!(
                         "seg {} track {ti} sample {si}/{}: {:?}",
                         seg.start.index,
@@ -214,7 +243,7 @@ fn check(c: Case) -> Result<(), TestCaseError> {
                 }
                 prop_assert!(s.duration > 0, "zero duration");
                 prop_assert!(
-                    s.composition_offset >= 0 || c.bframes,
+                    s.composition_offset >= 0 || reordered,
                     "negative offset without reordering"
                 );
                 prop_assert!(seen.insert(payload_id(&s.data)), "payload stored twice");
@@ -247,7 +276,7 @@ fn check(c: Case) -> Result<(), TestCaseError> {
             span_ns,
             end.duration_ns
         );
-        if !c.bframes && !c.restarts {
+        if !c.bframes && !c.restarts && c.freeze_from.is_none() {
             prop_assert_eq!(sum, span, "durations do not sum to the span");
         } else {
             prop_assert!(sum <= span);

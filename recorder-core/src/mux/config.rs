@@ -24,6 +24,14 @@ pub struct MuxerConfig {
     /// gap in wall-clock time up to this long continues the open segment
     /// (with the gap visible in its timeline); a longer one starts a new one.
     pub max_gap_in_segment: Duration,
+    /// A frame larger than this is dropped and counted
+    /// ([`MuxStats::frames_too_large`](super::MuxStats::frames_too_large));
+    /// a 4K keyframe is 1-2 MiB.
+    pub max_frame_bytes: usize,
+    /// Most payload bytes held in the open fragment: reaching it ends the
+    /// fragment early, so a camera whose timestamps never advance still has
+    /// bounded memory.
+    pub max_fragment_bytes: usize,
 }
 
 impl Default for MuxerConfig {
@@ -35,6 +43,8 @@ impl Default for MuxerConfig {
             max_timestamp_jump: Duration::from_secs(10),
             max_reorder: Duration::from_secs(2),
             max_gap_in_segment: Duration::from_secs(60),
+            max_frame_bytes: 16 << 20,
+            max_fragment_bytes: 32 << 20,
         }
     }
 }
@@ -71,6 +81,7 @@ mod tests {
                     max_timestamp_jump: d,
                     max_reorder: d,
                     max_gap_in_segment: d,
+                    ..MuxerConfig::default()
                 };
                 let mut m = Muxer::new(vec![track()], cfg).unwrap();
                 let mut out = Vec::new();

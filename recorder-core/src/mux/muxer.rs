@@ -29,6 +29,14 @@ pub struct MuxStats {
     pub fragments: u64,
     /// Bytes emitted (init segments and fragments).
     pub bytes: u64,
+    /// Frames dropped for being larger than
+    /// [`MuxerConfig::max_frame_bytes`]; the video after such a frame is
+    /// skipped until the next keyframe (it would not decode).
+    pub frames_too_large: u64,
+    /// Fragments ended early because they held
+    /// [`MuxerConfig::max_fragment_bytes`], or because the wall clock passed
+    /// twice the fragment duration while timestamps did not advance.
+    pub fragments_cut_by_limit: u64,
 }
 
 /// Turns frames into self-contained fragmented MP4 segments.
@@ -72,6 +80,17 @@ pub struct Muxer {
     awaiting_anchor: bool,
     /// Adjusted time (ns) and wall clock of the last frame stored.
     last_frame: Option<(i64, WallTime)>,
+    /// Payload bytes in the tracks' pending samples.
+    pending_bytes: usize,
+    /// Twice `fragment_duration` in ns: the wall-clock fallback that ends a
+    /// fragment whose timestamps stopped advancing (converted once, not per
+    /// frame).
+    fragment_wall_limit_ns: i64,
+    /// `max_frame_bytes`, capped at what a `trun` entry can describe.
+    max_frame_len: usize,
+    /// A too-large frame was warned about; cleared by the next fragment so
+    /// a camera sending them steadily logs once per fragment, not per frame.
+    warned_too_large: bool,
 }
 
 struct Track {
@@ -128,6 +147,9 @@ struct Segment {
     mehd_duration_at: usize,
     /// First primary timestamp of the open fragment.
     fragment_start_pts: Option<i64>,
+    /// Wall clock (ns) at which the open fragment ends even if timestamps
+    /// do not advance; `i64::MAX` while no fragment is open.
+    fragment_wall_deadline: i64,
     /// Largest primary timestamp in the segment.
     max_primary_pts: i64,
 }
@@ -222,7 +244,6 @@ impl Muxer {
             })
             .collect();
         Ok(Muxer {
-            cfg,
             tracks,
             primary,
             segment: None,
@@ -230,6 +251,15 @@ impl Muxer {
             stats: MuxStats::default(),
             awaiting_anchor: false,
             last_frame: None,
+            pending_bytes: 0,
+            fragment_wall_limit_ns: cfg
+                .fragment_duration
+                .as_nanos()
+                .saturating_mul(2)
+                .min(i64::MAX as u128) as i64,
+            max_frame_len: cfg.max_frame_bytes.min(u32::MAX as usize),
+            warned_too_large: false,
+            cfg,
         })
     }
 
@@ -329,11 +359,17 @@ impl Muxer {
                 tracks: self.tracks.len(),
             });
         }
-        if u32::try_from(frame.data.len()).is_err() {
-            return Err(MuxError::FrameTooLarge {
-                track: ti,
-                size: frame.data.len(),
-            });
+        // One comparison on the hot path: the limit is at most 4 GiB - 1.
+        if frame.data.len() > self.max_frame_len {
+            if u32::try_from(frame.data.len()).is_err() {
+                return Err(MuxError::FrameTooLarge {
+                    track: ti,
+                    size: frame.data.len(),
+                });
+            }
+            self.stats.frames_in += 1;
+            self.drop_too_large(&frame);
+            return Ok(());
         }
         self.stats.frames_in += 1;
         let mut frame = frame;
@@ -343,6 +379,11 @@ impl Muxer {
             self.anchor(&frame, out);
         }
         let pts = self.place(ti, frame.pts, frame.duration_hint);
+        if self.pending_bytes.saturating_add(frame.data.len()) > self.cfg.max_fragment_bytes
+            && self.pending_bytes > 0
+        {
+            self.cut_at_byte_limit(out);
+        }
         let stored = if ti == self.primary {
             self.push_primary(frame, pts, out)
         } else {
@@ -352,6 +393,44 @@ impl Muxer {
             self.stats.frames_skipped += 1;
         }
         Ok(())
+    }
+
+    /// Ends the open fragment early: its timestamps stopped advancing while
+    /// the wall clock passed twice the fragment duration.
+    #[cold]
+    #[inline(never)]
+    fn cut_by_wall_clock(&mut self, pts: i64, out: &mut Vec<MuxEvent>) {
+        self.stats.fragments_cut_by_limit += 1;
+        self.flush(Some(pts), out);
+    }
+
+    /// Ends the open fragment early: it holds `max_fragment_bytes`.
+    #[cold]
+    #[inline(never)]
+    fn cut_at_byte_limit(&mut self, out: &mut Vec<MuxEvent>) {
+        self.stats.fragments_cut_by_limit += 1;
+        self.flush_holding_last_primary(out);
+    }
+
+    /// Drops a frame over `max_frame_bytes`. Video after a dropped video
+    /// frame references it, so the track waits for the next keyframe.
+    #[cold]
+    #[inline(never)]
+    fn drop_too_large(&mut self, frame: &Frame) {
+        self.stats.frames_too_large += 1;
+        let t = &mut self.tracks[frame.track];
+        if t.video {
+            t.need_keyframe = true;
+        }
+        if !self.warned_too_large {
+            self.warned_too_large = true;
+            tracing::warn!(
+                track = frame.track,
+                bytes = frame.data.len(),
+                limit = self.cfg.max_frame_bytes,
+                "dropping a frame larger than the limit (video resumes at the next keyframe)"
+            );
+        }
     }
 
     /// Puts a timestamp on the muxer's continuous timeline, re-basing the
@@ -463,6 +542,10 @@ impl Muxer {
                     // times stay increasing across fragments.
                     if (video && key) || (span_done && pts > seg.max_primary_pts) {
                         self.flush(Some(pts), out);
+                    } else if frame.wall.0 >= seg.fragment_wall_deadline {
+                        // Timestamps are not advancing (a camera that
+                        // freezes them): the wall clock ends the fragment.
+                        self.cut_by_wall_clock(pts, out);
                     }
                 }
                 // Without video, audio decides segment cuts by media time.
@@ -476,7 +559,10 @@ impl Muxer {
             }
         }
         let seg = self.segment.as_mut().expect("segment open");
-        seg.fragment_start_pts.get_or_insert(pts);
+        if seg.fragment_start_pts.is_none() {
+            seg.fragment_start_pts = Some(pts);
+            seg.fragment_wall_deadline = frame.wall.0.saturating_add(self.fragment_wall_limit_ns);
+        }
         seg.max_primary_pts = seg.max_primary_pts.max(pts);
         self.store(p, frame, pts);
         true
@@ -561,9 +647,13 @@ impl Muxer {
             Some(held) => {
                 let pts = held.pts;
                 self.flush(Some(pts), out);
+                let wall = held.wall;
+                let limit = self.fragment_wall_limit_ns;
+                self.pending_bytes = held.data.len();
                 self.tracks[p].samples.push(held);
                 if let Some(seg) = &mut self.segment {
                     seg.fragment_start_pts = Some(pts);
+                    seg.fragment_wall_deadline = wall.0.saturating_add(limit);
                 }
             }
             None => self.flush(None, out),
@@ -573,6 +663,7 @@ impl Muxer {
     fn store(&mut self, ti: usize, frame: Frame, pts: i64) {
         let t = &mut self.tracks[ti];
         self.last_frame = Some((to_ns(pts, t.spec.timescale), frame.wall));
+        self.pending_bytes += frame.data.len();
         t.samples.push(PendingSample {
             pts,
             sync: !t.video || frame.keyframe,
@@ -594,7 +685,11 @@ impl Muxer {
             return (wall.0 >= boundary).then_some(EndReason::WallClockBoundary);
         }
         let elapsed = to_ns(pts, self.tracks[self.primary].spec.timescale) - seg.start_ns;
-        (elapsed >= 0 && elapsed as u128 >= self.cfg.segment_duration.as_nanos())
+        let seg_ns = self.cfg.segment_duration.as_nanos();
+        // Twice the duration by wall clock ends a segment whose timestamps
+        // stopped advancing; a healthy stream always ends by media time first.
+        let wall_elapsed = wall.0.saturating_sub(seg.wall_start.0).max(0) as u128;
+        ((elapsed >= 0 && elapsed as u128 >= seg_ns) || wall_elapsed >= 2 * seg_ns)
             .then_some(EndReason::Duration)
     }
 
@@ -632,6 +727,7 @@ impl Muxer {
             mvhd_duration_at: init.mvhd_duration_at,
             mehd_duration_at: init.mehd_duration_at,
             fragment_start_pts: None,
+            fragment_wall_deadline: i64::MAX,
             max_primary_pts: i64::MIN,
         });
         out.push(MuxEvent::SegmentStarted(SegmentStart {
@@ -678,6 +774,7 @@ impl Muxer {
                 std::mem::take(&mut t.segment_samples)
             })
             .collect();
+        self.pending_bytes = 0;
         out.push(MuxEvent::SegmentFinished(SegmentEnd {
             index: seg.index,
             reason,
@@ -699,6 +796,7 @@ impl Muxer {
             for t in &mut self.tracks {
                 t.samples.clear();
             }
+            self.pending_bytes = 0;
             return;
         }
         if self.tracks.iter().all(|t| t.samples.is_empty()) {
@@ -848,6 +946,9 @@ impl Muxer {
         seg.bytes += len;
         seg.fragments += 1;
         seg.fragment_start_pts = None;
+        seg.fragment_wall_deadline = i64::MAX;
+        self.pending_bytes = 0;
+        self.warned_too_large = false;
         self.stats.fragments += 1;
         self.stats.bytes += len;
         out.push(MuxEvent::Fragment(Fragment {
@@ -1020,5 +1121,156 @@ mod tests {
             .unwrap();
         // 90 000 - 88 320 (46 * 1024 ticks at 48 kHz in 90 kHz ticks).
         assert_eq!(decode_times(&fragment), vec![(1, 1680), (2, 0)]);
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::mux::{CodecConfig, Frame, MuxEvent, TrackSpec, WallTime};
+
+    const T0: i64 = 1_700_000_000_000_000_000;
+
+    fn video_track() -> Vec<TrackSpec> {
+        vec![TrackSpec {
+            timescale: 90_000,
+            codec: CodecConfig::H264 {
+                avcc: Bytes::from_static(&[
+                    1, 0x4d, 0x40, 0x1e, 0xff, 0xe1, 0x00, 0x00, 0x01, 0x00, 0x00,
+                ]),
+                width: 320,
+                height: 240,
+            },
+        }]
+    }
+
+    fn frame(pts: i64, wall_ms: i64, keyframe: bool, len: usize) -> Frame {
+        Frame {
+            track: 0,
+            pts,
+            wall: WallTime(T0 + wall_ms * 1_000_000),
+            keyframe,
+            duration_hint: None,
+            data: Bytes::from(vec![0u8; len]),
+        }
+    }
+
+    fn count(out: &[MuxEvent], f: impl Fn(&MuxEvent) -> bool) -> usize {
+        out.iter().filter(|e| f(e)).count()
+    }
+
+    /// A camera that stamps every frame with the same time: fragments keep
+    /// coming (by wall clock), held memory stays bounded, and segments end
+    /// by wall clock at keyframes.
+    #[test]
+    fn frozen_timestamps_still_cut_fragments_and_segments() {
+        let cfg = MuxerConfig {
+            segment_duration: Duration::from_secs(60),
+            max_fragment_bytes: 64 * 1024,
+            ..MuxerConfig::default()
+        };
+        let mut m = Muxer::new(video_track(), cfg).unwrap();
+        let mut out = Vec::new();
+        let mut max_pending = 0;
+        // 10 000 frames at 25 fps of wall clock (400 s), keyframe every 2 s.
+        for i in 0..10_000i64 {
+            m.push(frame(0, i * 40, i % 50 == 0, 1000), &mut out)
+                .unwrap();
+            max_pending = max_pending.max(m.pending_bytes);
+        }
+        m.finish(EndReason::Finished, &mut out);
+        let fragments = count(&out, |e| matches!(e, MuxEvent::Fragment(_)));
+        let segments = count(&out, |e| matches!(e, MuxEvent::SegmentFinished(_)));
+        // One fragment per keyframe (every 2 s) at least.
+        assert!(fragments >= 200, "{fragments} fragments");
+        // 400 s of wall clock at 60 s segments, cut at 120 s by wall clock.
+        assert!(segments >= 3, "{segments} segments");
+        assert!(max_pending <= 64 * 1024, "held {max_pending} bytes");
+        assert_eq!(m.stats().frames_skipped, 0);
+    }
+
+    /// Frozen timestamps and a single keyframe: without keyframes to cut
+    /// at, the wall clock and the byte cap end fragments.
+    #[test]
+    fn frozen_timestamps_without_keyframes_hold_bounded_bytes() {
+        let cfg = MuxerConfig {
+            max_fragment_bytes: 256 * 1024,
+            ..MuxerConfig::default()
+        };
+        let mut m = Muxer::new(video_track(), cfg).unwrap();
+        let mut out = Vec::new();
+        let mut max_pending = 0;
+        for i in 0..10_000i64 {
+            m.push(frame(0, i * 40, i == 0, 1000), &mut out).unwrap();
+            max_pending = max_pending.max(m.pending_bytes);
+        }
+        let fragments = count(&out, |e| matches!(e, MuxEvent::Fragment(_)));
+        // 400 s by wall clock, 2 s per fragment at most.
+        assert!(fragments >= 190, "{fragments} fragments");
+        assert!(max_pending <= 256 * 1024, "held {max_pending} bytes");
+        assert!(m.stats().fragments_cut_by_limit > 0);
+
+        // Fast frames with frozen time too: the byte cap alone cuts.
+        let mut m = Muxer::new(
+            video_track(),
+            MuxerConfig {
+                max_fragment_bytes: 256 * 1024,
+                ..MuxerConfig::default()
+            },
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        for i in 0..10_000i64 {
+            m.push(frame(0, 0, i == 0, 1000), &mut out).unwrap();
+            assert!(m.pending_bytes <= 256 * 1024);
+        }
+        assert!(count(&out, |e| matches!(e, MuxEvent::Fragment(_))) >= 30);
+    }
+
+    /// A stream that never sends a keyframe stores, and holds, nothing.
+    #[test]
+    fn never_a_keyframe_holds_nothing() {
+        let mut m = Muxer::new(video_track(), MuxerConfig::default()).unwrap();
+        let mut out = Vec::new();
+        for i in 0..10_000i64 {
+            m.push(frame(i * 3600, i * 40, false, 1000), &mut out)
+                .unwrap();
+            assert_eq!(m.pending_bytes, 0);
+        }
+        assert!(out.is_empty());
+        assert_eq!(m.stats().frames_skipped, 10_000);
+    }
+
+    /// A frame over the limit is dropped and counted; the video resumes at
+    /// the next keyframe.
+    #[test]
+    fn oversized_frame_is_dropped_and_counted() {
+        let cfg = MuxerConfig {
+            max_frame_bytes: 10_000,
+            ..MuxerConfig::default()
+        };
+        let mut m = Muxer::new(video_track(), cfg).unwrap();
+        let mut out = Vec::new();
+        for i in 0..100i64 {
+            let len = if i == 30 { 10_001 } else { 100 };
+            m.push(frame(i * 3600, i * 40, i % 25 == 0, len), &mut out)
+                .unwrap();
+        }
+        m.finish(EndReason::Finished, &mut out);
+        assert_eq!(m.stats().frames_too_large, 1);
+        // Frames 31..49 depend on the dropped one: skipped until frame 50.
+        assert_eq!(m.stats().frames_skipped, 19);
+        let stored: u64 = out
+            .iter()
+            .filter_map(|e| match e {
+                MuxEvent::SegmentFinished(s) => Some(s.samples[0]),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(stored, 80);
     }
 }

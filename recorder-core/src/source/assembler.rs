@@ -17,6 +17,11 @@ use crate::mux::{CodecConfig, Frame, TrackSpec, WallTime};
 /// grow memory without bound.
 const MAX_HELD: usize = 4096;
 
+/// Most bytes held while waiting for sender reports: a camera sending huge
+/// frames reaches this long before `MAX_HELD` frames. Holding then stops
+/// (frames are released, not dropped).
+const MAX_HELD_BYTES: usize = 32 << 20;
+
 /// A frame as read from the camera, not yet placed on the timeline.
 #[derive(Clone, Debug)]
 pub(super) struct RawFrame {
@@ -39,6 +44,8 @@ pub(super) struct Assembler {
     timeline: Timeline,
     held: VecDeque<RawFrame>,
     holding: bool,
+    /// Payload bytes pushed while holding (only compared while holding).
+    held_bytes: usize,
     sr_wait: Duration,
     ready: VecDeque<SourceEvent>,
 }
@@ -51,6 +58,7 @@ impl Assembler {
             tracks,
             held: VecDeque::new(),
             holding: !sr_wait.is_zero(),
+            held_bytes: 0,
             sr_wait,
             ready: VecDeque::new(),
         }
@@ -71,6 +79,9 @@ impl Assembler {
     pub fn push_frame(&mut self, frame: RawFrame) {
         if frame.track >= self.tracks.len() {
             return;
+        }
+        if self.holding {
+            self.held_bytes = self.held_bytes.saturating_add(frame.data.len());
         }
         self.held.push_back(frame);
         self.update_holding();
@@ -123,7 +134,11 @@ impl Assembler {
             }
             _ => Duration::ZERO,
         };
-        if all_srs || span >= self.sr_wait || self.held.len() >= MAX_HELD {
+        if all_srs
+            || span >= self.sr_wait
+            || self.held.len() >= MAX_HELD
+            || self.held_bytes >= MAX_HELD_BYTES
+        {
             self.holding = false;
         }
     }
@@ -324,6 +339,24 @@ mod tests {
             a.push_frame(frame(1, i * 160, 0));
         }
         assert!(a.pop().is_some(), "released at the cap");
+    }
+
+    #[test]
+    fn held_bytes_are_bounded() {
+        let mut a = asm(60_000);
+        let big = Bytes::from(vec![0u8; MAX_HELD_BYTES / 4]);
+        for i in 0..3 {
+            a.push_frame(RawFrame {
+                data: big.clone(),
+                ..frame(0, i * 3600, 0)
+            });
+            assert!(a.pop().is_none(), "below the byte cap: still holding");
+        }
+        a.push_frame(RawFrame {
+            data: big,
+            ..frame(0, 3 * 3600, 0)
+        });
+        assert!(a.pop().is_some(), "released at the byte cap");
     }
 
     #[test]
