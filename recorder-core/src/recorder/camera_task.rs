@@ -68,7 +68,9 @@ impl Reader<'_> {
     /// must only grow (it is a Prometheus counter).
     fn sync_skipped(&mut self) {
         if let Some(m) = &self.muxer {
-            let n = m.stats().frames_skipped;
+            // Oversized frames (a hostile camera) are skipped frames too.
+            let st = m.stats();
+            let n = st.frames_skipped + st.frames_too_large;
             if n > self.skipped_counted {
                 self.ctx
                     .status

@@ -112,7 +112,10 @@ pub struct CameraSnapshot {
     pub frames: u64,
     /// Of `frames`, those of video tracks (for a frame rate).
     pub video_frames: u64,
-    /// Frames that could not be stored (before the first keyframe, ...).
+    /// Frames that could not be stored: before the first keyframe, after
+    /// a codec change before the next keyframe, or larger than
+    /// [`MuxerConfig::max_frame_bytes`](crate::MuxerConfig::max_frame_bytes)
+    /// (with the video after it until the next keyframe).
     pub frames_skipped: u64,
     /// RTP packets the camera sent that never arrived.
     pub packets_lost: u64,
