@@ -22,7 +22,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use recorder_core::recorder::{CameraSnapshot, CameraState, CameraStatus};
+use recorder_core::recorder::{CameraSnapshot, CameraState, CameraStatus, NotStoringReason};
 use recorder_core::sink::s3::{S3CameraStatus, S3Status};
 use serde::Serialize;
 
@@ -439,8 +439,12 @@ pub struct CameraReadiness {
     pub state: &'static str,
     /// Whether it counts as ready.
     pub ready: bool,
-    /// Why not, or that it is retrying after an error (a code:
-    /// `connecting`, `retrying`, `configuration_error`, `stopped`).
+    /// Why not, or a warning beside a ready camera (a code: `connecting`,
+    /// `retrying`, `configuration_error`, `stopped`; while connected but
+    /// storing nothing, the not-storing reason such as `no_keyframe` or
+    /// `storage_failing` (not ready); `fragments_cut_by_limit` (ready) for
+    /// five minutes after the camera's timestamps froze or a fragment hit
+    /// its byte cap).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
 }
@@ -476,7 +480,12 @@ pub fn camera_readiness(s: &CameraSnapshot) -> CameraReadiness {
     // Codes only: the error text (in the logs) can carry user names,
     // hosts and paths, and /ready answers anyone who can reach it.
     let (ready, reason) = match s.state {
-        CameraState::Recording => (true, None),
+        // Connected but storing nothing is not doing the job.
+        CameraState::Recording => match s.not_storing {
+            Some(r) => (false, Some(r.as_str())),
+            None if limit_cut_recently(s) => (true, Some("fragments_cut_by_limit")),
+            None => (true, None),
+        },
         CameraState::Stopped => (false, Some("stopped")),
         CameraState::Retrying | CameraState::Connecting => match &s.last_error {
             Some(_) if s.last_error_is_config => (false, Some("configuration_error")),
@@ -491,6 +500,15 @@ pub fn camera_readiness(s: &CameraSnapshot) -> CameraReadiness {
         ready,
         reason,
     }
+}
+
+/// How long after a limit cut `/ready` still names it.
+const LIMIT_CUT_SHOWN_FOR: Duration = Duration::from_secs(5 * 60);
+
+fn limit_cut_recently(s: &CameraSnapshot) -> bool {
+    s.last_limit_cut_unix_ns != 0
+        && now_unix_ns().saturating_sub(s.last_limit_cut_unix_ns)
+            < LIMIT_CUT_SHOWN_FOR.as_nanos() as u64
 }
 
 impl Observed {
@@ -590,7 +608,7 @@ impl Collector for CameraCollector {
             }
         }
         type Field = fn(&CameraSnapshot) -> u64;
-        let counters: [(&str, &str, Field); 10] = [
+        let counters: [(&str, &str, Field); 11] = [
             (
                 "camrec_camera_frames",
                 "Frames received (all tracks)",
@@ -639,6 +657,11 @@ impl Collector for CameraCollector {
                 "Bytes of those fragments",
                 |s| s.bytes_dropped,
             ),
+            (
+                "camrec_camera_fragments_cut_by_limit",
+                "Fragments ended early by a limit (frozen camera timestamps, or max_fragment_bytes)",
+                |s| s.fragments_cut_by_limit,
+            ),
         ];
         for (name, help, field) in counters {
             let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
@@ -673,6 +696,22 @@ impl Collector for CameraCollector {
                     let g = ConstGauge::new(i64::from(s.state == st));
                     g.encode(
                         m.encode_family(&[("camera", s.id.as_str()), ("state", st.as_str())])?,
+                    )?;
+                }
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
+                "camrec_camera_not_storing",
+                "1 for the reason frames arrive but nothing has been stored for over a fragment plus a GOP",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, _) in &snaps {
+                for r in NotStoringReason::ALL {
+                    let g = ConstGauge::new(i64::from(s.not_storing == Some(r)));
+                    g.encode(
+                        m.encode_family(&[("camera", s.id.as_str()), ("reason", r.as_str())])?,
                     )?;
                 }
             }
@@ -931,6 +970,20 @@ mod tests {
         assert_eq!(r.reason, Some("configuration_error"));
         assert!(!camera_readiness(&snap(Connecting, None, false)).ready);
         assert!(!camera_readiness(&snap(Stopped, None, false)).ready);
+        // Connected but storing nothing: not ready, with the reason code.
+        let mut s = snap(Recording, None, false);
+        s.not_storing = Some(NotStoringReason::NoKeyframe);
+        let r = camera_readiness(&s);
+        assert!(!r.ready);
+        assert_eq!(r.reason, Some("no_keyframe"));
+        // A recent limit cut is named but the camera stays ready; an old
+        // one is forgotten.
+        let mut s = snap(Recording, None, false);
+        s.last_limit_cut_unix_ns = now_unix_ns() - 1_000_000_000;
+        let r = camera_readiness(&s);
+        assert_eq!((r.ready, r.reason), (true, Some("fragments_cut_by_limit")));
+        s.last_limit_cut_unix_ns = now_unix_ns() - 3_600_000_000_000;
+        assert_eq!(camera_readiness(&s).reason, None);
     }
 
     fn fake_store(st: S3Status, limit: u64) -> (Arc<Mutex<S3Status>>, Arc<S3Watch>) {

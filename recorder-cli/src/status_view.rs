@@ -92,6 +92,18 @@ fn resolution_cell(delivered: Option<(u16, u16)>, expected: Option<(u32, u32)>) 
 }
 
 /// The table for one refresh (`footer`: extra lines such as [`s3_line`]);
+/// The last column: why nothing is stored while connected comes first (the
+/// last error may be old news), else the last error.
+fn problem_cell(s: &CameraSnapshot) -> String {
+    match (s.not_storing, &s.last_error) {
+        (Some(r), _) if s.state == recorder_core::CameraState::Recording => {
+            format!("NOT STORING: {}", r.explain())
+        }
+        (_, Some(e)) => e.clone(),
+        _ => "-".into(),
+    }
+}
+
 /// `expected` gives a camera's configured resolution, if any.
 pub fn render(
     rows: &[(CameraSnapshot, Rates)],
@@ -125,7 +137,7 @@ pub fn render(
             s.segments_recorded,
             s.reconnects,
             truncate(s.current_segment.as_deref().unwrap_or("-"), 14),
-            s.last_error.as_deref().unwrap_or("-")
+            problem_cell(s)
         );
         out.push(line);
     }

@@ -41,8 +41,8 @@ pub mod time;
 
 pub use mux::{CodecConfig, EndReason, Frame, MuxEvent, Muxer, MuxerConfig, TrackSpec, WallTime};
 pub use recorder::{
-    CameraConfig, CameraSnapshot, CameraState, CameraStatus, ErrorKind, Recorder, RecorderError,
-    RecorderEvent, SegmentRecord,
+    CameraConfig, CameraSnapshot, CameraState, CameraStatus, ErrorKind, NotStoringReason, Recorder,
+    RecorderError, RecorderEvent, SegmentRecord,
 };
 pub use sink::{
     repair_dir, DynSegmentSink, LocalSink, LocalSinkOptions, ObjectNameTemplate, SegmentSink,

@@ -97,6 +97,12 @@ impl WallTime {
         self.add_ns(ticks_to_ns(i128::from(ticks), timescale))
     }
 
+    /// The system clock now.
+    pub fn now() -> Self {
+        let ns = jiff::Timestamp::now().as_nanosecond();
+        WallTime(ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+    }
+
     /// This time plus `ns` nanoseconds, saturating.
     pub fn add_ns(self, ns: i128) -> Self {
         let sum = i128::from(self.0).saturating_add(ns);

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use camera_sim::{MountConfig, SimConfig};
 use recorder_core::{
-    CameraState, LocalSink, ObjectNameTemplate, Recorder, RecorderError, RecorderEvent,
-    SegmentRecord,
+    CameraSnapshot, CameraState, CameraStatus, LocalSink, MuxerConfig, NotStoringReason,
+    ObjectNameTemplate, Recorder, RecorderError, RecorderEvent, SegmentRecord,
 };
 use support::{media::*, recording::*};
 
@@ -33,6 +33,26 @@ fn stored(events: &[RecorderEvent]) -> Vec<Arc<SegmentRecord>> {
             _ => None,
         })
         .collect()
+}
+
+/// Polls `status` until `done` holds (or fails the test after `limit`).
+async fn wait_for(
+    status: &CameraStatus,
+    limit: Duration,
+    done: impl Fn(&CameraSnapshot) -> bool,
+) -> CameraSnapshot {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let s = status.snapshot();
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached in {limit:?}: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn position(events: &[RecorderEvent], f: impl Fn(&RecorderEvent) -> bool) -> Option<usize> {
@@ -349,8 +369,18 @@ async fn a_refused_segment_start_is_retried_at_the_next_keyframe() {
     let status = recorder
         .add_camera(camera("f", &sim.url("/f"), Duration::from_secs(60)), sink)
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let during = status.snapshot();
+    // Frames arrive and nothing is stored: within a fragment plus a GOP
+    // the camera says why.
+    let during = wait_for(&status, Duration::from_secs(15), |s| {
+        s.not_storing.is_some() && s.fragments_dropped >= 2
+    })
+    .await;
+    assert_eq!(
+        during.not_storing,
+        Some(NotStoringReason::StorageFailing),
+        "{during:?}"
+    );
+    assert_eq!(during.state, CameraState::Recording);
     full.store(false, std::sync::atomic::Ordering::Relaxed);
     let freed = now_seconds_of_day();
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -373,6 +403,22 @@ async fn a_refused_segment_start_is_retried_at_the_next_keyframe() {
         })
         .count();
     assert_eq!(errors, 1, "one error for the episode: {events:?}");
+    let not_storing = position(&events, |e| {
+        matches!(
+            e,
+            RecorderEvent::NotStoring {
+                reason: NotStoringReason::StorageFailing,
+                ..
+            }
+        )
+    })
+    .expect("the silence is reported");
+    let resumed = position(&events, |e| {
+        matches!(e, RecorderEvent::StoringResumed { .. })
+    })
+    .expect("and its end");
+    assert!(not_storing < resumed, "{events:?}");
+    assert_eq!(snap.not_storing, None, "cleared once storing resumed");
     assert_eq!(snap.sink_errors, 1);
     assert!(events.iter().any(|e| matches!(e,
         RecorderEvent::FragmentsDropped { fragments, .. } if *fragments >= 2)));
@@ -390,4 +436,57 @@ async fn a_refused_segment_start_is_retried_at_the_next_keyframe() {
         "5 s of 25 fps stored: {}",
         report.video.packets
     );
+}
+
+/// A camera whose every frame is over the frame cap streams on, stores
+/// nothing, and is never silent about it: the status, an event and the
+/// skipped-frame counter all name the cause while the session stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_arriving_but_nothing_stored_is_reported_with_its_cause() {
+    let sim = start_sim(SimConfig::new().mount(MountConfig::demo("/big")));
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new();
+    let mut rx = recorder.subscribe();
+    let cfg = camera("big", &sim.url("/big"), Duration::from_secs(60)).with_muxer(MuxerConfig {
+        max_frame_bytes: 64,
+        ..MuxerConfig::default()
+    });
+    let sink = LocalSink::new(dir.path(), ObjectNameTemplate::default()).unwrap();
+    let status = recorder.add_camera(cfg, sink).unwrap();
+    // Reported after a fragment (1 s) plus the GOP the reader observed.
+    let snap = wait_for(&status, Duration::from_secs(25), |s| {
+        s.not_storing.is_some()
+    })
+    .await;
+    drain_and_stop(&sim, &["/big"], recorder).await;
+    let mut events = Vec::new();
+    drain(&mut rx, &mut events);
+
+    assert_eq!(snap.not_storing, Some(NotStoringReason::FramesTooLarge));
+    assert_eq!(snap.state, CameraState::Recording, "the session stays up");
+    assert_eq!(snap.bytes_recorded, 0);
+    assert!(snap.frames_skipped >= 50, "over two seconds of frames: {snap:?}");
+    let reported: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RecorderEvent::NotStoring {
+                reason,
+                for_duration,
+                ..
+            } => Some((*reason, *for_duration)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reported.len(),
+        1,
+        "reported once, not per frame: {events:?}"
+    );
+    assert_eq!(reported[0].0, NotStoringReason::FramesTooLarge);
+    assert!(
+        reported[0].1 > Duration::from_secs(2) && reported[0].1 < Duration::from_secs(13),
+        "after a fragment plus a GOP: {:?}",
+        reported[0].1
+    );
+    assert!(stored(&events).is_empty());
 }

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::config::CameraConfig;
 use super::events::{ErrorKind, RecorderEvent};
 use super::queue::{queue, DropEpisode, QueueTx};
+use super::silence::{Progress, SilenceWatch, Verdict};
 use super::status::{CameraState, Counter};
 use super::writer::write_segments;
 use super::CameraContext;
@@ -41,9 +42,17 @@ struct Reader<'a> {
     queue: QueueTx,
     muxer: Option<Muxer>,
     events: Vec<MuxEvent>,
-    /// The current muxer's skipped-frame count already added to the status
-    /// (a new muxer after a track change starts counting from 0 again).
+    /// The current muxer's skipped-frame and limit-cut counts already
+    /// added to the status (a new muxer after a track change starts
+    /// counting from 0 again).
     skipped_counted: u64,
+    cuts_counted: u64,
+    /// Limit cuts not yet reported in an event, and when one was last sent.
+    cuts_unreported: u64,
+    cuts_reported_at: Option<Instant>,
+    /// Frames the muxer refused with an error (for the silence watch).
+    frames_refused: u64,
+    silence: SilenceWatch,
 }
 
 impl Reader<'_> {
@@ -64,19 +73,92 @@ impl Reader<'_> {
         self.flush();
     }
 
-    /// Adds the muxer's newly skipped frames to the status counter, which
-    /// must only grow (it is a Prometheus counter).
+    /// Adds the muxer's newly skipped frames and limit cuts to the status
+    /// counters, which must only grow (they are Prometheus counters).
     fn sync_skipped(&mut self) {
-        if let Some(m) = &self.muxer {
-            // Oversized frames (a hostile camera) are skipped frames too.
-            let st = m.stats();
-            let n = st.frames_skipped + st.frames_too_large;
-            if n > self.skipped_counted {
-                self.ctx
-                    .status
-                    .add(Counter::FramesSkipped, n - self.skipped_counted);
-                self.skipped_counted = n;
-            }
+        let Some(m) = &self.muxer else { return };
+        // Oversized frames (a hostile camera) are skipped frames too.
+        let st = m.stats();
+        let n = st.frames_skipped + st.frames_too_large;
+        let cuts = st.fragments_cut_by_limit;
+        if n > self.skipped_counted {
+            self.ctx
+                .status
+                .add(Counter::FramesSkipped, n - self.skipped_counted);
+            self.skipped_counted = n;
+        }
+        if cuts > self.cuts_counted {
+            self.cut_by_limit(cuts - self.cuts_counted);
+            self.cuts_counted = cuts;
+        }
+    }
+
+    /// Counts limit cuts, and says so at most once a minute: a camera with
+    /// frozen timestamps cuts every two fragment durations.
+    #[cold]
+    fn cut_by_limit(&mut self, n: u64) {
+        let ctx = self.ctx;
+        ctx.status.add(Counter::FragmentsCutByLimit, n);
+        ctx.status.set_last_limit_cut(crate::WallTime::now().0);
+        self.cuts_unreported += n;
+        if self
+            .cuts_reported_at
+            .is_some_and(|t| t.elapsed() < LIMIT_CUT_REPORT_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            camera = %ctx.id,
+            fragments = self.cuts_unreported,
+            "fragments ended early by a limit: the camera's timestamps stopped advancing or a fragment reached max_fragment_bytes"
+        );
+        ctx.emit(RecorderEvent::FragmentsCutByLimit {
+            camera: ctx.id.clone(),
+            fragments: self.cuts_unreported,
+        });
+        self.cuts_unreported = 0;
+        self.cuts_reported_at = Some(Instant::now());
+    }
+
+    /// Feeds the silence watch after a frame and reports a changed verdict.
+    fn watch_storing(&mut self, wall_ns: i64) {
+        let Some(m) = &self.muxer else { return };
+        let (stored, sink_errors) = self.ctx.status.stored_bytes_and_sink_errors();
+        let now = Progress::new(stored, sink_errors, self.frames_refused, m.stats());
+        if let Some(v) = self.silence.on_frame(wall_ns, now) {
+            report_silence(self.ctx, v);
+        }
+    }
+}
+
+/// How often a camera's limit cuts are logged and sent as an event.
+const LIMIT_CUT_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+#[cold]
+fn report_silence(ctx: &CameraContext, v: Verdict) {
+    match v {
+        Verdict::NotStoring { reason, for_ns } => {
+            let for_duration = Duration::from_nanos(u64::try_from(for_ns).unwrap_or(0));
+            tracing::warn!(
+                camera = %ctx.id,
+                reason = reason.as_str(),
+                for_s = for_duration.as_secs(),
+                "frames arrive but nothing is stored: {}",
+                reason.explain()
+            );
+            ctx.status.set_not_storing(Some(reason));
+            ctx.emit(RecorderEvent::NotStoring {
+                camera: ctx.id.clone(),
+                reason,
+                for_duration,
+            });
+        }
+        Verdict::Resumed => {
+            tracing::info!(camera = %ctx.id, "storing again");
+            ctx.status.set_not_storing(None);
+            ctx.emit(RecorderEvent::StoringResumed {
+                camera: ctx.id.clone(),
+            });
         }
     }
 }
@@ -130,6 +212,11 @@ async fn read_camera(
         muxer: None,
         events: Vec::new(),
         skipped_counted: 0,
+        cuts_counted: 0,
+        cuts_unreported: 0,
+        cuts_reported_at: None,
+        frames_refused: 0,
+        silence: SilenceWatch::new(cfg.muxer.fragment_duration),
     };
     read_sessions(cfg, &mut r, &mut stopped).await;
     r.finish(EndReason::Finished);
@@ -203,6 +290,7 @@ async fn read_sessions(
                     Ok(m) => {
                         r.muxer = Some(m);
                         r.skipped_counted = 0;
+                        r.cuts_counted = 0;
                     }
                     Err(e) => {
                         tracing::error!(camera = %cfg.id, error = %e, "cannot record this camera's tracks");
@@ -219,6 +307,7 @@ async fn read_sessions(
             }
         }
         r.flush();
+        r.silence.restart();
         ctx.set_state(CameraState::Recording);
         ctx.status.set_error(None);
         let started = Instant::now();
@@ -235,17 +324,23 @@ async fn read_sessions(
             match event {
                 Ok(SourceEvent::Frame(f)) => {
                     ctx.status.add(Counter::Frames, 1);
+                    let wall_ns = f.wall.0;
                     if video_tracks.get(f.track).copied().unwrap_or(false) {
                         ctx.status.add(Counter::VideoFrames, 1);
+                        if f.keyframe {
+                            r.silence.on_keyframe(wall_ns);
+                        }
                     }
-                    ctx.status.set_last_frame(f.wall.0);
+                    ctx.status.set_last_frame(wall_ns);
                     if let Err(e) = m.push(f, &mut r.events) {
+                        r.frames_refused += 1;
                         tracing::warn!(camera = %cfg.id, error = %e, "frame refused");
                     }
                     r.sync_skipped();
                     if !r.events.is_empty() {
                         r.flush();
                     }
+                    r.watch_storing(wall_ns);
                 }
                 Ok(SourceEvent::ParametersChanged { track, codec }) => {
                     tracing::info!(camera = %cfg.id, track, codec = codec.name(), dims = ?codec.dimensions(), "codec parameters changed");

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::silence::NotStoringReason;
 use super::status::CameraState;
 use crate::mux::{EndReason, WallTime};
 
@@ -66,6 +67,31 @@ pub enum RecorderEvent {
         /// Their bytes.
         bytes: u64,
     },
+    /// Frames keep arriving but nothing has been stored for longer than a
+    /// fragment plus a GOP: `reason` says why. Sent again only when the
+    /// reason changes; [`RecorderEvent::StoringResumed`] ends it.
+    NotStoring {
+        /// Camera id.
+        camera: String,
+        /// Why nothing is stored.
+        reason: NotStoringReason,
+        /// How long nothing has been stored (wall clock of the frames).
+        for_duration: Duration,
+    },
+    /// Storing resumed after [`RecorderEvent::NotStoring`].
+    StoringResumed {
+        /// Camera id.
+        camera: String,
+    },
+    /// Fragments were ended early by a limit (the byte cap of one
+    /// fragment, or timestamps that stopped advancing): the camera
+    /// misbehaves, recording goes on. Sent at most once a minute per camera.
+    FragmentsCutByLimit {
+        /// Camera id.
+        camera: String,
+        /// Cuts since the last such event.
+        fragments: u64,
+    },
     /// Something failed; the camera keeps retrying or recording.
     Error {
         /// Camera id.
@@ -86,6 +112,9 @@ impl RecorderEvent {
             | RecorderEvent::StateChanged { camera, .. }
             | RecorderEvent::SegmentStarted { camera, .. }
             | RecorderEvent::FragmentsDropped { camera, .. }
+            | RecorderEvent::NotStoring { camera, .. }
+            | RecorderEvent::StoringResumed { camera }
+            | RecorderEvent::FragmentsCutByLimit { camera, .. }
             | RecorderEvent::Error { camera, .. } => camera,
             RecorderEvent::SegmentStored(s) => &s.camera,
         }

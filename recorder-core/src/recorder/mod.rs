@@ -26,6 +26,7 @@ mod camera_task;
 mod config;
 mod events;
 mod queue;
+mod silence;
 mod status;
 mod writer;
 
@@ -39,6 +40,7 @@ use tokio::task::JoinHandle;
 pub use camera_task::SHUTDOWN_GRACE;
 pub use config::{CameraConfig, DEFAULT_QUEUE_LIMIT_BYTES};
 pub use events::{ErrorKind, RecorderEvent, SegmentRecord};
+pub use silence::NotStoringReason;
 pub use status::{CameraSnapshot, CameraState, CameraStatus};
 
 use crate::sink::{DynSegmentSink, SegmentSink};

@@ -7,6 +7,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
+use super::silence::NotStoringReason;
+
 /// Where a camera's recording stands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -63,6 +65,7 @@ pub(crate) enum Counter {
     SinkErrors,
     FragmentsDropped,
     BytesDropped,
+    FragmentsCutByLimit,
 }
 
 /// Live counters of one camera. Updated by its task, read by anyone.
@@ -98,6 +101,10 @@ pub struct CameraStatus {
     queued_bytes: AtomicU64,
     /// Width << 16 | height of the video the camera delivers; 0 unknown.
     video_resolution: AtomicU32,
+    fragments_cut_by_limit: AtomicU64,
+    last_limit_cut_unix_ns: AtomicU64,
+    /// 0, or 1 + the index in [`NotStoringReason::ALL`].
+    not_storing: AtomicU8,
 }
 
 /// A copy of a camera's status at one moment.
@@ -147,6 +154,17 @@ pub struct CameraSnapshot {
     /// Width and height of the video the camera delivers (its current
     /// session's parameters), if known.
     pub video_resolution: Option<(u16, u16)>,
+    /// Fragments ended early by a limit rather than at a keyframe or the
+    /// fragment duration: they held
+    /// [`MuxerConfig::max_fragment_bytes`](crate::MuxerConfig::max_fragment_bytes),
+    /// or the camera's timestamps stopped advancing and the wall clock
+    /// ended them. Growing means the camera misbehaves.
+    pub fragments_cut_by_limit: u64,
+    /// Wall clock (Unix ns) of the last such cut; 0 before any.
+    pub last_limit_cut_unix_ns: u64,
+    /// Set while frames arrive but nothing has been stored for longer than
+    /// a fragment plus a GOP: why. Cleared when storing resumes.
+    pub not_storing: Option<NotStoringReason>,
 }
 
 impl CameraStatus {
@@ -172,6 +190,9 @@ impl CameraStatus {
             bytes_dropped: AtomicU64::new(0),
             queued_bytes: AtomicU64::new(0),
             video_resolution: AtomicU32::new(0),
+            fragments_cut_by_limit: AtomicU64::new(0),
+            last_limit_cut_unix_ns: AtomicU64::new(0),
+            not_storing: AtomicU8::new(0),
         }
     }
 
@@ -202,6 +223,7 @@ impl CameraStatus {
             Counter::SinkErrors => &self.sink_errors,
             Counter::FragmentsDropped => &self.fragments_dropped,
             Counter::BytesDropped => &self.bytes_dropped,
+            Counter::FragmentsCutByLimit => &self.fragments_cut_by_limit,
         };
         a.fetch_add(n, Ordering::Relaxed);
     }
@@ -209,6 +231,29 @@ impl CameraStatus {
     pub(crate) fn set_last_frame(&self, wall_ns: i64) {
         self.last_frame_unix_ns
             .store(wall_ns.max(0) as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes stored and sink errors so far (the silence watch's inputs).
+    pub(crate) fn stored_bytes_and_sink_errors(&self) -> (u64, u64) {
+        (
+            self.bytes_recorded.load(Ordering::Relaxed),
+            self.sink_errors.load(Ordering::Relaxed),
+        )
+    }
+
+    pub(crate) fn set_last_limit_cut(&self, wall_ns: i64) {
+        self.last_limit_cut_unix_ns
+            .store(wall_ns.max(0) as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_not_storing(&self, reason: Option<NotStoringReason>) {
+        let v = reason.map_or(0, |r| {
+            1 + NotStoringReason::ALL
+                .iter()
+                .position(|x| *x == r)
+                .unwrap_or(0) as u8
+        });
+        self.not_storing.store(v, Ordering::Relaxed);
     }
 
     pub(crate) fn set_video_resolution(&self, dims: Option<(u16, u16)>) {
@@ -271,6 +316,12 @@ impl CameraStatus {
             video_resolution: match self.video_resolution.load(Ordering::Relaxed) {
                 0 => None,
                 v => Some(((v >> 16) as u16, v as u16)),
+            },
+            fragments_cut_by_limit: l(&self.fragments_cut_by_limit),
+            last_limit_cut_unix_ns: l(&self.last_limit_cut_unix_ns),
+            not_storing: match self.not_storing.load(Ordering::Relaxed) {
+                0 => None,
+                v => NotStoringReason::ALL.get(usize::from(v) - 1).copied(),
             },
         }
     }

@@ -30,7 +30,10 @@ use crate::mux::{Fragment, SegmentEnd, SegmentStart};
 pub use fs::{FolderLock, OUTPUT_LOCK_FILE};
 pub use local::{LocalSink, LocalSinkOptions};
 pub use object_name::{sanitize_camera_id, ObjectNameTemplate, TemplateError, DEFAULT_TEMPLATE};
-pub use repair::{repair_dir, repair_file, RepairOutcome, RepairReport, RepairedFile};
+pub use repair::{
+    repair_dir, repair_file, scan_segment, RepairOutcome, RepairReport, RepairedFile, SegmentScan,
+    CAMREC_FTYP,
+};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Error, S3Sink, S3Status, S3Store};
 

@@ -27,7 +27,9 @@ const MAX_META_BOX: u64 = 64 << 20;
 /// only cuts, renames or deletes a file that starts with it (or with a
 /// prefix of it: a segment torn within its first bytes), so a stranger's
 /// `.mp4.part` (a browser's partial download, say) is never touched.
-pub(crate) const CAMREC_FTYP: [u8; 32] = *b"\0\0\0\x20ftypiso6\0\0\0\0iso6iso5isommp41";
+/// The `ftyp` box every segment camrec writes starts with: repair and
+/// recovery touch only files that begin with it.
+pub const CAMREC_FTYP: [u8; 32] = *b"\0\0\0\x20ftypiso6\0\0\0\0iso6iso5isommp41";
 
 /// What [`repair_dir`] did, one entry per `.part` file found.
 #[derive(Debug, Default)]
@@ -251,10 +253,10 @@ struct Analysis {
     media_end: Option<(u64, u32)>,
 }
 
-/// What [`scan_segment`] found in a segment file (for the S3 spool).
-#[cfg_attr(not(feature = "s3"), allow(dead_code))]
+/// What [`scan_segment`] found in a segment file.
 #[derive(Debug)]
-pub(crate) struct SegmentScan {
+#[non_exhaustive]
+pub struct SegmentScan {
     /// True if the file starts with `ftyp` and holds a complete `moov`.
     pub has_init: bool,
     /// Length of the longest prefix that ends on a complete fragment.
@@ -267,9 +269,11 @@ pub(crate) struct SegmentScan {
     pub duration_secs: Option<f64>,
 }
 
-/// Walks a segment file like [`repair_file`] does, without changing it.
-#[cfg_attr(not(feature = "s3"), allow(dead_code))]
-pub(crate) fn scan_segment<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<SegmentScan> {
+/// Walks a segment file like [`repair_file`] does, without changing it:
+/// how much of it a repair would keep, and the duration patches it would
+/// write. `file` may be anything readable (the S3 spool's files, or bytes
+/// in memory); `len` is its length.
+pub fn scan_segment<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<SegmentScan> {
     let a = analyze(file, len)?;
     Ok(SegmentScan {
         has_init: a.state == State::Init,
