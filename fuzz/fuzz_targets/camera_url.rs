@@ -44,7 +44,12 @@ fn split_params(text: &str) -> (Vec<&str>, String) {
                 let v = v.trim_end_matches(['&', ';', '/', '?']);
                 values.push(v);
                 rest.push_str(k);
-                rest.push_str("=\0");
+                rest.push('=');
+                // The marker keeps text on both sides of a cut value from
+                // joining into public text; an empty value cuts nothing.
+                if !v.is_empty() {
+                    rest.push('\0');
+                }
                 rest.push_str(&piece[k.len() + 1 + v.len()..]);
             }
             _ => rest.push_str(piece),
