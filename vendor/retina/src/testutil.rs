@@ -1,8 +1,6 @@
 // Copyright (C) The Retina Authors
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-#[cfg(test)]
-use std::sync::Once;
 use std::sync::OnceLock;
 
 #[cfg(test)]
@@ -10,8 +8,6 @@ use bytes::Bytes;
 use derive_more::Debug;
 use pretty_hex::{HexConfig, PrettyHex as _};
 
-#[cfg(test)]
-static INIT_LOGGING: Once = Once::new();
 static FINDER: OnceLock<memchr::memmem::Finder> = OnceLock::new();
 
 pub const NONASCII_HEX_CONFIG: HexConfig = HexConfig {
@@ -164,20 +160,9 @@ pub(crate) use {assert_eq_hex, assert_eq_hexes};
 
 #[cfg(test)]
 pub(crate) fn init_logging() {
-    use std::str::FromStr as _;
-    INIT_LOGGING.call_once(|| {
-        let h = mylog::Builder::new()
-            .is_test(true)
-            .format(
-                ::std::env::var("RUST_FORMAT")
-                    .map_err(|_| ())
-                    .and_then(|s| mylog::Format::from_str(&s))
-                    .unwrap_or(mylog::Format::Google),
-            )
-            .spec(::std::env::var("RUST_LOG").as_deref().unwrap_or("info"))
-            .build();
-        h.install().unwrap();
-    })
+    // camrec patch (tests only): upstream installs its `mylog` logger here, a
+    // git dev-dependency that the crates.io package cannot carry. Tests run
+    // without log output instead.
 }
 
 #[cfg(test)]

@@ -387,6 +387,8 @@ impl Depacketizer {
             panic!("push with data already pending: {p:?}");
         }
 
+        // camrec patch: see the "start bit unset" case below.
+        let fresh = matches!(self.input_state, DepacketizerInputState::New);
         let mut access_unit =
             match std::mem::replace(&mut self.input_state, DepacketizerInputState::New) {
                 DepacketizerInputState::New => {
@@ -629,7 +631,18 @@ impl Depacketizer {
                         }
                     }
                     (false, None) => {
-                        if loss > 0 {
+                        // camrec patch: `fresh` (no packet since the stream started or
+                        // since the last error) means we joined in the middle of a
+                        // fragmented NAL, as happens when a UDP stream is already
+                        // flowing before PLAY (VLC, multicast-like servers). Like a loss,
+                        // skip to the next access unit instead of failing the stream.
+                        if loss > 0 || fresh {
+                            if fresh && loss == 0 {
+                                log::debug!(
+                                    "FU-A continuation without a start at the beginning of the \
+                                     stream; skipping to the next access unit"
+                                );
+                            }
                             self.discard_au();
                             self.input_state = DepacketizerInputState::Loss {
                                 timestamp,
@@ -984,7 +997,14 @@ impl InternalParameters {
     fn parse_format_specific_params(format_specific_params: &str) -> Result<Self, String> {
         let mut sprop_parameter_sets = None;
         for p in format_specific_params.split(';') {
-            match p.trim().split_once('=') {
+            let p = p.trim();
+            if p.is_empty() {
+                // camrec patch: VLC ends its fmtp with `;` (as Reolink does for AAC,
+                // see aac.rs); the empty last "parameter" made the whole line, and so
+                // sprop-parameter-sets, be ignored.
+                continue;
+            }
+            match p.split_once('=') {
                 Some(("sprop-parameter-sets", value)) => sprop_parameter_sets = Some(value),
                 None => return Err("key without value".into()),
                 _ => (),
@@ -1556,6 +1576,77 @@ mod tests {
         buf.extend(payload);
         buf.advance_unparsed(buf.end());
         d.push(&PacketRef::new(meta, buf, pos, payload.len() as u16))
+    }
+
+    /// A packet of the camrec tests: `seq`, RTP time `ts`, `mark`.
+    fn camrec_push(
+        d: &mut Depacketizer,
+        buf: &mut MarkBuf,
+        seq: u16,
+        ts: i64,
+        mark: bool,
+        payload: &[u8],
+    ) -> Result<(), String> {
+        let pkt = ReceivedPacketBuilder {
+            ctx: crate::PacketContext::dummy(),
+            stream_id: 0,
+            timestamp: crate::Timestamp::new(ts, NonZeroU32::new(90_000).unwrap(), 0).unwrap(),
+            ssrc: 0,
+            sequence_number: seq,
+            loss: 0,
+            mark,
+            payload_type: 0,
+        }
+        .build(payload.iter().copied())
+        .unwrap();
+        push_via_buf(d, crate::rtp::PacketMeta::from_received(&pkt), pkt.payload(), buf)
+    }
+
+    /// camrec patch 2: the first packets are the tail of a fragmented NAL
+    /// (a UDP stream joined mid-frame, no loss visible). They are skipped
+    /// and the next access unit comes out whole; later in the stream the
+    /// same packet is still an error.
+    #[test]
+    fn camrec_join_mid_fragment_skips_to_next_access_unit() {
+        init_logging();
+        let mut buf = MarkBuf::new(65536);
+        let mut d = Depacketizer::new(90_000, None).unwrap();
+        camrec_push(&mut d, &mut buf, 10, 0, false, b"\x7c\x05middle").expect("middle fragment skipped");
+        assert!(d.pull().is_none());
+        camrec_push(&mut d, &mut buf, 11, 0, true, b"\x7c\x45end").expect("last fragment skipped");
+        assert!(d.pull().is_none());
+        camrec_push(&mut d, &mut buf, 12, 3000, true, b"\x41whole picture").unwrap();
+        let frame = match d.pull() {
+            Some(Ok(CodecItem::VideoFrame(f))) => f,
+            o => panic!("expected a frame, got {o:?}"),
+        };
+        assert_eq!(frame.timestamp().timestamp(), 3000);
+        assert_eq!(frame.loss(), 0);
+        assert!(frame.data().ends_with(b"whole picture"));
+        // Mid-stream, a continuation without its start is still refused.
+        let e = camrec_push(&mut d, &mut buf, 13, 6000, false, b"\x7c\x05middle").unwrap_err();
+        assert!(e.contains("start bit unset"), "{e}");
+    }
+
+    /// camrec patch 1: VLC 3.0.24's fmtp, ending in `;`.
+    #[test]
+    fn camrec_fmtp_with_trailing_semicolon_keeps_parameters() {
+        init_logging();
+        let d = Depacketizer::new(
+            90_000,
+            Some(
+                "packetization-mode=1;profile-level-id=64001e;\
+                 sprop-parameter-sets=Z2QAHqzZQKAv+XARAAADAAEAAAMAMg8WLZY=,aOvjyyLA;",
+            ),
+        )
+        .unwrap();
+        match d.parameters() {
+            Some(crate::codec::ParametersRef::Video(v)) => {
+                assert_eq!(v.pixel_dimensions(), (640, 360));
+                assert_eq!(v.rfc6381_codec(), "avc1.64001E");
+            }
+            o => panic!("no parameters from the SDP: {o:?}"),
+        }
     }
 
     /*

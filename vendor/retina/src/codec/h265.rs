@@ -220,6 +220,8 @@ impl Depacketizer {
         }
 
         let mut r = Ok(());
+        // camrec patch: see the "start bit unset" case below.
+        let fresh = matches!(self.input_state, DepacketizerInputState::New);
         let mut access_unit =
             match std::mem::replace(&mut self.input_state, DepacketizerInputState::New) {
                 DepacketizerInputState::New => {
@@ -459,7 +461,18 @@ impl Depacketizer {
                         }
                     }
                     (false, false) => {
-                        if loss > 0 {
+                        // camrec patch: `fresh` (no packet since the stream started or
+                        // since the last error) means we joined in the middle of a
+                        // fragmented NAL, as happens when a UDP stream is already
+                        // flowing before PLAY (VLC, multicast-like servers). Like a loss,
+                        // skip to the next access unit instead of failing the stream.
+                        if loss > 0 || fresh {
+                            if fresh && loss == 0 {
+                                log::debug!(
+                                    "FU continuation without a start at the beginning of the \
+                                     stream; skipping to the next access unit"
+                                );
+                            }
                             self.discard_au();
                             self.input_state = DepacketizerInputState::Loss {
                                 timestamp,
@@ -821,7 +834,14 @@ impl InternalParameters {
         let mut pps_nal = None;
         let mut vps_nal = None;
         for p in format_specific_params.split(';') {
-            match p.trim().split_once('=') {
+            let p = p.trim();
+            if p.is_empty() {
+                // camrec patch: VLC ends its fmtp with `;` (as Reolink does for AAC,
+                // see aac.rs); the empty last "parameter" made the whole line, and so
+                // the in-SDP VPS/SPS/PPS, be ignored.
+                continue;
+            }
+            match p.split_once('=') {
                 Some(("tx-mode", "SRST")) => {}
                 Some(("tx-mode", v)) => {
                     return Err(format!("unsupported/unexpected tx-mode {v}; expected SRST"));
@@ -1046,6 +1066,79 @@ mod tests {
         buf.extend(payload);
         buf.advance_unparsed(buf.end());
         d.push(&PacketRef::new(meta, buf, pos, payload.len() as u16))
+    }
+
+    /// A packet of the camrec tests: `seq`, RTP time `ts`, `mark`.
+    fn camrec_push(
+        d: &mut super::Depacketizer,
+        buf: &mut MarkBuf,
+        seq: u16,
+        ts: i64,
+        mark: bool,
+        payload: &[u8],
+    ) -> Result<(), String> {
+        let pkt = ReceivedPacketBuilder {
+            ctx: crate::PacketContext::dummy(),
+            stream_id: 0,
+            timestamp: crate::Timestamp::new(ts, NonZeroU32::new(90_000).unwrap(), 0).unwrap(),
+            ssrc: 0,
+            sequence_number: seq,
+            loss: 0,
+            mark,
+            payload_type: 0,
+        }
+        .build(payload.iter().copied())
+        .unwrap();
+        push_via_buf(d, crate::rtp::PacketMeta::from_received(&pkt), pkt.payload(), buf)
+    }
+
+    /// camrec patch 2: the first packets are the tail of a fragmented NAL
+    /// (a UDP stream joined mid-frame, no loss visible). They are skipped
+    /// and the next access unit comes out whole; later in the stream the
+    /// same packet is still an error.
+    #[test]
+    fn camrec_join_mid_fragment_skips_to_next_access_unit() {
+        init_logging();
+        let mut buf = MarkBuf::new(65536);
+        let mut d = super::Depacketizer::new(90_000, None).unwrap();
+        camrec_push(&mut d, &mut buf, 10, 0, false, b"\x62\x01\x13middle").expect("middle fragment skipped");
+        assert!(d.pull().is_none());
+        camrec_push(&mut d, &mut buf, 11, 0, true, b"\x62\x01\x53end").expect("last fragment skipped");
+        assert!(d.pull().is_none());
+        camrec_push(&mut d, &mut buf, 12, 3000, true, b"\x02\x01whole picture").unwrap();
+        let frame = match d.pull() {
+            Some(Ok(CodecItem::VideoFrame(f))) => f,
+            o => panic!("expected a frame, got {o:?}"),
+        };
+        assert_eq!(frame.timestamp().timestamp(), 3000);
+        assert_eq!(frame.loss(), 0);
+        assert!(frame.data().ends_with(b"whole picture"));
+        // Mid-stream, a continuation without its start is still refused.
+        let e = camrec_push(&mut d, &mut buf, 13, 6000, false, b"\x62\x01\x13middle").unwrap_err();
+        assert!(e.contains("start bit unset"), "{e}");
+    }
+
+    /// camrec patch 1: VLC 3.0.24's fmtp (sprop-sei shortened), ending in `;`.
+    #[test]
+    fn camrec_fmtp_with_trailing_semicolon_keeps_parameters() {
+        init_logging();
+        let d = super::Depacketizer::new(
+            90_000,
+            Some(
+                "tx-mode=SRST;profile-id=1;level-id=63;tier-flag=0;profile-space=0;\
+                 sprop-vps=QAEMAf//AWAAAAMAkAAAAwAAAwA/lZgJ;\
+                 sprop-sps=QgEBAWAAAAMAkAAAAwAAAwA/oAUCAWlllZpJMrwFoCAAAAMAIAAAAwMh;\
+                 sprop-pps=RAHBcrRiQA==;sprop-sei=TgEF//8=;",
+            ),
+        )
+        .unwrap();
+        match d.parameters() {
+            Some(crate::codec::ParametersRef::Video(v)) => {
+                assert_eq!(v.pixel_dimensions(), (640, 360));
+                assert_eq!(v.rfc6381_codec(), "hvc1.1.6.L63.90");
+            }
+            o => panic!("no parameters from the SDP: {o:?}"),
+        }
     }
 
     #[test]
