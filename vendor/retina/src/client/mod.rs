@@ -1244,7 +1244,10 @@ impl RtspConnection {
                             // responses; ffmpeg and live555 accept them the same way.
                             // (During TEARDOWN, late replies to keepalives may still be
                             // on the wire, so the strict matching stays there.)
-                            debug!("taking {} response without CSeq as the reply to {method} CSeq {cseq}", r.reason_phrase);
+                            debug!(
+                                "taking {} response without CSeq as the reply to {method} CSeq {cseq}",
+                                r.reason_phrase
+                            );
                             let body = self.inner.body_bytes(msg.body_pos, msg.body_len);
                             break (r, body, msg_ctx);
                         } else {

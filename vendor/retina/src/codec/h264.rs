@@ -1599,7 +1599,12 @@ mod tests {
         }
         .build(payload.iter().copied())
         .unwrap();
-        push_via_buf(d, crate::rtp::PacketMeta::from_received(&pkt), pkt.payload(), buf)
+        push_via_buf(
+            d,
+            crate::rtp::PacketMeta::from_received(&pkt),
+            pkt.payload(),
+            buf,
+        )
     }
 
     /// camrec patch 2: the first packets are the tail of a fragmented NAL
@@ -1611,7 +1616,8 @@ mod tests {
         init_logging();
         let mut buf = MarkBuf::new(65536);
         let mut d = Depacketizer::new(90_000, None).unwrap();
-        camrec_push(&mut d, &mut buf, 10, 0, false, b"\x7c\x05middle").expect("middle fragment skipped");
+        camrec_push(&mut d, &mut buf, 10, 0, false, b"\x7c\x05middle")
+            .expect("middle fragment skipped");
         assert!(d.pull().is_none());
         camrec_push(&mut d, &mut buf, 11, 0, true, b"\x7c\x45end").expect("last fragment skipped");
         assert!(d.pull().is_none());

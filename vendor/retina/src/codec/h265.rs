@@ -1089,7 +1089,12 @@ mod tests {
         }
         .build(payload.iter().copied())
         .unwrap();
-        push_via_buf(d, crate::rtp::PacketMeta::from_received(&pkt), pkt.payload(), buf)
+        push_via_buf(
+            d,
+            crate::rtp::PacketMeta::from_received(&pkt),
+            pkt.payload(),
+            buf,
+        )
     }
 
     /// camrec patch 2: the first packets are the tail of a fragmented NAL
@@ -1101,9 +1106,11 @@ mod tests {
         init_logging();
         let mut buf = MarkBuf::new(65536);
         let mut d = super::Depacketizer::new(90_000, None).unwrap();
-        camrec_push(&mut d, &mut buf, 10, 0, false, b"\x62\x01\x13middle").expect("middle fragment skipped");
+        camrec_push(&mut d, &mut buf, 10, 0, false, b"\x62\x01\x13middle")
+            .expect("middle fragment skipped");
         assert!(d.pull().is_none());
-        camrec_push(&mut d, &mut buf, 11, 0, true, b"\x62\x01\x53end").expect("last fragment skipped");
+        camrec_push(&mut d, &mut buf, 11, 0, true, b"\x62\x01\x53end")
+            .expect("last fragment skipped");
         assert!(d.pull().is_none());
         camrec_push(&mut d, &mut buf, 12, 3000, true, b"\x02\x01whole picture").unwrap();
         let frame = match d.pull() {
