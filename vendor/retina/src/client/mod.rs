@@ -3291,7 +3291,7 @@ mod tests {
                 },
             );
             if wrong_password {
-                let e = r.err().expect("a refused renewal fails").to_string();
+                let e = r.expect_err("a refused renewal fails").to_string();
                 assert!(e.contains("Unauthorized after trying digest auth"), "{e}");
             } else {
                 let (_, _, resp, _) = r.expect("the renewed request gets its answer");
