@@ -501,7 +501,9 @@ fn wall_of(t: retina::WallTime) -> WallTime {
 ///
 /// `group` should be one per camera, reused across reconnects: stale
 /// sessions of a previous connection are waited out first (bounded by
-/// [`SourceConfig::stale_session_wait`]).
+/// [`SourceConfig::stale_session_wait`]). After a session the camera ended
+/// itself ([`SourceError::camera_ended_session`]) there is nothing to wait
+/// for: pass a fresh group.
 pub async fn connect(
     cfg: &SourceConfig,
     group: &Arc<SessionGroup>,
