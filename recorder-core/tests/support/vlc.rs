@@ -86,14 +86,17 @@ impl VlcServer {
             .stderr(std::fs::File::create(&log).unwrap());
         let child = cmd.spawn().expect("spawn cvlc");
         let server = VlcServer { child, port, log };
+        // VLC listens before its stream is set up, and answers DESCRIBE
+        // with 500 until then.
+        let ready = if auth.is_some() { 401 } else { 200 };
         let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while describe_status(port) != Some(ready) {
             assert!(
                 t.elapsed() < Duration::from_secs(20),
-                "VLC did not listen on {port} within 20 s; its log:\n{}",
+                "VLC did not serve rtsp://127.0.0.1:{port}/cam within 20 s; its log:\n{}",
                 server.log_text()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(100));
         }
         Some(server)
     }
@@ -115,6 +118,22 @@ impl Drop for VlcServer {
         let _ = Command::new("kill").args(["-KILL", "--", &pgid]).status();
         let _ = self.child.wait();
     }
+}
+
+/// The status code of a `DESCRIBE` of `/cam` on `port`, if any answer came.
+fn describe_status(port: u16) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        conn,
+        "DESCRIBE rtsp://127.0.0.1:{port}/cam RTSP/1.0\r\nCSeq: 1\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    conn.read_exact(&mut head).ok()?;
+    // "RTSP/1.0 200"
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 /// Makes a video-only test clip: `secs` of 640x360 25 fps `testsrc2`, a
