@@ -1,12 +1,16 @@
 #!/bin/sh
 # Installs what camrec's tests need, when missing: ffmpeg/ffprobe (decode
-# checks), GStreamer's RTSP server with python3-gi (a real third-party RTSP
-# server), and cargo-nextest is not needed. Idempotent; safe to rerun.
+# checks), GStreamer's RTSP server with python3-gi and VLC (real third-party
+# RTSP servers), and cargo-nextest is not needed. Idempotent; safe to rerun.
 set -eu
 need_apt=""
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt="$need_apt ffmpeg"
 /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer' >/dev/null 2>&1 \
   || need_apt="$need_apt python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav"
+# VLC's RTSP server (UDP only, quirky: recorder-core/tests/source_vlc.rs).
+# The stream output modules (rtp, rtsp) are in vlc-plugin-base.
+command -v cvlc >/dev/null 2>&1 && [ -n "$(ls /usr/lib/*/vlc/plugins/stream_out/libstream_out_rtp_plugin.so 2>/dev/null)" ] \
+  || need_apt="$need_apt vlc-bin vlc-plugin-base"
 if [ -n "$need_apt" ]; then
   echo "installing:$need_apt"
   SUDO=""

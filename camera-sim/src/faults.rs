@@ -34,6 +34,11 @@ pub struct Faults {
     /// After this long, write a burst of random bytes onto the TCP connection
     /// (once per session), then carry on streaming.
     pub garbage_after: Option<Duration>,
+    /// Answer `TEARDOWN` of a session the connection does not hold (one
+    /// that ended with its connection) with this status instead of
+    /// `454 Session Not Found`, as cameras that reply `400`/`405` do: a
+    /// client then cannot confirm that the session is gone.
+    pub teardown_unknown_status: Option<u16>,
 }
 
 impl Faults {

@@ -236,7 +236,12 @@ impl Conn {
             "PLAY" => self.play(req),
             "TEARDOWN" => match req.session_id() {
                 Some(id) if self.sessions.remove(id).is_some() => Response::new(200),
-                _ => Response::new(454),
+                _ => Response::new(
+                    req.path()
+                        .and_then(|p| self.mount_for(&p))
+                        .and_then(|(m, _)| m.faults().teardown_unknown_status)
+                        .unwrap_or(454),
+                ),
             },
             "GET_PARAMETER" | "SET_PARAMETER" => self.keepalive(req, cseq),
             "PAUSE" => Response::new(501),

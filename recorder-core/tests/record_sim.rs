@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use camera_sim::{AuthMode, Faults, FrameLog, MountConfig, SimConfig};
 use recorder_core::recorder::{CameraConfig, CameraState, Recorder};
+use recorder_core::source::Transport;
 use support::{media::*, recording::*};
 
 const PATH: &str = "/stream1";
@@ -195,6 +196,102 @@ async fn sim_session_closed_every_3s_keeps_one_continuous_file() {
     assert!(
         stored_s >= recorded_s * 0.9,
         "only {stored_s:.1} s of video stored over {recorded_s:.1} s"
+    );
+}
+
+/// The Tapo-style drop over UDP, with Digest authentication, from a
+/// camera that answers `TEARDOWN` of a session it no longer has with 400.
+/// The camera closed the connection, so its session is gone; camrec used
+/// to wait for it anyway until it expired (60 s: retina's background
+/// TEARDOWN never got a confirmation). Now it reconnects as promptly as
+/// over TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_udp_session_closed_by_camera_reconnects_at_once() {
+    let faults = Faults {
+        close_after: Some(Duration::from_secs(3)),
+        teardown_unknown_status: Some(400),
+        ..Faults::none()
+    };
+    let sim = start_sim(
+        SimConfig::new()
+            .mount(MountConfig::demo(PATH).faults(faults))
+            .credentials("admin", "RightPass1", AuthMode::Digest),
+    );
+    let url = sim
+        .url(PATH)
+        .replacen("rtsp://", "rtsp://admin:RightPass1@", 1);
+    let mut cfg = camera("cam", &url, Duration::from_secs(60));
+    cfg.source.transport = Transport::Udp;
+    let recorder = Recorder::new();
+    let rec = add(&recorder, cfg);
+    let outages = watch_outages(rec.status.clone());
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let sent = drain_and_stop(&sim, &[PATH], recorder).await.remove(0);
+    let outages = outages.await.unwrap();
+    let files = rec.segments();
+    let reports = tokio::task::spawn_blocking(move || inspect_all(&files))
+        .await
+        .unwrap();
+    println!(
+        "sent {sent:?}; outages {outages:?}; errors {:?}",
+        rec.errors()
+    );
+    assert!(sent.closed_by_fault >= 3, "{sent:?}");
+    assert!(outages.len() >= 3, "{outages:?}");
+    assert!(
+        outages.iter().all(|d| *d < Duration::from_millis(1500)),
+        "{outages:?}"
+    );
+    assert_eq!(reports.len(), 1, "{} files", reports.len());
+    let r = &reports[0];
+    r.assert_clean();
+    r.assert_av_aligned();
+    assert_timeline_honest(r, 1.5);
+    // UDP on loopback loses nothing: every frame sent is stored.
+    assert_eq!(total_video(&reports), sent.video_frames);
+}
+
+/// A session camrec drops itself (here: the camera went silent) may still
+/// be playing at the camera, so the reconnect waits for retina's TEARDOWN
+/// of it: the protection stays where it is needed. Over UDP with Digest
+/// that TEARDOWN used to fail with 401 until the session expired (60 s);
+/// now it answers the fresh challenge and the wait ends with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_udp_stall_waits_for_the_teardown_only() {
+    let faults = Faults {
+        stall_after: Some(Duration::from_secs(3)),
+        ..Faults::none()
+    };
+    let sim = start_sim(
+        SimConfig::new()
+            .mount(MountConfig::demo(PATH).faults(faults))
+            .credentials("admin", "RightPass1", AuthMode::Digest),
+    );
+    let url = sim
+        .url(PATH)
+        .replacen("rtsp://", "rtsp://admin:RightPass1@", 1);
+    let mut cfg = camera("cam", &url, Duration::from_secs(60));
+    cfg.source.transport = Transport::Udp;
+    cfg.source.stall_timeout = Duration::from_secs(2);
+    let recorder = Recorder::new();
+    let rec = add(&recorder, cfg);
+    let outages = watch_outages(rec.status.clone());
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(recorder.shutdown(Duration::from_secs(10)).await);
+    let outages = outages.await.unwrap();
+    println!("outages {outages:?}; errors {:?}", rec.errors());
+    assert!(
+        rec.errors().iter().any(|e| e.contains("stalled")),
+        "{:?}",
+        rec.errors()
+    );
+    // From the stall's detection: retina's TEARDOWN attempt on the silent
+    // connection (5 s), one on a fresh connection, the reconnect. The wait
+    // is real, and ends with the TEARDOWN, not at the 60 s expiry.
+    let first = *outages.first().expect("reconnected after the stall");
+    assert!(
+        first >= Duration::from_secs(4) && first < Duration::from_millis(7500),
+        "{outages:?}"
     );
 }
 

@@ -232,7 +232,9 @@ async fn read_sessions(
     stopped: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) {
     let ctx = r.ctx;
-    let group = std::sync::Arc::new(SessionGroup::default());
+    // Sessions of ours the camera may still be playing (retina keeps
+    // tearing them down in the background); `connect` waits for them.
+    let mut group = std::sync::Arc::new(SessionGroup::default());
     let mut backoff = Backoff::new(cfg.backoff.clone());
     let url = cfg.source.url.redacted();
     let mut disconnected_at: Option<Instant> = None;
@@ -359,6 +361,13 @@ async fn read_sessions(
                 Err(e) => {
                     tracing::warn!(camera = %cfg.id, error = %e, "session ended");
                     ctx.source_error(e.to_string(), false);
+                    if e.camera_ended_session() {
+                        // Nothing of this session is left at the camera to
+                        // wait for: forget it, so the reconnect is as
+                        // prompt over UDP as over TCP. Sessions we drop
+                        // ourselves (stall, bad data) stay tracked.
+                        group = std::sync::Arc::new(SessionGroup::default());
+                    }
                     break;
                 }
             }

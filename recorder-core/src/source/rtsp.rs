@@ -193,6 +193,17 @@ impl SourceError {
         }
     }
 
+    /// True when the camera itself ended the session by closing the RTSP
+    /// connection. Its session is then gone at the camera, so a reconnect
+    /// need not wait for it to expire (see [`SessionGroup`]): pass a fresh
+    /// group to [`connect`]. Sessions that ended any other way (a stall,
+    /// undecodable data) may still be playing at the camera and are worth
+    /// waiting for: a camera with few session slots refuses new ones
+    /// meanwhile, and over UDP it keeps sending to our old ports.
+    pub fn camera_ended_session(&self) -> bool {
+        matches!(self, SourceError::EndOfStream { .. })
+    }
+
     fn from_retina(e: retina::Error, url: &CameraUrl) -> Self {
         let redacted = url.redacted();
         let status = e.status_code();
@@ -454,6 +465,27 @@ fn codec_known(c: &CodecConfig) -> bool {
     }
 }
 
+/// True if an H.265 access unit (4-byte NAL lengths) is an IRAP picture:
+/// its first base-layer picture NAL is BLA, IDR or CRA (types 16 to 21).
+/// Malformed input is simply not an IRAP.
+fn h265_is_irap(mut au: &[u8]) -> bool {
+    while let (Some(len), Some(hdr)) = (au.get(..4), au.get(4..6)) {
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let unit_type = (hdr[0] >> 1) & 0x3f;
+        let layer = ((hdr[0] & 1) << 5) | (hdr[1] >> 3);
+        if layer == 0 && unit_type < 32 {
+            // The first picture (VCL) NAL decides: all of a picture's
+            // slices share its type.
+            return (16..=21).contains(&unit_type);
+        }
+        match au.get(4usize.saturating_add(len)..) {
+            Some(rest) if len > 0 => au = rest,
+            _ => return false,
+        }
+    }
+    false
+}
+
 fn wall_of(t: retina::WallTime) -> WallTime {
     let st: SystemTime = t.into();
     match st.duration_since(SystemTime::UNIX_EPOCH) {
@@ -469,7 +501,9 @@ fn wall_of(t: retina::WallTime) -> WallTime {
 ///
 /// `group` should be one per camera, reused across reconnects: stale
 /// sessions of a previous connection are waited out first (bounded by
-/// [`SourceConfig::stale_session_wait`]).
+/// [`SourceConfig::stale_session_wait`]). After a session the camera ended
+/// itself ([`SourceError::camera_ended_session`]) there is nothing to wait
+/// for: pass a fresh group.
 pub async fn connect(
     cfg: &SourceConfig,
     group: &Arc<SessionGroup>,
@@ -791,14 +825,26 @@ impl Session {
                     info.frame_rate = fps.or(info.frame_rate);
                 }
                 let known = codec_known(&self.asm.tracks()[track].codec);
+                let rtp = f.timestamp().timestamp();
+                let arrival = wall_of(f.start_ctx().received_wall());
+                let loss = f.loss();
+                let retina_key = f.is_random_access_point();
+                let data = Bytes::from(f.into_data());
+                // retina flags only IDR pictures in H.265. Encoders with
+                // open GOPs (x265's default, VLC's streams of such files)
+                // send an IDR once and CRA pictures after that, so a late
+                // joiner would never see a keyframe.
+                let keyframe = retina_key
+                    || (matches!(self.asm.tracks()[track].codec, CodecConfig::H265 { .. })
+                        && h265_is_irap(&data));
                 let raw = RawFrame {
                     track,
-                    rtp: f.timestamp().timestamp(),
-                    arrival: wall_of(f.start_ctx().received_wall()),
-                    keyframe: f.is_random_access_point(),
+                    rtp,
+                    arrival,
+                    keyframe,
                     duration_hint: None,
-                    loss: f.loss(),
-                    data: Bytes::from(f.into_data()),
+                    loss,
+                    data,
                     new_codec: new_codec.map(|c| c.0),
                 };
                 if !known {
@@ -926,6 +972,9 @@ mod tests {
         assert!(errs[5].is_config_error());
         assert!(!errs[1].is_config_error());
         assert!(!errs[3].is_config_error());
+        // Only the camera closing the connection frees its session.
+        assert!(errs[6].camera_ended_session());
+        assert!(errs[..6].iter().all(|e| !e.camera_ended_session()));
         assert!(errs[4].to_string().contains("video/jpeg"));
         assert!(errs[2].to_string().contains("10.0 s"));
     }
@@ -936,6 +985,44 @@ mod tests {
         let d = format!("{cfg:?}");
         assert!(!d.contains("TopSecret9"), "{d}");
         assert!(d.contains("admin:***@cam"));
+    }
+
+    /// `nals` as 4-byte-length-prefixed NAL units with the given H.265
+    /// types (layer 0, temporal id 1) and a byte of payload each.
+    fn h265_au(types: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &t in types {
+            out.extend_from_slice(&3u32.to_be_bytes());
+            out.extend_from_slice(&[t << 1, 1, 0xaf]);
+        }
+        out
+    }
+
+    #[test]
+    fn h265_irap_pictures_are_found_after_parameter_sets() {
+        // VPS, SPS, PPS, prefix SEI, then the picture.
+        for irap in 16..=21 {
+            assert!(h265_is_irap(&h265_au(&[32, 33, 34, 39, irap])), "{irap}");
+        }
+        // TRAIL_R, TRAIL_N, RASL_N, RADL_R, reserved 22 (not an IRAP type).
+        for other in [1, 0, 8, 7, 22] {
+            assert!(!h265_is_irap(&h265_au(&[35, other])), "{other}");
+        }
+        assert!(!h265_is_irap(&[]));
+        assert!(!h265_is_irap(&h265_au(&[32, 33, 34])), "no picture");
+        // Truncated or zero-length NALs end the scan without panicking.
+        let mut cut = h265_au(&[39, 21]);
+        cut[3] = 200;
+        assert!(!h265_is_irap(&cut));
+        assert!(!h265_is_irap(&[0, 0, 0, 0, 0x40, 1]));
+        assert!(!h265_is_irap(&[0, 0, 0, 9, 0x2a]));
+        // Enhancement-layer (nuh_layer_id 1) NALs do not decide.
+        let mut au = h265_au(&[21, 1]);
+        au[5] = (1 << 3) | 1;
+        assert!(!h265_is_irap(&au), "CRA in layer 1, TRAIL in layer 0");
+        let mut au = h265_au(&[1, 21]);
+        au[5] = (1 << 3) | 1;
+        assert!(h265_is_irap(&au), "TRAIL in layer 1, CRA in layer 0");
     }
 
     #[test]

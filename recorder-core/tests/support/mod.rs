@@ -15,3 +15,5 @@ pub mod muxed;
 pub mod recording;
 /// S3 test servers, a fault-injecting proxy, and bucket helpers.
 pub mod s3;
+/// VLC's RTSP server and the clips it serves.
+pub mod vlc;

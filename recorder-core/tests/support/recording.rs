@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use camera_sim::{Faults, FrameLog, SimConfig, SimHandle, Simulator};
 use recorder_core::mux::MuxerConfig;
-use recorder_core::recorder::{CameraConfig, CameraStatus, Recorder};
+use recorder_core::recorder::{CameraConfig, CameraState, CameraStatus, Recorder};
 use recorder_core::sink::{LocalSink, ObjectNameTemplate, DEFAULT_TEMPLATE};
 use recorder_core::source::{BackoffConfig, CameraUrl, SourceConfig};
 
@@ -89,6 +89,33 @@ impl Drop for Recording {
     fn drop(&mut self) {
         self.poller.abort();
     }
+}
+
+/// Watches a camera until it stops and returns how long each outage lasted
+/// (from leaving `Recording` to being back in it; polled every 10 ms). An
+/// outage still open when the camera stops is left out.
+pub fn watch_outages(status: Arc<CameraStatus>) -> tokio::task::JoinHandle<Vec<Duration>> {
+    tokio::spawn(async move {
+        let mut outages = Vec::new();
+        let mut recorded = false;
+        let mut down_since: Option<std::time::Instant> = None;
+        loop {
+            match status.state() {
+                CameraState::Stopped => return outages,
+                CameraState::Recording => {
+                    recorded = true;
+                    if let Some(t) = down_since.take() {
+                        outages.push(t.elapsed());
+                    }
+                }
+                _ if recorded && down_since.is_none() => {
+                    down_since = Some(std::time::Instant::now());
+                }
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
 }
 
 /// Makes the simulator close every session of `path` at once, after the
