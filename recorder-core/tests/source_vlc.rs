@@ -2,7 +2,7 @@
 //! `vlc-plugin-base`), which streams RTP over UDP only, keeps streaming to
 //! every client whether or not it is at a packet boundary, ends every
 //! session when its input loops, ends its `a=fmtp` lines with `;`, and
-//! sends `401` without `CSeq`. See docs/reliability-vlc.md.
+//! sends `401` without `CSeq`. See docs/reliability.md (quirky servers).
 //!
 //! Skips, with a printed reason, only when VLC (`cvlc`) is missing.
 
