@@ -105,8 +105,15 @@ fn assert_all_clean(o: &Outcome) {
 /// count exact); audio within one AAC frame per session (the audio frame
 /// that straddles a session's first video keyframe may be cut).
 fn assert_counts(o: &Outcome) {
+    assert_counts_losing_at_most(o, SLACK_PER_SESSION);
+}
+
+/// [`assert_counts`] for sessions that end on an error in mid-stream:
+/// what the camera sent after the failing message, up to `per_session`
+/// video frames per session, was in flight and is lost with the session.
+fn assert_counts_losing_at_most(o: &Outcome, per_session: u64) {
     let stored = total_video(&o.reports);
-    let slack = SLACK_PER_SESSION * o.sent.sessions_started;
+    let slack = per_session * o.sent.sessions_started;
     assert!(
         stored <= o.sent.video_frames && stored + slack >= o.sent.video_frames,
         "stored {stored} video frames, the camera sent {}",
@@ -114,7 +121,8 @@ fn assert_counts(o: &Outcome) {
     );
     let audio = total_audio(&o.reports);
     assert!(
-        audio <= o.sent.audio_frames && audio + o.sent.sessions_started >= o.sent.audio_frames,
+        audio <= o.sent.audio_frames
+            && audio + (1 + per_session) * o.sent.sessions_started >= o.sent.audio_frames,
         "stored {audio} audio frames, the camera sent {}",
         o.sent.audio_frames
     );
@@ -566,7 +574,10 @@ async fn sim_stale_cseq_keepalive_keeps_recording() {
     )
     .await;
     assert_all_clean(&o);
-    assert_counts(&o);
+    // retina ends the session on the stale reply; frames the camera sent
+    // behind it are still in the socket and go with the session (a few on
+    // an idle machine, up to ~10 on a loaded one). Allow a second's worth.
+    assert_counts_losing_at_most(&o, 25);
     assert_eq!(o.reports.len(), 1);
     let r = &o.reports[0];
     assert_timeline_honest(r, 1.5);
