@@ -465,7 +465,10 @@ async fn frames_arriving_but_nothing_stored_is_reported_with_its_cause() {
     assert_eq!(snap.not_storing, Some(NotStoringReason::FramesTooLarge));
     assert_eq!(snap.state, CameraState::Recording, "the session stays up");
     assert_eq!(snap.bytes_recorded, 0);
-    assert!(snap.frames_skipped >= 50, "over two seconds of frames: {snap:?}");
+    assert!(
+        snap.frames_skipped >= 50,
+        "over two seconds of frames: {snap:?}"
+    );
     let reported: Vec<_> = events
         .iter()
         .filter_map(|e| match e {

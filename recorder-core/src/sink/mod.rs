@@ -12,7 +12,7 @@
 //!
 //! Object names come from an [`ObjectNameTemplate`].
 
-mod fs;
+pub(crate) mod fs;
 pub mod local;
 pub mod object_name;
 mod open_segment;

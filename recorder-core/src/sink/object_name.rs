@@ -578,7 +578,9 @@ mod tests {
             let t = ObjectNameTemplate::parse(src).unwrap();
             for (camera, secs) in [("porch", 1_704_067_199), ("front-door_2", 951_782_400)] {
                 let name = t.render(camera, ts(secs), 17);
-                let f = t.match_name(&name).unwrap_or_else(|| panic!("{src}: {name}"));
+                let f = t
+                    .match_name(&name)
+                    .unwrap_or_else(|| panic!("{src}: {name}"));
                 assert_eq!(f.camera.as_deref(), Some(camera), "{src}: {name}");
                 assert_eq!(f.start, Some(ts(secs)), "{src}: {name}");
                 // The sink's collision suffix.
