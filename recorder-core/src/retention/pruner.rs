@@ -387,7 +387,8 @@ impl Pruner {
         loop {
             tokio::select! {
                 biased;
-                _ = stop.wait_for(|s| *s) => break,
+                // Also when the sender is gone: nobody can stop us later.
+                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => break,
                 ev = events.recv() => match ev {
                     Ok(RecorderEvent::SegmentStored(rec)) => {
                         self.record(&rec);
