@@ -171,7 +171,13 @@ async fn size_limit_keeps_the_folder_within_one_segment_oldest_first() {
             .filter(|(n, _)| is_segment(n))
             .map(|(_, b)| b)
             .sum();
-        largest_segment = seen.stored.iter().map(|s| s.1).max().unwrap_or(0).max(largest_segment);
+        largest_segment = seen
+            .stored
+            .iter()
+            .map(|s| s.1)
+            .max()
+            .unwrap_or(0)
+            .max(largest_segment);
         worst_over = worst_over.max(bytes as i64 - max_bytes as i64);
         for (n, _) in files.iter().filter(|(n, _)| n.ends_with(".part")) {
             parts_seen.insert(n.clone());
@@ -180,8 +186,14 @@ async fn size_limit_keeps_the_folder_within_one_segment_oldest_first() {
         // gone too.
         let stored: Vec<&String> = seen.stored.iter().map(|s| &s.0).collect();
         if let Some(newest_gone) = stored.iter().rposition(|n| !files.contains_key(*n)) {
-            if let Some(kept) = stored[..newest_gone].iter().find(|n| files.contains_key(**n)) {
-                order_violations.push(format!("{kept} kept after {} was deleted", stored[newest_gone]));
+            if let Some(kept) = stored[..newest_gone]
+                .iter()
+                .find(|n| files.contains_key(**n))
+            {
+                order_violations.push(format!(
+                    "{kept} kept after {} was deleted",
+                    stored[newest_gone]
+                ));
             }
             // The pre-existing old segments went before any new one.
             for o in old {
@@ -208,14 +220,21 @@ async fn size_limit_keeps_the_folder_within_one_segment_oldest_first() {
         "exceeded by {worst_over} > one segment ({largest_segment})"
     );
     let files = listing(root);
-    let kept: u64 = files.iter().filter(|(n, _)| is_segment(n)).map(|(_, b)| b).sum();
+    let kept: u64 = files
+        .iter()
+        .filter(|(n, _)| is_segment(n))
+        .map(|(_, b)| b)
+        .sum();
     assert!(kept <= max_bytes, "{kept} bytes kept");
     let cam = snap.cameras.iter().find(|c| c.camera == "cam").unwrap();
     assert_eq!(cam.usage.bytes, kept, "the account matches the folder");
     assert!(cam.segments_deleted >= 4, "{cam:?}");
     // The limit held something: deletions happened beyond the old files.
     let stored_total: u64 = seen.stored.iter().map(|s| s.1).sum();
-    assert!(stored_total > max_bytes, "record longer (CAMREC_TEST_RETENTION_SECS) to reach the limit");
+    assert!(
+        stored_total > max_bytes,
+        "record longer (CAMREC_TEST_RETENTION_SECS) to reach the limit"
+    );
     // The newest segments are all there, the open segment was never
     // touched (every .part became its .mp4 or is the last one), pins and
     // foreign files survived, the unpinned clip did not.
@@ -234,7 +253,10 @@ async fn size_limit_keeps_the_folder_within_one_segment_oldest_first() {
     for o in old {
         assert!(!files.contains_key(o));
     }
-    assert!(!root.join("cam/20200102").exists(), "emptied day folder removed");
+    assert!(
+        !root.join("cam/20200102").exists(),
+        "emptied day folder removed"
+    );
 }
 
 /// A tmpfs of a few MiB mounted for the test; unmounted on drop.
@@ -260,7 +282,9 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
     }
 }
 
@@ -290,7 +314,12 @@ async fn free_space_floor_on_a_small_tmpfs_deletes_the_oldest_and_never_fails() 
     })
     .await;
     let snap = pruner.snapshot();
-    let cam = snap.cameras.iter().find(|c| c.camera == "cam").unwrap().clone();
+    let cam = snap
+        .cameras
+        .iter()
+        .find(|c| c.camera == "cam")
+        .unwrap()
+        .clone();
     println!(
         "{secs} s on a 2 MiB tmpfs, floor {floor}: stored {} segments, deleted {}, lowest free {min_free} bytes, floor warning {}",
         seen.stored.len(),
@@ -300,7 +329,10 @@ async fn free_space_floor_on_a_small_tmpfs_deletes_the_oldest_and_never_fails() 
     // Recording never failed: no storage error, nothing dropped.
     assert!(seen.errors.is_empty(), "{:?}", seen.errors);
     assert_eq!(seen.dropped, 0);
-    assert!(cam.segments_deleted > 0, "the floor was never reached: record longer");
+    assert!(
+        cam.segments_deleted > 0,
+        "the floor was never reached: record longer"
+    );
     // The disk is too small for 30 days: reported.
     assert!(cam.floor_before_max_age);
     assert!(std::fs::metadata(root.join(pinned_clip)).is_ok());

@@ -40,6 +40,7 @@ pub fn flags(a: &ConfigArgs) -> config::Flags {
         metrics_listen: a.metrics_listen.clone(),
         no_metrics: a.no_metrics,
         legacy_metrics: a.legacy_metrics,
+        retention: a.retention.flags(),
     }
 }
 

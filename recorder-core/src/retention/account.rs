@@ -49,6 +49,28 @@ pub struct StoredFile {
     pub pinned: bool,
 }
 
+impl StoredFile {
+    /// A file, not pinned (hosts building an [`Account`] themselves).
+    pub fn new(
+        name: impl Into<String>,
+        camera: impl Into<String>,
+        kind: FileKind,
+        start: WallTime,
+        end: WallTime,
+        bytes: u64,
+    ) -> Self {
+        StoredFile {
+            name: name.into(),
+            camera: camera.into(),
+            kind,
+            start,
+            end,
+            bytes,
+            pinned: false,
+        }
+    }
+}
+
 /// What a name is, read without touching the disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NameClass {

@@ -10,6 +10,10 @@ use crate::sink::fs::{files_under, walk_io_error};
 use crate::sink::ObjectNameTemplate;
 use crate::time::WallTime;
 
+/// The longest a segment can last (the muxer's limit is 24 h): a file's
+/// mtime later than this after its named start is not its end.
+const MAX_SPAN_NS: i128 = 24 * 3600 * 1_000_000_000;
+
 /// What the start-up walk found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -34,8 +38,9 @@ pub struct ScanReport {
 ///
 /// A file's start is read from its name (the template's date and time
 /// placeholders, or `{unix}`), its end is its modification time (when its
-/// last fragment was written); a name without a time uses the
-/// modification time for both. A missing or unreadable `root` is an error;
+/// last fragment was written) kept between the start and 24 h after it (a
+/// copied or restored archive has fresh modification times); a name
+/// without a time uses the modification time for both. A missing or unreadable `root` is an error;
 /// an unreadable entry below it is skipped and reported.
 pub fn scan(
     root: &Path,
@@ -94,8 +99,14 @@ pub fn scan(
                     .ok()
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     .map(|d| WallTime(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)));
-                let start = start.or(mtime).unwrap_or_default();
-                let end = mtime.unwrap_or(start).max(start);
+                let (start, end) = match (start, mtime) {
+                    // A copied archive has fresh mtimes: never trust one
+                    // beyond the longest segment after the named start.
+                    (Some(s), Some(m)) => (s, m.clamp(s, s.add_ns(MAX_SPAN_NS))),
+                    (Some(s), None) => (s, s),
+                    (None, Some(m)) => (m, m),
+                    (None, None) => (WallTime::default(), WallTime::default()),
+                };
                 account.insert(StoredFile {
                     name,
                     camera,
@@ -167,6 +178,14 @@ mod tests {
             a.camera_usage("porch").oldest,
             Some(WallTime(1_704_110_400 * 1_000_000_000))
         );
+        // Fresh mtimes (this test wrote the files now) do not make 2024
+        // files young: the end stays within 24 h of the named start.
+        let porch = a
+            .iter()
+            .find(|(_, f)| f.name.starts_with("porch/"))
+            .unwrap()
+            .1;
+        assert_eq!(porch.end, porch.start.add_ns(24 * 3600 * 1_000_000_000));
         // A missing folder is an error that names it.
         let e = scan(&root.join("nope"), &t).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
