@@ -51,60 +51,45 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    // One stored segment with 100 000 kept: add it, plan (the oldest goes).
-    let (mut account, _) = scan(dir.path(), &t).unwrap();
-    let policy = RetentionPolicy::new()
-        .with_per_camera(
-            Limits::none()
-                .with_max_bytes(0)
-                .with_max_age(Duration::from_secs(30 * 86_400)),
-        )
-        .with_min_free_bytes(1 << 30);
-    let mut next = START + PER_CAMERA * 5;
-    c.bench_function("retention/one stored segment with 100k kept", |b| {
-        b.iter(|| {
-            next += 5;
-            let name = t.render("cam0", WallTime(next * 1_000_000_000), 0);
-            account.insert(StoredFile::new(
-                name,
+    // Steady state: one camera keeps `n` segments of 5 s under a max_age
+    // of exactly that span; each stored segment makes the oldest expire.
+    // One iteration = account update + plan + removal of what it chose.
+    for n in [1_000i64, 100_000] {
+        let age = Duration::from_secs(5 * n as u64);
+        let policy = RetentionPolicy::new()
+            .with_per_camera(Limits::none().with_max_age(age).with_max_bytes(u64::MAX))
+            .with_total(Limits::none().with_max_bytes(u64::MAX))
+            .with_min_free_bytes(1 << 30);
+        let mut account = Account::new();
+        let file = |i: i64| {
+            let s = START + i * 5;
+            StoredFile::new(
+                t.render("cam0", WallTime(s * 1_000_000_000), 0),
                 "cam0",
                 FileKind::Segment,
-                WallTime(next * 1_000_000_000),
-                WallTime((next + 5) * 1_000_000_000),
-                0,
-            ));
-            let p = plan(
-                &account,
-                &policy,
-                WallTime((next + 5) * 1_000_000_000),
-                Some(u64::MAX),
-            );
-            // With max_bytes 0 and empty files nothing is over: the pass
-            // is the check alone, as on most events.
-            black_box(p)
-        })
-    });
-    let mut empty = Account::new();
-    c.bench_function("retention/one stored segment with 0 kept", |b| {
-        b.iter(|| {
-            next += 5;
-            let name = t.render("cam0", WallTime(next * 1_000_000_000), 0);
-            empty.insert(StoredFile::new(
-                name,
-                "cam0",
-                FileKind::Segment,
-                WallTime(next * 1_000_000_000),
-                WallTime((next + 5) * 1_000_000_000),
-                0,
-            ));
-            black_box(plan(
-                &empty,
-                &policy,
-                WallTime((next + 5) * 1_000_000_000),
-                Some(u64::MAX),
-            ))
-        })
-    });
+                WallTime(s * 1_000_000_000),
+                WallTime((s + 5) * 1_000_000_000),
+                1_000_000,
+            )
+        };
+        for i in 0..n {
+            account.insert(file(i));
+        }
+        let mut next = n;
+        c.bench_function(&format!("retention/one stored segment with {n} kept"), |b| {
+            b.iter(|| {
+                account.insert(file(next));
+                let now = WallTime((START + next * 5 + 10) * 1_000_000_000);
+                next += 1;
+                let p = plan(&account, &policy, now, Some(u64::MAX));
+                assert_eq!(p.deletions.len(), 1);
+                for d in &p.deletions {
+                    account.remove(&d.key);
+                }
+                black_box(p)
+            })
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -445,3 +445,4 @@ mod tests {
         assert_eq!(p.floor_short_bytes, 400);
     }
 }
+
