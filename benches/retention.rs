@@ -76,19 +76,22 @@ fn bench(c: &mut Criterion) {
             account.insert(file(i));
         }
         let mut next = n;
-        c.bench_function(&format!("retention/one stored segment with {n} kept"), |b| {
-            b.iter(|| {
-                account.insert(file(next));
-                let now = WallTime((START + next * 5 + 10) * 1_000_000_000);
-                next += 1;
-                let p = plan(&account, &policy, now, Some(u64::MAX));
-                assert_eq!(p.deletions.len(), 1);
-                for d in &p.deletions {
-                    account.remove(&d.key);
-                }
-                black_box(p)
-            })
-        });
+        c.bench_function(
+            &format!("retention/one stored segment with {n} kept"),
+            |b| {
+                b.iter(|| {
+                    account.insert(file(next));
+                    let now = WallTime((START + next * 5 + 10) * 1_000_000_000);
+                    next += 1;
+                    let p = plan(&account, &policy, now, Some(u64::MAX));
+                    assert_eq!(p.deletions.len(), 1);
+                    for d in &p.deletions {
+                        account.remove(&d.key);
+                    }
+                    black_box(p)
+                })
+            },
+        );
     }
 }
 

@@ -445,4 +445,3 @@ mod tests {
         assert_eq!(p.floor_short_bytes, 400);
     }
 }
-
