@@ -261,7 +261,7 @@ pub struct PruneArgs {
     /// Delete it.
     #[arg(long)]
     pub apply: bool,
-    /// TOML configuration file ([retention], [output] key_template, [storage] dir).
+    /// TOML configuration file (its retention table, key_template and storage dir are used).
     #[arg(long, short = 'c', env = "CAMREC_CONFIG")]
     pub config: Option<PathBuf>,
     /// File name template the folder was written with [default: the configuration's].

@@ -938,7 +938,7 @@ pub fn observed(
     observed_with_retention(cameras, disabled, store, options, None)
 }
 
-/// [`observed`], with the retention of the local folder.
+/// Builds what the endpoints observe, retention of the local folder included.
 pub fn observed_with_retention(
     cameras: Vec<WatchedCamera>,
     disabled: Vec<String>,
