@@ -433,3 +433,110 @@ impl Pruner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retention::account::StoredFile;
+    use crate::retention::policy::Limits;
+
+    const S: i64 = 1_000_000_000;
+
+    fn record(name: &str, start_s: i64, bytes: u64) -> SegmentRecord {
+        SegmentRecord {
+            camera: "cam".into(),
+            index: 0,
+            name: name.into(),
+            location: name.into(),
+            upload_pending: false,
+            wall_start: WallTime(start_s * S),
+            wall_end: WallTime((start_s + 5) * S),
+            duration: Duration::from_secs(5),
+            bytes,
+            fragments: 5,
+            video_frames: Some(125),
+            codecs: vec!["h264"],
+            resolution: Some((640, 360)),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn events_feed_the_account_and_counters_follow_deletions() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let t = ObjectNameTemplate::default();
+        let policy = RetentionPolicy::new().with_per_camera(Limits::none().with_max_bytes(250));
+        let (p, scanned) = Pruner::open(root, t.clone(), policy).unwrap();
+        assert_eq!(scanned.files, 0);
+        let mut names = Vec::new();
+        for i in 0..4 {
+            let name = t.render("cam", WallTime((1_700_000_000 + 5 * i) * S), 0);
+            let path = path_of(root, &name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, [0u8; 100]).unwrap();
+            p.record(&record(&name, 1_700_000_000 + 5 * i, 100));
+            names.push(name);
+        }
+        // An S3 record is not this folder's.
+        let mut s3 = record("cam/x.mp4", 1_800_000_000, 1_000_000);
+        s3.upload_pending = true;
+        p.record(&s3);
+        let r = p.prune_now(WallTime(1_700_000_100 * S));
+        let deleted: Vec<&str> = r.deleted.iter().map(|d| d.file.name.as_str()).collect();
+        assert_eq!(deleted, [names[0].as_str(), names[1].as_str()]);
+        let snap = p.snapshot();
+        let cam = &snap.cameras[0];
+        assert_eq!((cam.usage.files, cam.usage.bytes), (2, 200));
+        assert_eq!((cam.segments_deleted, cam.bytes_deleted), (2, 200));
+        assert_eq!(cam.usage.oldest, Some(WallTime(1_700_000_010 * S)));
+        assert!(!path_of(root, &names[0]).exists());
+        assert!(path_of(root, &names[3]).exists());
+        assert_eq!(snap.passes, 1);
+    }
+
+    #[test]
+    fn a_failed_deletion_is_counted_and_retried_and_the_floor_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let t = ObjectNameTemplate::default();
+        // A "file" that cannot be unlinked: a folder by that name.
+        let stuck = "cam/20200101/000000_cam.mp4";
+        std::fs::create_dir_all(path_of(root, stuck)).unwrap();
+        let mut account = Account::new();
+        account.insert(StoredFile::new(
+            stuck,
+            "cam",
+            FileKind::Segment,
+            WallTime(1_577_836_800 * S),
+            WallTime(1_577_836_805 * S),
+            100,
+        ));
+        // Everything below an impossible floor, with a 100-year age limit:
+        // the floor deletes "young" files and cannot reach its goal.
+        let policy = RetentionPolicy::new()
+            .with_per_camera(Limits::none().with_max_age(Duration::from_secs(100 * 366 * 86_400)))
+            .with_min_free_bytes(u64::MAX);
+        let p = Pruner::with_account(root, t, policy, account);
+        let r = p.prune_now(WallTime::now());
+        assert_eq!(r.failed.len(), 1, "{r:?}");
+        assert!(r.floor_short_bytes > 0);
+        let snap = p.snapshot();
+        assert_eq!(snap.delete_errors, 1);
+        assert!(snap.free_bytes.is_some());
+        assert_eq!(snap.cameras[0].usage.files, 1, "kept in the account");
+        // Retried at the next pass, and counted again.
+        let r = p.prune_now(WallTime::now());
+        assert_eq!(r.failed.len(), 1);
+        assert_eq!(p.snapshot().delete_errors, 2);
+        // Once deletable, it goes; the floor deleted a file younger than
+        // the age limit: the warning is set.
+        std::fs::remove_dir(path_of(root, stuck)).unwrap();
+        std::fs::write(path_of(root, stuck), [0u8; 100]).unwrap();
+        let r = p.prune_now(WallTime::now());
+        assert_eq!(r.deleted.len(), 1);
+        let cam = &p.snapshot().cameras[0];
+        assert!(cam.floor_before_max_age);
+        assert_eq!(cam.segments_deleted, 1);
+    }
+}
