@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::duration_arg;
 use crate::logging::LogFormat;
+use recorder_cli::config::retention::{self, RetentionFlags};
 
 /// Record IP cameras into playable fragmented MP4 segments, with no ffmpeg.
 #[derive(Parser, Debug)]
@@ -42,6 +43,8 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Repair `.mp4.part` files a crash left in a folder.
     Repair(RepairArgs),
+    /// Apply the retention policy to a recordings folder: list (--dry-run) or delete (--apply) what it removes.
+    Prune(PruneArgs),
 }
 
 /// Where the configuration comes from: a file, the environment (see
@@ -94,6 +97,51 @@ pub struct ConfigArgs {
     /// dashboards (camera_*{camera_id=...}); see docs/migrating.md.
     #[arg(long)]
     pub legacy_metrics: bool,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+/// Retention of a local folder (docs/operations.md#retention); each flag
+/// wins over the file's `[retention]` key and every camera's own.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Retention (local folder)")]
+pub struct RetentionArgs {
+    /// Delete each camera's segments older than this, e.g. 30d (units w, d, h, m, s).
+    #[arg(long, value_parser = retention::parse_age)]
+    pub max_age: Option<Duration>,
+    /// Keep each camera's segments within this size, e.g. 500GiB (oldest deleted first).
+    #[arg(long, value_parser = retention::parse_size)]
+    pub max_bytes: Option<u64>,
+    /// Delete every camera's segments older than this.
+    #[arg(long, value_parser = retention::parse_age)]
+    pub total_max_age: Option<Duration>,
+    /// Keep all cameras' segments together within this size.
+    #[arg(long, value_parser = retention::parse_size)]
+    pub total_max_bytes: Option<u64>,
+    /// Delete unpinned clips (under clips/) older than this.
+    #[arg(long, value_parser = retention::parse_age)]
+    pub clips_max_age: Option<Duration>,
+    /// Keep unpinned clips within this size.
+    #[arg(long, value_parser = retention::parse_size)]
+    pub clips_max_bytes: Option<u64>,
+    /// Keep this much free space on the folder's volume, e.g. 5GiB (oldest segments deleted first).
+    #[arg(long, value_parser = retention::parse_size)]
+    pub min_free: Option<u64>,
+}
+
+impl RetentionArgs {
+    /// As configuration overrides.
+    pub fn flags(&self) -> RetentionFlags {
+        RetentionFlags {
+            max_age: self.max_age,
+            max_bytes: self.max_bytes,
+            total_max_age: self.total_max_age,
+            total_max_bytes: self.total_max_bytes,
+            clips_max_age: self.clips_max_age,
+            clips_max_bytes: self.clips_max_bytes,
+            min_free: self.min_free,
+        }
+    }
 }
 
 /// When to show the live status table.
@@ -199,4 +247,26 @@ pub struct ProbeArgs {
 pub struct RepairArgs {
     /// Recordings folder.
     pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["dry_run", "apply"])))]
+pub struct PruneArgs {
+    /// Recordings folder (the --out of camrec record) [default: the configuration's folder].
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Print what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete it.
+    #[arg(long)]
+    pub apply: bool,
+    /// TOML configuration file (its retention table, key_template and storage dir are used).
+    #[arg(long, short = 'c', env = "CAMREC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// File name template the folder was written with [default: the configuration's].
+    #[arg(long)]
+    pub template: Option<String>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }

@@ -34,12 +34,14 @@ mod file;
 pub mod limits;
 mod origin;
 mod render;
+pub mod retention;
 mod settings;
 mod storage;
 
 pub use cameras::{camera_id_from_url, slug, Camera, Resolution};
 pub use env::{process_env, Env};
 pub use origin::{scrub_userinfo, ConfigError, ConfigErrors, Origin, Val};
+pub use retention::{Retention, RetentionFlags};
 pub use storage::{is_s3_url, S3Settings, Storage, StorageKind};
 
 use origin::err;
@@ -65,6 +67,9 @@ pub struct Config {
     /// Also export the metric names of the dashboards camrec replaces
     /// (`camera_*{camera_id=...}`).
     pub metrics_legacy_names: Val<bool>,
+    /// Retention of the local folder (`[retention]`; per-camera limits are
+    /// in each [`Camera`]).
+    pub retention: Retention,
 }
 
 impl Config {
@@ -105,6 +110,8 @@ pub struct Flags {
     pub no_metrics: bool,
     /// `--legacy-metrics`.
     pub legacy_metrics: bool,
+    /// `--max-age`, `--max-bytes`, ... (retention).
+    pub retention: RetentionFlags,
 }
 
 /// Reads `path` (if given) and merges it with `env` and `flags`.
@@ -132,6 +139,36 @@ pub fn build(
     env: &Env,
     flags: &Flags,
 ) -> Result<Config, ConfigErrors> {
+    build_inner(path, text, env, flags, true)
+}
+
+/// [`load`] for commands that need no camera (`camrec prune`): the same
+/// checks, except that a configuration without cameras is fine.
+pub fn load_without_cameras(
+    path: Option<&Path>,
+    env: &Env,
+    flags: &Flags,
+) -> Result<Config, ConfigErrors> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| {
+            ConfigErrors(vec![err(
+                &Origin::Flag("--config".into()),
+                format!("cannot read {}: {e}", p.display()),
+                "check the path (or leave out --config to use flags only)",
+            )])
+        })?,
+        None => String::new(),
+    };
+    build_inner(path, &text, env, flags, false)
+}
+
+fn build_inner(
+    path: Option<&Path>,
+    text: &str,
+    env: &Env,
+    flags: &Flags,
+    require_cameras: bool,
+) -> Result<Config, ConfigErrors> {
     let display_path = path.unwrap_or(Path::new("<config>"));
     let file = file::parse(display_path, text).map_err(|e| ConfigErrors(vec![e]))?;
     let cx = file::FileCtx {
@@ -143,8 +180,24 @@ pub fn build(
     let storage = storage::build(&file, &cx, env, flags, &mut errors);
     let metrics = settings::metrics(&file, &cx, env, flags, &mut errors);
     let key_template = settings::key_template(&globals.template, &mut errors);
-    let cameras = cameras::build(&file, &cx, env, flags, &globals, &mut errors);
-    if cameras.iter().all(|c| !c.enabled.v) && errors.is_empty() {
+    let retention = retention::build(&file, &cx, flags, &mut errors);
+    let cameras = cameras::build(&file, &cx, env, flags, &globals, &retention, &mut errors);
+    if storage.kind.v == StorageKind::S3 {
+        let per_camera = cameras.iter().find_map(|c| {
+            [&c.retention_max_age.at, &c.retention_max_bytes.at]
+                .into_iter()
+                .find(|at| **at != Origin::Default && Some(*at) != retention.first_origin())
+                .cloned()
+        });
+        if let Some(at) = retention.first_origin().cloned().or(per_camera) {
+            errors.push(err(
+                &at,
+                "retention applies to a local folder, and storage is S3",
+                "remove the retention settings, or record to a folder (--out DIR / [storage] kind = \"local\"); in a bucket, use its lifecycle rules",
+            ));
+        }
+    }
+    if require_cameras && cameras.iter().all(|c| !c.enabled.v) && errors.is_empty() {
         let at = match path {
             Some(p) => Origin::File {
                 path: p.to_path_buf(),
@@ -180,6 +233,7 @@ pub fn build(
         storage,
         metrics_listen: metrics.listen,
         metrics_legacy_names: metrics.legacy_names,
+        retention,
     })
 }
 

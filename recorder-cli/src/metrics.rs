@@ -23,6 +23,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use recorder_core::recorder::{CameraSnapshot, CameraState, CameraStatus, NotStoringReason};
+use recorder_core::retention::{CameraRetention, Pruner, RetentionSnapshot};
 use recorder_core::sink::s3::{S3CameraStatus, S3Status};
 use serde::Serialize;
 
@@ -291,6 +292,8 @@ pub struct Observed {
     pub options: MetricsOptions,
     /// The cached writability check of a local output folder.
     dir_check: Arc<DirCheck>,
+    /// Retention of the local folder, when a policy is set.
+    pub retention: Option<Pruner>,
 }
 
 /// Optional metric families.
@@ -544,6 +547,9 @@ impl Observed {
         r.register_collector(Box::new(CameraCollector(self.clone())));
         if let StoreCheck::S3(w) = &self.store {
             r.register_collector(Box::new(S3Collector(w.clone())));
+        }
+        if let Some(p) = &self.retention {
+            r.register_collector(Box::new(RetentionCollector(p.clone())));
         }
         // After the S3 collector: it reports the sample that one just took.
         if self.options.legacy_names {
@@ -921,12 +927,24 @@ fn encode_legacy(
     Ok(())
 }
 
-/// Builds what the endpoints observe.
+/// Builds what the endpoints observe (without retention).
+#[cfg(test)]
 pub fn observed(
     cameras: Vec<WatchedCamera>,
     disabled: Vec<String>,
     store: StoreCheck,
     options: MetricsOptions,
+) -> Arc<Observed> {
+    observed_with_retention(cameras, disabled, store, options, None)
+}
+
+/// Builds what the endpoints observe, retention of the local folder included.
+pub fn observed_with_retention(
+    cameras: Vec<WatchedCamera>,
+    disabled: Vec<String>,
+    store: StoreCheck,
+    options: MetricsOptions,
+    retention: Option<Pruner>,
 ) -> Arc<Observed> {
     Arc::new(Observed {
         cameras,
@@ -934,7 +952,139 @@ pub fn observed(
         store,
         options,
         dir_check: Arc::default(),
+        retention,
     })
+}
+
+/// Retention's families, read from the pruner's snapshot on each scrape:
+/// per camera (as named in the folder, configured or not) what is stored
+/// and what was deleted, and the volume's free space against the floor.
+#[derive(Debug)]
+struct RetentionCollector(Pruner);
+
+impl Collector for RetentionCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snap = self.0.snapshot();
+        encode_retention(&snap, &mut enc)
+    }
+}
+
+fn gauge_i(v: u64) -> ConstGauge {
+    ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn encode_retention(
+    snap: &RetentionSnapshot,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    type Field = fn(&CameraRetention) -> u64;
+    let gauges: [(&str, &str, Field); 3] = [
+        (
+            "camrec_camera_stored_bytes",
+            "Bytes of the camera's finished segments in the folder (retention's account)",
+            |c| c.usage.bytes,
+        ),
+        (
+            "camrec_camera_stored_segments",
+            "The camera's finished segments in the folder",
+            |c| c.usage.files,
+        ),
+        (
+            "camrec_camera_retention_floor_before_max_age",
+            "1 when the free-space floor deleted segments younger than the age limit: the disk is too small for the policy",
+            |c| u64::from(c.floor_before_max_age),
+        ),
+    ];
+    for (name, help, field) in gauges {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for c in &snap.cameras {
+            gauge_i(field(c)).encode(m.encode_family(&[("camera", c.camera.as_str())])?)?;
+        }
+    }
+    let counters: [(&str, &str, Field); 2] = [
+        (
+            "camrec_camera_segments_deleted",
+            "Segments retention deleted",
+            |c| c.segments_deleted,
+        ),
+        (
+            "camrec_camera_bytes_deleted",
+            "Bytes of the segments retention deleted",
+            |c| c.bytes_deleted,
+        ),
+    ];
+    for (name, help, field) in counters {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for c in &snap.cameras {
+            ConstCounter::new(field(c))
+                .encode(m.encode_family(&[("camera", c.camera.as_str())])?)?;
+        }
+    }
+    {
+        let mut m = enc.encode_descriptor(
+            "camrec_camera_oldest_recording_timestamp_seconds",
+            "Start of the camera's oldest segment in the folder, Unix seconds (absent when none)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for c in &snap.cameras {
+            if let Some(t) = c.usage.oldest {
+                let g: ConstGauge<f64> = ConstGauge::new(t.0 as f64 / 1e9);
+                g.encode(m.encode_family(&[("camera", c.camera.as_str())])?)?;
+            }
+        }
+    }
+    let mut gauge = |name: &str, help: &str, v: u64| -> Result<(), std::fmt::Error> {
+        let g = gauge_i(v);
+        let m = enc.encode_descriptor(name, help, None, g.metric_type())?;
+        g.encode(m)
+    };
+    gauge(
+        "camrec_retention_clips_stored_bytes",
+        "Bytes of clips (under clips/) in the folder",
+        snap.clips.bytes,
+    )?;
+    gauge(
+        "camrec_retention_pinned_files",
+        "Pinned files (never deleted)",
+        snap.pinned,
+    )?;
+    if let Some(f) = snap.free_bytes {
+        gauge(
+            "camrec_retention_free_bytes",
+            "Free bytes on the folder's volume at the last retention pass",
+            f,
+        )?;
+    }
+    if let Some(f) = snap.min_free_bytes {
+        gauge(
+            "camrec_retention_min_free_bytes",
+            "The free-space floor retention keeps",
+            f,
+        )?;
+    }
+    gauge(
+        "camrec_retention_floor_unreachable",
+        "1 when the volume is below the floor with nothing left to delete (pinned, open or foreign files fill it)",
+        u64::from(snap.floor_short_bytes > 0),
+    )?;
+    for (name, help, v) in [
+        (
+            "camrec_retention_clips_deleted",
+            "Clips retention deleted",
+            snap.clips_deleted,
+        ),
+        (
+            "camrec_retention_delete_errors",
+            "Files retention could not delete (kept, retried)",
+            snap.delete_errors,
+        ),
+    ] {
+        let c = ConstCounter::new(v);
+        let m = enc.encode_descriptor(name, help, None, c.metric_type())?;
+        c.encode(m)?;
+    }
+    Ok(())
 }
 
 /// Encodes the registry as OpenMetrics text.

@@ -34,6 +34,7 @@
 pub mod mp4;
 pub mod mux;
 pub mod recorder;
+pub mod retention;
 pub mod retry;
 pub mod sink;
 pub mod source;

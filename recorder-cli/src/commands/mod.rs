@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod probe;
+mod prune;
 pub mod record;
 mod repair;
 mod sim;
@@ -18,5 +19,6 @@ pub async fn run(cmd: Command, tail: Option<LogTail>) -> anyhow::Result<()> {
         Command::Sim(a) => sim::run(a).await,
         Command::Probe(a) => probe::run(a).await,
         Command::Repair(a) => repair::run(a).await,
+        Command::Prune(a) => prune::run(a).await,
     }
 }

@@ -13,7 +13,10 @@ use recorder_core::sink::{
 };
 use recorder_core::source::{BackoffConfig, SourceConfig};
 
+use recorder_core::retention::{Pruner, DEFAULT_PRUNE_EVERY};
+
 use crate::args::{ConfigArgs, RecordArgs};
+use crate::config::retention::{human_age, human_size};
 use crate::config::{self, Camera, Config, StorageKind};
 use crate::logging::LogTail;
 use crate::metrics::{self, S3Watch, StoreCheck, WatchedCamera};
@@ -40,6 +43,7 @@ pub fn flags(a: &ConfigArgs) -> config::Flags {
         metrics_listen: a.metrics_listen.clone(),
         no_metrics: a.no_metrics,
         legacy_metrics: a.legacy_metrics,
+        retention: a.retention.flags(),
     }
 }
 
@@ -139,7 +143,18 @@ pub async fn record(
         ),
     };
 
+    let pruner = match &output {
+        Output::Local(dir) if cfg.retention.active_with(&cfg.cameras) => {
+            Some(open_retention(cfg, dir).await?)
+        }
+        _ => None,
+    };
     let recorder = Recorder::new();
+    // Subscribed before any camera starts, so no stored segment is missed.
+    let (retention_stop_tx, retention_stop) = tokio::sync::watch::channel(false);
+    let retention_task = pruner
+        .clone()
+        .map(|p| tokio::spawn(p.run(recorder.subscribe(), retention_stop, DEFAULT_PRUNE_EVERY)));
     let (logs_stop_tx, logs_stop) = tokio::sync::watch::channel(false);
     let expected: Vec<Camera> = cfg.enabled_cameras().cloned().collect();
     let logs = tokio::spawn(log_events(recorder.subscribe(), expected, logs_stop));
@@ -194,13 +209,14 @@ pub async fn record(
             }
         })
     });
-    let observed = metrics::observed(
+    let observed = metrics::observed_with_retention(
         watched,
         disabled,
         store_check,
         metrics::MetricsOptions {
             legacy_names: cfg.metrics_legacy_names.v,
         },
+        pruner.clone(),
     );
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
@@ -244,6 +260,14 @@ pub async fn record(
     let all_closed = recorder.shutdown(SHUTDOWN_DEADLINE).await;
     let _ = logs_stop_tx.send(true);
     let _ = logs.await;
+    // After the last segments are stored: one last pass accounts for them.
+    let _ = retention_stop_tx.send(true);
+    if let Some(t) = retention_task {
+        let _ = t.await;
+    }
+    if let Some(p) = &pruner {
+        log_retention_summary(p);
+    }
     if let Output::S3(s3) = &output {
         finish_uploads(s3).await;
     }
@@ -479,6 +503,69 @@ async fn finish_uploads(s3: &S3Output) {
             spool_bytes = st.spool_bytes,
             spool = %s3.store.config().spool_dir.display(),
             "segments still pending upload after {UPLOAD_DEADLINE:?}; they stay in the spool and are uploaded on the next start"
+        );
+    }
+}
+
+/// Walks the output folder once (before any camera starts) for the
+/// retention account, and logs what it found and the policy.
+async fn open_retention(cfg: &Config, dir: &Path) -> anyhow::Result<Pruner> {
+    let policy = cfg.retention.policy(cfg.cameras.iter().map(|c| {
+        (
+            c.id.v.as_str(),
+            c.retention_max_age.v,
+            c.retention_max_bytes.v,
+        )
+    }));
+    let (root, template) = (dir.to_path_buf(), cfg.key_template.v.clone());
+    let (pruner, scanned) =
+        tokio::task::spawn_blocking(move || Pruner::open(root, template, policy))
+            .await
+            .context("retention start-up task failed")??;
+    let r = &cfg.retention;
+    tracing::info!(
+        files = scanned.files,
+        bytes = scanned.bytes,
+        pinned = scanned.pinned,
+        open = scanned.open,
+        walk_s = scanned.elapsed.as_secs_f64(),
+        max_age = %r.max_age.v.map_or("none".into(), human_age),
+        max_bytes = %r.max_bytes.v.map_or("none".into(), human_size),
+        total_max_age = %r.total_max_age.v.map_or("none".into(), human_age),
+        total_max_bytes = %r.total_max_bytes.v.map_or("none".into(), human_size),
+        min_free = %r.min_free.v.map_or("none".into(), human_size),
+        "retention: accounted for the recordings in {}",
+        dir.display()
+    );
+    if scanned.unrecognized > 0 {
+        tracing::warn!(
+            files = scanned.unrecognized,
+            template = %cfg.key_template.v,
+            "retention: .mp4 files the key template does not name are left alone (recorded with another template?); `camrec prune --template ...` can prune them"
+        );
+    }
+    for e in &scanned.errors {
+        tracing::warn!(error = %e, "retention: skipped an unreadable entry");
+    }
+    Ok(pruner)
+}
+
+fn log_retention_summary(p: &Pruner) {
+    let s = p.snapshot();
+    for c in &s.cameras {
+        tracing::info!(
+            camera = %c.camera,
+            stored_bytes = c.usage.bytes,
+            stored_segments = c.usage.files,
+            segments_deleted = c.segments_deleted,
+            bytes_deleted = c.bytes_deleted,
+            "retention summary"
+        );
+    }
+    if s.delete_errors > 0 {
+        tracing::warn!(
+            errors = s.delete_errors,
+            "retention could not delete some files"
         );
     }
 }

@@ -12,6 +12,7 @@ use super::env::{self, Env};
 use super::file::{FileConfig, FileCtx};
 use super::limits::{self as duration_arg, Bounds};
 use super::origin::{err, ConfigError, Origin, Val};
+use super::retention::{file_age, file_size, Retention};
 use super::settings::Globals;
 use super::Flags;
 
@@ -75,6 +76,12 @@ pub struct Camera {
     pub expected_resolution: Val<Option<Resolution>>,
     /// The frame rate the camera should deliver (`fps`).
     pub expected_fps: Val<Option<f64>>,
+    /// Maximum age of its segments (its own `retention_max_age`, else
+    /// `[retention] max_age`).
+    pub retention_max_age: Val<Option<Duration>>,
+    /// Maximum bytes of its segments (`retention_max_bytes`, else
+    /// `[retention] max_bytes`).
+    pub retention_max_bytes: Val<Option<u64>>,
 }
 
 impl Camera {
@@ -185,6 +192,8 @@ struct RawCamera {
     align: Option<Val<bool>>,
     resolution: Option<Val<String>>,
     fps: Option<Val<f64>>,
+    retention_max_age: Option<Val<String>>,
+    retention_max_bytes: Option<Val<String>>,
     /// Where the entry starts (for "missing url" and similar).
     at: Origin,
 }
@@ -203,6 +212,8 @@ impl RawCamera {
             align: None,
             resolution: None,
             fps: None,
+            retention_max_age: None,
+            retention_max_bytes: None,
             at,
         }
     }
@@ -215,6 +226,7 @@ pub(super) fn build(
     env: &Env,
     flags: &Flags,
     g: &Globals,
+    retention: &Retention,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<Camera> {
     let mut raw: Vec<RawCamera> = file
@@ -234,6 +246,8 @@ pub(super) fn build(
                 align: cx.map(&e.align_to_clock, |v| v),
                 resolution: cx.map(&e.resolution, |v| v),
                 fps: cx.map(&e.fps, |v| v),
+                retention_max_age: cx.map(&e.retention_max_age, |v| v),
+                retention_max_bytes: cx.map(&e.retention_max_bytes, |v| v),
                 at: cx.at(c.span().start),
             }
         })
@@ -256,13 +270,19 @@ pub(super) fn build(
         if flags.stall_timeout.is_some() {
             r.stall_timeout = None;
         }
+        if flags.retention.max_age.is_some() {
+            r.retention_max_age = None;
+        }
+        if flags.retention.max_bytes.is_some() {
+            r.retention_max_bytes = None;
+        }
     }
     if !flags.urls.is_empty() {
         raw = flag_cameras(flags, errors);
     }
     let cameras: Vec<Camera> = raw
         .into_iter()
-        .filter_map(|r| check_camera(r, g, errors))
+        .filter_map(|r| check_camera(r, g, retention, errors))
         .collect();
     let mut seen: BTreeMap<&str, &Origin> = BTreeMap::new();
     for c in &cameras {
@@ -350,7 +370,12 @@ fn apply_env_cameras(raw: &mut Vec<RawCamera>, env: &Env, errors: &mut Vec<Confi
     }
 }
 
-fn check_camera(r: RawCamera, g: &Globals, errors: &mut Vec<ConfigError>) -> Option<Camera> {
+fn check_camera(
+    r: RawCamera,
+    g: &Globals,
+    retention: &Retention,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Camera> {
     let url = match &r.url {
         None => {
             errors.push(err(
@@ -476,6 +501,10 @@ fn check_camera(r: RawCamera, g: &Globals, errors: &mut Vec<ConfigError>) -> Opt
             Val::default(None)
         }
     };
+    let retention_max_age = file_age(r.retention_max_age, "retention_max_age", errors)
+        .unwrap_or_else(|| retention.max_age.clone());
+    let retention_max_bytes = file_size(r.retention_max_bytes, "retention_max_bytes", errors)
+        .unwrap_or_else(|| retention.max_bytes.clone());
     Some(Camera {
         id,
         name: r.name,
@@ -497,6 +526,8 @@ fn check_camera(r: RawCamera, g: &Globals, errors: &mut Vec<ConfigError>) -> Opt
         align: r.align.unwrap_or_else(|| g.align.clone()),
         expected_resolution,
         expected_fps,
+        retention_max_age,
+        retention_max_bytes,
     })
 }
 

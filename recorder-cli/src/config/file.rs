@@ -22,6 +22,7 @@ pub(super) struct FileConfig {
     pub output: Option<FileOutput>,
     pub storage: Option<FileStorage>,
     pub metrics: Option<FileMetrics>,
+    pub retention: Option<FileRetention>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -40,6 +41,10 @@ pub(super) struct FileCamera {
     pub resolution: Option<Spanned<String>>,
     /// What the camera should deliver, frames per second (ffmpeg recorder).
     pub fps: Option<Spanned<f64>>,
+    /// This camera's `[retention] max_age`.
+    pub retention_max_age: Option<Spanned<String>>,
+    /// This camera's `[retention] max_bytes`.
+    pub retention_max_bytes: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -83,6 +88,18 @@ pub(super) struct FileStorage {
     pub s3_region: Option<Spanned<String>>,
     /// ffmpeg recorder: `[output] segment_duration_minutes`.
     pub segment_duration_minutes: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileRetention {
+    pub max_age: Option<Spanned<String>>,
+    pub max_bytes: Option<Spanned<String>>,
+    pub total_max_age: Option<Spanned<String>>,
+    pub total_max_bytes: Option<Spanned<String>>,
+    pub clips_max_age: Option<Spanned<String>>,
+    pub clips_max_bytes: Option<Spanned<String>>,
+    pub min_free: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -5,6 +5,7 @@ use recorder_core::sink::s3::SecretString;
 
 use super::cameras::secs;
 use super::origin::{scrub_userinfo, Origin};
+use super::retention::{human_age, size_value};
 use super::storage::{in_mib, StorageKind};
 use super::Config;
 
@@ -176,6 +177,44 @@ impl Config {
             self.metrics_legacy_names.v.to_string(),
             &self.metrics_legacy_names.at,
         );
+        lines.push(String::new());
+        lines.push("[retention]".into());
+        let r = &self.retention;
+        let age =
+            |v: &Option<std::time::Duration>| v.map_or("(not set)".into(), |d| q(&human_age(d)));
+        let size = |v: &Option<u64>| v.map_or("(not set)".into(), |b| q(&size_value(b)));
+        kv(&mut lines, "max_age", age(&r.max_age.v), &r.max_age.at);
+        kv(
+            &mut lines,
+            "max_bytes",
+            size(&r.max_bytes.v),
+            &r.max_bytes.at,
+        );
+        kv(
+            &mut lines,
+            "total_max_age",
+            age(&r.total_max_age.v),
+            &r.total_max_age.at,
+        );
+        kv(
+            &mut lines,
+            "total_max_bytes",
+            size(&r.total_max_bytes.v),
+            &r.total_max_bytes.at,
+        );
+        kv(
+            &mut lines,
+            "clips_max_age",
+            age(&r.clips_max_age.v),
+            &r.clips_max_age.at,
+        );
+        kv(
+            &mut lines,
+            "clips_max_bytes",
+            size(&r.clips_max_bytes.v),
+            &r.clips_max_bytes.at,
+        );
+        kv(&mut lines, "min_free", size(&r.min_free.v), &r.min_free.at);
         for c in &self.cameras {
             lines.push(String::new());
             lines.push("[[cameras]]".into());
@@ -231,6 +270,18 @@ impl Config {
             if let Some(f) = c.expected_fps.v {
                 kv(&mut lines, "fps", f.to_string(), &c.expected_fps.at);
             }
+            kv(
+                &mut lines,
+                "retention_max_age",
+                age(&c.retention_max_age.v),
+                &c.retention_max_age.at,
+            );
+            kv(
+                &mut lines,
+                "retention_max_bytes",
+                size(&c.retention_max_bytes.v),
+                &c.retention_max_bytes.at,
+            );
         }
         let mut s = lines.join("\n");
         s.push('\n');

@@ -501,3 +501,129 @@ fn legacy_metric_names_by_file_env_or_flag() {
         Origin::Flag("--legacy-metrics".into())
     );
 }
+
+#[test]
+fn retention_from_file_per_camera_and_flags() {
+    use std::time::Duration;
+    let text = r#"
+[retention]
+max_age = "30d"
+max_bytes = "500GiB"
+total_max_bytes = "2TiB"
+min_free = "5GiB"
+clips_max_age = "1w"
+
+[[cameras]]
+id = "porch"
+url = "rtsp://cam/a"
+retention_max_age = "7d"
+
+[[cameras]]
+id = "garage"
+url = "rtsp://cam/b"
+"#;
+    let cfg = parse(text, &Env::new(), &Flags::default()).unwrap();
+    let r = &cfg.retention;
+    assert_eq!(r.max_age.v, Some(Duration::from_secs(30 * 86_400)));
+    assert_eq!(r.max_age.at, file_at(3, 11));
+    assert_eq!(r.min_free.v, Some(5 << 30));
+    assert_eq!(r.total_max_bytes.v, Some(2 << 40));
+    assert_eq!(r.clips_max_age.v, Some(Duration::from_secs(7 * 86_400)));
+    let porch = &cfg.cameras[0];
+    assert_eq!(
+        porch.retention_max_age.v,
+        Some(Duration::from_secs(7 * 86_400))
+    );
+    assert_eq!(porch.retention_max_age.at, file_at(12, 21));
+    assert_eq!(porch.retention_max_bytes.v, Some(500 << 30));
+    assert_eq!(cfg.cameras[1].retention_max_age.v, r.max_age.v);
+    let policy = r.policy(cfg.cameras.iter().map(|c| {
+        (
+            c.id.v.as_str(),
+            c.retention_max_age.v,
+            c.retention_max_bytes.v,
+        )
+    }));
+    assert_eq!(
+        policy.camera_limits("porch").max_age,
+        Some(Duration::from_secs(7 * 86_400))
+    );
+    assert_eq!(policy.camera_limits("garage"), policy.per_camera);
+    assert_eq!(policy.min_free_bytes, Some(5 << 30));
+    assert!(r.active_with(&cfg.cameras));
+    // A flag sets every camera's limit, per-camera keys included.
+    let f = Flags {
+        retention: RetentionFlags {
+            max_age: Some(Duration::from_secs(86_400)),
+            ..RetentionFlags::default()
+        },
+        ..Flags::default()
+    };
+    let cfg = parse(text, &Env::new(), &f).unwrap();
+    assert_eq!(
+        cfg.cameras[0].retention_max_age.v,
+        Some(Duration::from_secs(86_400))
+    );
+    assert_eq!(
+        cfg.cameras[0].retention_max_age.at,
+        Origin::Flag("--max-age".into())
+    );
+    // Shown by config check, in a form that reads back.
+    let shown = cfg.render();
+    assert!(shown.contains("[retention]"), "{shown}");
+    assert!(shown.contains("\"500GiB\""), "{shown}");
+    assert!(shown.contains("\"1d\""), "{shown}");
+    // Nothing set: inactive.
+    let cfg = parse(
+        "[[cameras]]\nurl = \"rtsp://cam/a\"\n",
+        &Env::new(),
+        &Flags::default(),
+    )
+    .unwrap();
+    assert!(!cfg.retention.active_with(&cfg.cameras));
+}
+
+#[test]
+fn bad_retention_values_are_located_with_a_fix() {
+    let errs = errors(
+        "[retention]\nmax_age = \"30\"\nmin_free = \"5 weeks\"\n[[cameras]]\nurl = \"rtsp://cam/a\"\nretention_max_bytes = \"lots\"\n",
+    );
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert_eq!(errs[0].at, file_at(2, 11));
+    assert!(errs[0].message.contains("unit is needed"), "{}", errs[0]);
+    assert!(errs[0].fix.contains("30d"), "{}", errs[0]);
+    assert_eq!(errs[1].at, file_at(3, 12));
+    assert!(errs[1].message.contains("unknown unit"), "{}", errs[1]);
+    assert_eq!(errs[2].at, file_at(6, 23));
+    assert!(errs[2].fix.contains("500GiB"), "{}", errs[2]);
+    // A number where a string is expected: the TOML type error.
+    let errs = errors("[retention]\nmax_bytes = 5\n[[cameras]]\nurl = \"rtsp://cam/a\"\n");
+    assert!(errs[0].message.contains("invalid type"), "{}", errs[0]);
+    // Retention needs a folder.
+    let errs = parse(
+        "[retention]\nmax_age = \"30d\"\n[[cameras]]\nurl = \"rtsp://cam/a\"\n",
+        &env(&[("S3_BUCKET", "videos")]),
+        &Flags::default(),
+    )
+    .unwrap_err()
+    .0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].at, file_at(2, 11));
+    assert!(errs[0].message.contains("S3"), "{}", errs[0]);
+}
+
+#[test]
+fn prune_needs_no_cameras() {
+    let f = Flags {
+        out: Some("/tmp/x".into()),
+        retention: RetentionFlags {
+            min_free: Some(1 << 30),
+            ..RetentionFlags::default()
+        },
+        ..Flags::default()
+    };
+    let cfg = load_without_cameras(None, &Env::new(), &f).unwrap();
+    assert!(cfg.cameras.is_empty());
+    assert!(cfg.retention.active_with(&cfg.cameras));
+    assert!(build(None, "", &Env::new(), &f).is_err());
+}

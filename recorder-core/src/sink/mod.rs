@@ -12,7 +12,7 @@
 //!
 //! Object names come from an [`ObjectNameTemplate`].
 
-mod fs;
+pub(crate) mod fs;
 pub mod local;
 pub mod object_name;
 mod open_segment;
@@ -29,7 +29,9 @@ use crate::mux::{Fragment, SegmentEnd, SegmentStart};
 
 pub use fs::{FolderLock, OUTPUT_LOCK_FILE};
 pub use local::{LocalSink, LocalSinkOptions};
-pub use object_name::{sanitize_camera_id, ObjectNameTemplate, TemplateError, DEFAULT_TEMPLATE};
+pub use object_name::{
+    sanitize_camera_id, NameFields, ObjectNameTemplate, TemplateError, DEFAULT_TEMPLATE,
+};
 pub use repair::{
     repair_dir, repair_file, scan_segment, RepairOutcome, RepairReport, RepairedFile, SegmentScan,
     CAMREC_FTYP,

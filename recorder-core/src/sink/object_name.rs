@@ -248,6 +248,171 @@ impl ObjectNameTemplate {
     }
 }
 
+/// What [`ObjectNameTemplate::match_name`] reads back from a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameFields {
+    /// The `{camera}` part (sanitized, as rendered), when the template has one.
+    pub camera: Option<String>,
+    /// The segment's start as the name records it (UTC, whole seconds):
+    /// from `{unix}`, or from the date and time placeholders when the
+    /// template has all of year, month, day, hour, minute and second.
+    pub start: Option<WallTime>,
+}
+
+/// Values bound while matching a name against a template.
+#[derive(Clone, Default)]
+struct Bound<'a> {
+    camera: Option<&'a str>,
+    year: Option<i16>,
+    month: Option<i8>,
+    day: Option<i8>,
+    hour: Option<i8>,
+    minute: Option<i8>,
+    second: Option<i8>,
+    unix: Option<i64>,
+}
+
+impl ObjectNameTemplate {
+    /// Reads a name this template rendered back into its fields: the
+    /// camera and the start time. The `-N` suffix [`LocalSink`] adds to a
+    /// taken name is accepted. `None` when `name` does not fit the
+    /// template (a file some other program or template wrote).
+    ///
+    /// A template whose only `{camera}` ends the name (`{unix}_{camera}.mp4`)
+    /// is ambiguous: `1_cam-2.mp4` reads as camera `cam-2`, never as a
+    /// suffixed `cam`. The default template names the camera twice and is
+    /// not.
+    ///
+    /// [`LocalSink`]: super::LocalSink
+    pub fn match_name(&self, name: &str) -> Option<NameFields> {
+        fields(&self.parts, name).or_else(|| {
+            // `NAME-N.mp4`: the collision suffix sits before the extension.
+            let (stem, ext) = name.rsplit_once('.')?;
+            let (base, n) = stem.rsplit_once('-')?;
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            fields(&self.parts, &format!("{base}.{ext}"))
+        })
+    }
+}
+
+/// The fields of `name` when it matches `parts` exactly.
+fn fields(parts: &[Part], name: &str) -> Option<NameFields> {
+    let bound = match_parts(parts, name, Bound::default())?;
+    let start = match bound.unix {
+        Some(u) => Some(WallTime(u.checked_mul(1_000_000_000)?)),
+        None => match (
+            bound.year,
+            bound.month,
+            bound.day,
+            bound.hour,
+            bound.minute,
+            bound.second,
+        ) {
+            (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) => {
+                // An impossible date (month 13) is not a name we wrote.
+                let dt = jiff::civil::DateTime::new(y, mo, d, h, mi, s, 0).ok()?;
+                let ts = jiff::tz::Offset::UTC.to_timestamp(dt).ok()?;
+                Some(WallTime(i64::try_from(ts.as_nanosecond()).ok()?))
+            }
+            _ => None,
+        },
+    };
+    Some(NameFields {
+        camera: bound.camera.map(str::to_owned),
+        start,
+    })
+}
+
+/// `n` ASCII digits at the start of `s`, parsed.
+fn digits(s: &str, n: usize) -> Option<(i64, &str)> {
+    let head = s.get(..n)?;
+    if !head.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((head.parse().ok()?, &s[n..]))
+}
+
+/// Backtracking match of `parts` against all of `rest`. Placeholders of
+/// fixed width read exactly their digits; `{camera}`, `{segment}` and
+/// `{unix}` try every length (names are short and the template has few of
+/// them, so this stays tiny). A placeholder seen twice must read the same.
+fn match_parts<'a>(parts: &[Part], rest: &'a str, b: Bound<'a>) -> Option<Bound<'a>> {
+    let Some((first, more)) = parts.split_first() else {
+        return rest.is_empty().then_some(b);
+    };
+    let fixed = |n: usize, set: &dyn Fn(&mut Bound<'a>, i64) -> bool| -> Option<Bound<'a>> {
+        let (v, after) = digits(rest, n)?;
+        let mut b2 = b.clone();
+        if !set(&mut b2, v) {
+            return None;
+        }
+        match_parts(more, after, b2)
+    };
+    fn same<T: PartialEq + Copy>(slot: &mut Option<T>, v: T) -> bool {
+        match *slot {
+            Some(old) => old == v,
+            None => {
+                *slot = Some(v);
+                true
+            }
+        }
+    }
+    match first {
+        Part::Literal(l) => match_parts(more, rest.strip_prefix(l.as_str())?, b),
+        Part::Year => fixed(4, &|b, v| same(&mut b.year, v as i16)),
+        Part::Month => fixed(2, &|b, v| same(&mut b.month, v as i8)),
+        Part::Day => fixed(2, &|b, v| same(&mut b.day, v as i8)),
+        Part::Hour => fixed(2, &|b, v| same(&mut b.hour, v as i8)),
+        Part::Minute => fixed(2, &|b, v| same(&mut b.minute, v as i8)),
+        Part::Second => fixed(2, &|b, v| same(&mut b.second, v as i8)),
+        Part::Date => fixed(8, &|b, v| {
+            same(&mut b.year, (v / 10_000) as i16)
+                && same(&mut b.month, (v / 100 % 100) as i8)
+                && same(&mut b.day, (v % 100) as i8)
+        }),
+        Part::Time => fixed(6, &|b, v| {
+            same(&mut b.hour, (v / 10_000) as i8)
+                && same(&mut b.minute, (v / 100 % 100) as i8)
+                && same(&mut b.second, (v % 100) as i8)
+        }),
+        Part::Segment | Part::Unix => {
+            let neg = matches!(first, Part::Unix) && rest.starts_with('-');
+            let body = if neg { &rest[1..] } else { rest };
+            let n = body.bytes().take_while(u8::is_ascii_digit).count().min(19);
+            (1..=n).rev().find_map(|len| {
+                let mut b2 = b.clone();
+                if matches!(first, Part::Unix) {
+                    let v: i64 = body[..len].parse().ok()?;
+                    if !same(&mut b2.unix, if neg { -v } else { v }) {
+                        return None;
+                    }
+                }
+                match_parts(more, &body[len..], b2)
+            })
+        }
+        Part::Camera => {
+            if let Some(c) = b.camera {
+                return match_parts(more, rest.strip_prefix(c)?, b);
+            }
+            // Every non-empty prefix without a '/', longest first.
+            let limit = rest.find('/').unwrap_or(rest.len());
+            rest[..limit]
+                .char_indices()
+                .map(|(i, c)| i + c.len_utf8())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .find_map(|end| {
+                    let mut b2 = b.clone();
+                    b2.camera = Some(&rest[..end]);
+                    match_parts(more, &rest[end..], b2)
+                })
+        }
+    }
+}
+
 /// Makes a camera id safe to use as one path component and object-key
 /// segment.
 ///
@@ -399,6 +564,50 @@ mod tests {
         assert!(ok("{camera}.mkv").is_err());
         assert!(ok("{camera}").is_err());
         assert!(ok(".mp4").is_err());
+    }
+
+    #[test]
+    fn names_read_back_into_camera_and_start() {
+        let cases = [
+            DEFAULT_TEMPLATE,
+            "{YYYY}/{MM}/{DD}/{camera}-{hh}{mm}{ss}.mp4",
+            "{camera}/{unix}.mp4",
+            "x/{camera}/{YYYYMMDD}T{HHMMSS}_{segment}.mp4",
+        ];
+        for src in cases {
+            let t = ObjectNameTemplate::parse(src).unwrap();
+            for (camera, secs) in [("porch", 1_704_067_199), ("front-door_2", 951_782_400)] {
+                let name = t.render(camera, ts(secs), 17);
+                let f = t
+                    .match_name(&name)
+                    .unwrap_or_else(|| panic!("{src}: {name}"));
+                assert_eq!(f.camera.as_deref(), Some(camera), "{src}: {name}");
+                assert_eq!(f.start, Some(ts(secs)), "{src}: {name}");
+                // The sink's collision suffix.
+                let suffixed = name.replace(".mp4", "-3.mp4");
+                assert_eq!(t.match_name(&suffixed), Some(f), "{src}: {suffixed}");
+            }
+        }
+        let t = ObjectNameTemplate::default();
+        // Not ours: another layout, a bad date, a different camera twice.
+        for name in [
+            "porch/20240101/12000_porch.mp4",
+            "porch/20241301/120000_porch.mp4",
+            "porch/20240101/120000_garage.mp4",
+            "porch/20240101/120000_porch.mp4.part",
+            "notes.txt",
+        ] {
+            assert_eq!(t.match_name(name), None, "{name}");
+        }
+        // No time placeholders: the camera only.
+        let t = ObjectNameTemplate::parse("{camera}/{segment}.mp4").unwrap();
+        assert_eq!(
+            t.match_name("cam/12.mp4"),
+            Some(NameFields {
+                camera: Some("cam".into()),
+                start: None
+            })
+        );
     }
 
     #[test]
