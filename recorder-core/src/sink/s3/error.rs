@@ -41,6 +41,12 @@ pub enum S3Operation {
     ListMultipartUploads,
     /// `ListParts` (recovery).
     ListParts,
+    /// `GetBucketLifecycleConfiguration` (retention rules).
+    GetBucketLifecycleConfiguration,
+    /// `PutBucketLifecycleConfiguration`.
+    PutBucketLifecycleConfiguration,
+    /// `DeleteBucketLifecycle`.
+    DeleteBucketLifecycle,
 }
 
 impl S3Operation {
@@ -59,6 +65,9 @@ impl S3Operation {
             S3Operation::AbortMultipartUpload => "AbortMultipartUpload",
             S3Operation::ListMultipartUploads => "ListMultipartUploads",
             S3Operation::ListParts => "ListParts",
+            S3Operation::GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
+            S3Operation::PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
+            S3Operation::DeleteBucketLifecycle => "DeleteBucketLifecycle",
         }
     }
 }
@@ -173,6 +182,21 @@ pub enum S3Error {
         /// The SDK's error (or the local error, e.g. reading the spool).
         #[source]
         source: Option<BoxError>,
+    },
+
+    /// The store accepted lifecycle rules but reads back others (a store
+    /// that ignores part of a rule, such as a tag filter); the bucket's
+    /// previous rules were put back.
+    #[error(
+        "bucket {bucket:?} did not keep the lifecycle rules as written ({differences}); its \
+         previous rules were restored. This store does not support that kind of rule: see \
+         docs/s3.md for what each provider supports"
+    )]
+    LifecycleNotKept {
+        /// The bucket.
+        bucket: String,
+        /// How what was read back differs from what was written.
+        differences: String,
     },
 
     /// Every name next to the wanted key is taken.

@@ -20,6 +20,7 @@
 
 mod config;
 mod error;
+pub mod lifecycle;
 mod recover;
 mod store;
 mod upload;

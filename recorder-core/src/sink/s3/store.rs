@@ -442,7 +442,7 @@ fn dir_size(dir: &Path) -> u64 {
     total
 }
 
-async fn build_client(cfg: &S3Config) -> Client {
+pub(crate) async fn build_client(cfg: &S3Config) -> Client {
     let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
         .connect_timeout(cfg.connect_timeout)
         .operation_attempt_timeout(cfg.request_timeout)
