@@ -45,6 +45,32 @@ pub enum Command {
     Repair(RepairArgs),
     /// Apply the retention policy to a recordings folder: list (--dry-run) or delete (--apply) what it removes.
     Prune(PruneArgs),
+    /// Bucket tools: `camrec s3 lifecycle [--apply]` shows or applies the retention settings as the bucket's lifecycle rules.
+    S3(S3Command),
+}
+
+#[derive(Args, Debug)]
+pub struct S3Command {
+    #[command(subcommand)]
+    pub action: S3Action,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum S3Action {
+    /// Compare the bucket's lifecycle rules with the retention settings
+    /// (max_age per camera, clips_max_age, incomplete uploads aborted
+    /// after a day); with --apply, write them (the bucket's other rules are
+    /// kept). Exit code 3 when they differ and --apply was not given.
+    Lifecycle(LifecycleArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LifecycleArgs {
+    /// Write camrec's rules to the bucket.
+    #[arg(long)]
+    pub apply: bool,
+    #[command(flatten)]
+    pub cfg: ConfigArgs,
 }
 
 /// Where the configuration comes from: a file, the environment (see

@@ -31,6 +31,7 @@ use recorder_core::source::CameraUrl;
 mod cameras;
 mod env;
 mod file;
+pub mod lifecycle;
 pub mod limits;
 mod origin;
 mod render;
@@ -182,21 +183,6 @@ fn build_inner(
     let key_template = settings::key_template(&globals.template, &mut errors);
     let retention = retention::build(&file, &cx, flags, &mut errors);
     let cameras = cameras::build(&file, &cx, env, flags, &globals, &retention, &mut errors);
-    if storage.kind.v == StorageKind::S3 {
-        let per_camera = cameras.iter().find_map(|c| {
-            [&c.retention_max_age.at, &c.retention_max_bytes.at]
-                .into_iter()
-                .find(|at| **at != Origin::Default && Some(*at) != retention.first_origin())
-                .cloned()
-        });
-        if let Some(at) = retention.first_origin().cloned().or(per_camera) {
-            errors.push(err(
-                &at,
-                "retention applies to a local folder, and storage is S3",
-                "remove the retention settings, or record to a folder (--out DIR / [storage] kind = \"local\"); in a bucket, use its lifecycle rules",
-            ));
-        }
-    }
     if require_cameras && cameras.iter().all(|c| !c.enabled.v) && errors.is_empty() {
         let at = match path {
             Some(p) => Origin::File {
@@ -216,25 +202,38 @@ fn build_inner(
             "add a [[cameras]] entry with a url (or set CAMERA1_RTSP_URL / CAMERA_1_URL, or pass URLs to camrec record)",
         ));
     }
-    if !errors.is_empty() {
-        // File problems in file order first, then environment and flags.
-        errors.sort_by_key(|e| match &e.at {
-            Origin::File { line, col, .. } => (0, *line, *col),
-            Origin::Env(_) => (1, 0, 0),
-            Origin::Flag(_) => (2, 0, 0),
-            Origin::Default => (3, 0, 0),
-        });
-        return Err(ConfigErrors(errors));
+    if errors.is_empty() {
+        let cfg = Config {
+            file: path.map(Path::to_path_buf),
+            cameras,
+            key_template,
+            storage,
+            metrics_listen: metrics.listen,
+            metrics_legacy_names: metrics.legacy_names,
+            retention,
+        };
+        // On S3, retention becomes the bucket's lifecycle rules: what has
+        // no rule form, or a plan S3 would not follow, is an error here.
+        if cfg.storage.kind.v == StorageKind::S3 {
+            errors.extend(lifecycle::unsupported_on_s3(&cfg));
+            if errors.is_empty() {
+                if let Err(e) = lifecycle::plan(&cfg) {
+                    errors.push(e);
+                }
+            }
+        }
+        if errors.is_empty() {
+            return Ok(cfg);
+        }
     }
-    Ok(Config {
-        file: path.map(Path::to_path_buf),
-        cameras,
-        key_template,
-        storage,
-        metrics_listen: metrics.listen,
-        metrics_legacy_names: metrics.legacy_names,
-        retention,
-    })
+    // File problems in file order first, then environment and flags.
+    errors.sort_by_key(|e| match &e.at {
+        Origin::File { line, col, .. } => (0, *line, *col),
+        Origin::Env(_) => (1, 0, 0),
+        Origin::Flag(_) => (2, 0, 0),
+        Origin::Default => (3, 0, 0),
+    });
+    Err(ConfigErrors(errors))
 }
 
 #[cfg(test)]

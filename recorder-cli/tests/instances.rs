@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -118,63 +117,6 @@ fn second_recorder_and_repair_on_a_live_output_folder_are_refused() {
     // Once the first has stopped, the folder is free again.
     let (code, _, err) = run(camrec().arg("repair").arg(&dir));
     assert_eq!(code, 0, "{err}");
-}
-
-/// moto from $CAMREC_MOTO_SERVER, the tools cache, or `PATH`.
-fn moto_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CAMREC_MOTO_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    let tools = std::env::var_os("CAMREC_S3_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/camrec-s3")
-        });
-    let p = tools.join("moto/bin/moto_server");
-    if p.exists() {
-        return Some(p);
-    }
-    let found = Command::new("moto_server")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    found.then(|| PathBuf::from("moto_server"))
-}
-
-struct Moto {
-    port: u16,
-    child: Child,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto() -> Option<Moto> {
-    let Some(bin) = moto_bin() else {
-        eprintln!("SKIP: moto_server not installed (scripts/s3-test-servers.sh install)");
-        return None;
-    };
-    let port = dead_port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let m = Moto { port, child };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", m.port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not open its port");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(m)
 }
 
 fn s3_recorder(m: &Moto, spool: &Path, url: &str, camera: &str, extra: &[&str]) -> Command {

@@ -6,6 +6,7 @@ mod probe;
 mod prune;
 pub mod record;
 mod repair;
+mod s3;
 mod sim;
 
 use crate::args::Command;
@@ -20,5 +21,6 @@ pub async fn run(cmd: Command, tail: Option<LogTail>) -> anyhow::Result<()> {
         Command::Probe(a) => probe::run(a).await,
         Command::Repair(a) => repair::run(a).await,
         Command::Prune(a) => prune::run(a).await,
+        Command::S3(c) => s3::run(c).await,
     }
 }

@@ -138,7 +138,11 @@ pub async fn record(
             (Output::Local(dir), Some(lock))
         }
         StorageKind::S3 => (
-            Output::S3(start_s3(s3_config(cfg), owned_key_prefixes(cfg)).await?),
+            {
+                let out = start_s3(s3_config(cfg), owned_key_prefixes(cfg)).await?;
+                super::s3::check_lifecycle_at_start(cfg).await;
+                Output::S3(out)
+            },
             None,
         ),
     };

@@ -232,3 +232,78 @@ pub fn top_boxes(path: &Path) -> Vec<String> {
     }
     out
 }
+
+/// moto from $CAMREC_MOTO_SERVER, the tools cache, or `PATH`.
+pub fn moto_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CAMREC_MOTO_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let tools = std::env::var_os("CAMREC_S3_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/camrec-s3")
+        });
+    let p = tools.join("moto/bin/moto_server");
+    if p.exists() {
+        return Some(p);
+    }
+    let found = Command::new("moto_server")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    found.then(|| PathBuf::from("moto_server"))
+}
+
+/// A moto server on loopback, killed on drop.
+pub struct Moto {
+    pub port: u16,
+    child: Child,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts moto, or `None` with a printed reason when it is not installed.
+pub fn moto() -> Option<Moto> {
+    let Some(bin) = moto_bin() else {
+        eprintln!("SKIP: moto_server not installed (scripts/s3-test-servers.sh install)");
+        return None;
+    };
+    let port = dead_port();
+    let child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let m = Moto { port, child };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", m.port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not open its port");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(m)
+}
+
+impl Moto {
+    /// Creates `bucket` (moto takes unsigned requests).
+    pub fn create_bucket(&self, bucket: &str) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+}

@@ -820,15 +820,22 @@ impl Muxer {
                 // clock disagrees with the others after a reconnect) is
                 // moved forward whole: clamping single decode times would
                 // scramble presentation order.
-                let first = t.samples.iter().map(|s| s.pts).min().unwrap_or(lower)
-                    - t.decode_delay_ticks.unwrap_or(0);
+                // Saturating: timestamps come from the camera, and a
+                // hostile one can put them anywhere in i64.
+                let first = t
+                    .samples
+                    .iter()
+                    .map(|s| s.pts)
+                    .min()
+                    .unwrap_or(lower)
+                    .saturating_sub(t.decode_delay_ticks.unwrap_or(0));
                 if first < lower {
-                    let delta = lower - first;
+                    let delta = lower.saturating_sub(first);
                     for s in &mut t.samples {
-                        s.pts += delta;
+                        s.pts = s.pts.saturating_add(delta);
                     }
                     t.offset_ticks = t.offset_ticks.saturating_add(delta);
-                    t.last_pts = t.last_pts.map(|p| p + delta);
+                    t.last_pts = t.last_pts.map(|p| p.saturating_add(delta));
                     self.stats.discontinuities += 1;
                 }
             }
@@ -837,7 +844,7 @@ impl Muxer {
                 dts.sort_unstable();
                 let delay = t.decode_delay_ticks.unwrap_or(0);
                 for d in dts.iter_mut() {
-                    *d -= delay;
+                    *d = d.saturating_sub(delay);
                 }
             }
             let pcm = pcm_sample_size(&t.spec.codec);
@@ -848,47 +855,49 @@ impl Muxer {
                 let mut d = dts[0].max(lower);
                 for (slot, s) in dts.iter_mut().zip(&t.samples) {
                     *slot = d;
-                    d += (s.data.len() as u32 / size).max(1) as i64;
+                    d = d.saturating_add((s.data.len() as u32 / size).max(1) as i64);
                 }
             } else {
-                let mut prev = lower - 1;
+                let mut prev = lower.saturating_sub(1);
                 for d in dts.iter_mut() {
-                    *d = (*d).max(prev + 1);
+                    *d = (*d).max(prev.saturating_add(1));
                     prev = *d;
                 }
             }
             if n >= 2 && t.video {
-                let mut diffs: Vec<i64> = dts.windows(2).map(|w| w[1] - w[0]).collect();
+                let mut diffs: Vec<i64> =
+                    dts.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
                 let mid = diffs.len() / 2;
                 let median = *diffs.select_nth_unstable(mid).1;
                 t.typical_duration_ticks = u32::try_from(median).unwrap_or(u32::MAX).max(1);
             }
             let last = dts[n - 1];
-            let guess = last
-                + i64::from(
-                    t.samples[n - 1]
-                        .duration_hint_ticks
-                        .unwrap_or(t.typical_duration_ticks),
-                );
+            let guess = last.saturating_add(i64::from(
+                t.samples[n - 1]
+                    .duration_hint_ticks
+                    .unwrap_or(t.typical_duration_ticks),
+            ));
             // The next frame's timestamp gives the exact end, unless frames
             // are reordered: then the next decode time is not known yet.
             let end = match (pcm, next_primary) {
-                (Some(size), _) => last + (t.samples[n - 1].data.len() as u32 / size).max(1) as i64,
+                (Some(size), _) => {
+                    last.saturating_add((t.samples[n - 1].data.len() as u32 / size).max(1) as i64)
+                }
                 (None, Some(next)) if ti == self.primary && !t.reordered => next,
                 _ => guess,
             };
             let end = end.clamp(
-                last + 1,
+                last.saturating_add(1),
                 last.saturating_add(time::duration_to_ticks(max_jump, t.spec.timescale).max(1)),
             );
             let mut entries = Vec::with_capacity(n);
             for (i, s) in t.samples.iter().enumerate() {
                 let next = if i + 1 < n { dts[i + 1] } else { end };
                 entries.push(SampleEntry {
-                    duration_ticks: u32::try_from(next - dts[i]).unwrap_or(u32::MAX),
+                    duration_ticks: u32::try_from(next.saturating_sub(dts[i])).unwrap_or(u32::MAX),
                     size: s.data.len() as u32,
                     sync: s.sync,
-                    composition_offset_ticks: (s.pts - dts[i])
+                    composition_offset_ticks: (s.pts.saturating_sub(dts[i]))
                         .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
                         as i32,
                 });

@@ -298,8 +298,9 @@ impl S3Config {
         Ok(())
     }
 
-    /// `prefix` with a trailing `/` (or empty).
-    pub(crate) fn key_prefix(&self) -> String {
+    /// `prefix` as it starts every key: no leading `/`, a trailing `/`
+    /// (or empty).
+    pub fn key_prefix(&self) -> String {
         normalize_prefix(&self.prefix)
     }
 
