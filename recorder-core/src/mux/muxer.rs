@@ -446,8 +446,10 @@ impl Muxer {
         if let Some(last) = t.last_pts {
             if pts < last.saturating_sub(t.reorder_ticks) || pts > last.saturating_add(t.jump_ticks)
             {
-                let expected = last + i64::from(t.typical_duration_ticks);
-                t.offset_ticks = t.offset_ticks.saturating_add(expected - pts);
+                let expected = last
+                    .saturating_add(i64::from(t.typical_duration_ticks))
+                    .min(MAX_TIMESTAMP);
+                t.offset_ticks = t.offset_ticks.saturating_add(expected.saturating_sub(pts));
                 pts = expected;
                 self.stats.discontinuities += 1;
                 // Only the primary track's jump ends the segment. A secondary
@@ -465,7 +467,8 @@ impl Muxer {
                 t.reordered = true;
             }
             if !t.video && pts > last && hint_ticks.is_none() {
-                t.typical_duration_ticks = u32::try_from(pts - last).unwrap_or(u32::MAX);
+                t.typical_duration_ticks =
+                    u32::try_from(pts.saturating_sub(last)).unwrap_or(u32::MAX);
             }
             t.last_pts = Some(if t.video { last.max(pts) } else { pts });
         } else {
@@ -831,11 +834,14 @@ impl Muxer {
                     .saturating_sub(t.decode_delay_ticks.unwrap_or(0));
                 if first < lower {
                     let delta = lower.saturating_sub(first);
+                    // Kept within MAX_TIMESTAMP like every placed time,
+                    // so later arithmetic has room.
+                    let moved = |p: i64| p.saturating_add(delta).min(MAX_TIMESTAMP);
                     for s in &mut t.samples {
-                        s.pts = s.pts.saturating_add(delta);
+                        s.pts = moved(s.pts);
                     }
                     t.offset_ticks = t.offset_ticks.saturating_add(delta);
-                    t.last_pts = t.last_pts.map(|p| p.saturating_add(delta));
+                    t.last_pts = t.last_pts.map(moved);
                     self.stats.discontinuities += 1;
                 }
             }

@@ -490,7 +490,7 @@ mod tests {
 
     fn plan() -> LifecyclePlan {
         LifecyclePlan::new()
-            .expire("recordings", "cams/", 30)
+            .expire("recordings-porch", "cams/porch/", 30)
             .expire_unpinned("clips", "cams/clips/", 90)
             .abort_incomplete_uploads("cams/", 1)
     }
@@ -529,7 +529,7 @@ mod tests {
                 if want.expire_after_days == Some(30) && have.expire_after_days == Some(7) && u.id == "camrec-old"),
             "{d:?}"
         );
-        assert!(d[0].to_string().contains("asks camrec-recordings"));
+        assert!(d[0].to_string().contains("asks camrec-recordings-porch"));
     }
 
     #[test]
