@@ -28,6 +28,7 @@ mod events;
 mod queue;
 mod silence;
 mod status;
+mod thumbnails;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -75,6 +76,7 @@ pub enum RecorderError {
 }
 
 /// What a camera task shares with the rest of the recorder.
+#[derive(Clone)]
 pub(crate) struct CameraContext {
     pub id: String,
     pub status: Arc<CameraStatus>,
