@@ -91,6 +91,7 @@ fn h264_keyframe_becomes_a_jpeg_of_the_same_picture() {
             .sum::<f64>()
             / ours.len() as f64;
         let psnr = 10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10();
+        eprintln!("{name}: PSNR {psnr:.1} dB against ffmpeg's decode");
         assert!(
             psnr > 30.0,
             "{name}: PSNR {psnr:.1} dB against ffmpeg's decode"
