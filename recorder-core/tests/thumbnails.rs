@@ -2,6 +2,7 @@
 //! reads back at the video's size and content, H.265 keyframes kept as
 //! one-frame MP4s ffmpeg decodes, malformed keyframes refused without a
 //! panic, and a recorder storing one per interval next to the segments.
+#![cfg(feature = "thumbnails")]
 
 mod support;
 
