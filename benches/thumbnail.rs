@@ -64,6 +64,12 @@ fn keyframe(size: &str, bitrate: &str) -> Option<(CodecConfig, Bytes)> {
     ))
 }
 
+/// CPU time of the calling thread in ns, from `/proc/thread-self/schedstat`.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn split_annexb(b: &[u8]) -> Vec<&[u8]> {
     let mut starts = Vec::new();
     let mut i = 0;
@@ -100,6 +106,22 @@ fn thumbnail(c: &mut Criterion) {
             data.len(),
             t.jpeg.len()
         );
+        // CPU time of this thread (Linux schedstat), which a loaded host
+        // does not inflate the way it does criterion's wall time.
+        if let Some(before) = thread_cpu_ns() {
+            let n = 50;
+            for _ in 0..n {
+                black_box(h264_keyframe_to_jpeg(&codec, &data, 80).unwrap());
+            }
+            if let Some(after) = thread_cpu_ns() {
+                let ms = (after - before) as f64 / 1e6 / f64::from(n);
+                eprintln!(
+                    "{size}: {ms:.1} ms CPU per thumbnail (thread CPU time over {n}); \
+                     {:.2} CPU s per camera-hour at one per 5 min",
+                    ms * 12.0 / 1000.0
+                );
+            }
+        }
         g.bench_function(format!("decode+jpeg {size}"), |b| {
             b.iter(|| h264_keyframe_to_jpeg(black_box(&codec), black_box(&data), 80).unwrap())
         });
