@@ -210,11 +210,12 @@ fn config_check_shows_retention() {
     );
     assert!(line("retention_max_age ").contains("\"7d\""), "{out}");
     assert!(line("retention_max_bytes ").contains("\"500GiB\""), "{out}");
-    // With S3 storage, retention is refused with its position.
+    // With S3 storage, a size limit (no lifecycle form) is refused with
+    // its position; an age is a lifecycle rule.
     let p = write(
         dir.path(),
         "s3.toml",
-        "[storage]\nkind = \"s3\"\nbucket = \"videos\"\n[retention]\nmax_age = \"30d\"\n[[cameras]]\nurl = \"rtsp://cam/a\"\n",
+        "[storage]\nkind = \"s3\"\nbucket = \"videos\"\n[retention]\nmax_bytes = \"5GiB\"\n[[cameras]]\nurl = \"rtsp://cam/a\"\n",
     );
     let (code, _, err) = run(camrec()
         .args(["--log-format", "text", "config", "check", "-c"])

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 fn lifecycle(m: &Moto, spool: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
@@ -138,4 +140,63 @@ url = "rtsp://10.0.0.6/yard"
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("camrec.toml:9:"), "located: {err}");
     assert!(err.contains("start with {camera}/"), "{err}");
+}
+
+/// `camrec record` on S3 with retention set reads the bucket's rules at
+/// start-up: a bucket without them gets a warning per missing rule naming
+/// the command that fixes it, and recording goes on; once applied, the
+/// warning is gone.
+#[test]
+fn record_warns_at_start_when_the_bucket_differs() {
+    let Some(m) = moto() else { return };
+    m.create_bucket("cams");
+    let sim = sim(None);
+    let url = sim.url("/stream1");
+    let spool = tempfile::tempdir().unwrap();
+    let start = |spool: &std::path::Path| {
+        let mut c = camrec();
+        c.env("S3_ENDPOINT", format!("http://127.0.0.1:{}", m.port))
+            .env("S3_ACCESS_KEY_ID", "testing")
+            .env("S3_SECRET_ACCESS_KEY", "testing-secret")
+            .env("S3_SPOOL_DIR", spool)
+            .args([
+                "--log-format",
+                "text",
+                "record",
+                "--status",
+                "never",
+                "--no-metrics",
+            ])
+            .args([url.as_str(), "--camera-id", "porch", "--max-age", "30d"])
+            .args(["--out", "s3://cams/site1"]);
+        Running::spawn(c)
+    };
+    let mut r = start(spool.path());
+    let line = r.wait_for_line("lifecycle rules differ", Duration::from_secs(30));
+    assert!(line.contains("camrec s3 lifecycle --apply"), "{line}");
+    assert!(line.contains("camrec-recordings-porch"), "{line}");
+    r.wait_for_line("recording", Duration::from_secs(30));
+    r.signal("INT");
+    let (code, log) = r.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{}", log.join("\n"));
+
+    let mut c = camrec();
+    c.env("S3_ENDPOINT", format!("http://127.0.0.1:{}", m.port))
+        .env("S3_ACCESS_KEY_ID", "testing")
+        .env("S3_SECRET_ACCESS_KEY", "testing-secret")
+        .env("S3_SPOOL_DIR", spool.path())
+        .args(["s3", "lifecycle", "--out", "s3://cams/site1", url.as_str()])
+        .args(["--camera-id", "porch", "--max-age", "30d", "--apply"]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut r = start(spool.path());
+    r.wait_for_line("recording", Duration::from_secs(30));
+    r.signal("INT");
+    let (code, log) = r.wait(Duration::from_secs(60));
+    assert_eq!(code, 0);
+    assert!(
+        !log.iter().any(|l| l.contains("lifecycle rules differ")),
+        "{}",
+        log.join("\n")
+    );
 }

@@ -671,3 +671,47 @@ async fn recovery_refuses_a_manifest_outside_its_prefix() {
         .unwrap();
     assert_eq!(listed.key_count(), Some(0), "nothing uploaded: {listed:?}");
 }
+
+/// A start the full spool refuses is one refused segment, however often
+/// the recorder retries it (at each keyframe): counted once. Another
+/// segment refused later counts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_start_retried_counts_one_dropped_segment() {
+    use recorder_core::mux::{MuxEvent, Muxer};
+    use recorder_core::sink::SegmentSink;
+    let Some(moto) = moto() else { return };
+    if !ready() {
+        return;
+    }
+    let spool = tempfile::tempdir().unwrap();
+    let mut cfg = moto.config("refused", spool.path());
+    cfg.create_bucket = true;
+    // Smaller than any init segment.
+    cfg.spool_limit_bytes = 16;
+    let store = S3Store::connect(cfg).await.unwrap();
+    let (tracks, frames) = load_fixture(&fixture("h264_aac.mp4"));
+    let mut mux = Muxer::new(tracks, one_segment()).unwrap();
+    let mut events = Vec::new();
+    let mut start = None;
+    for f in frames {
+        mux.push(f, &mut events).unwrap();
+        if let Some(MuxEvent::SegmentStarted(s)) = events
+            .iter()
+            .find(|e| matches!(e, MuxEvent::SegmentStarted(_)))
+        {
+            start = Some(s.clone());
+            break;
+        }
+    }
+    let start = start.expect("a segment starts");
+    let mut sink = store.sink("gate");
+    for _ in 0..5 {
+        let e = sink.start("gate", &start).await.unwrap_err();
+        assert!(e.is_storage_full(), "{e}");
+    }
+    assert_eq!(store.status().segments_dropped, 1);
+    let mut next = start.clone();
+    next.index += 1;
+    assert!(sink.start("gate", &next).await.is_err());
+    assert_eq!(store.status().segments_dropped, 2);
+}

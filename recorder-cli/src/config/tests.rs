@@ -599,16 +599,22 @@ fn bad_retention_values_are_located_with_a_fix() {
     // A number where a string is expected: the TOML type error.
     let errs = errors("[retention]\nmax_bytes = 5\n[[cameras]]\nurl = \"rtsp://cam/a\"\n");
     assert!(errs[0].message.contains("invalid type"), "{}", errs[0]);
-    // Retention needs a folder.
-    let errs = parse(
+    // On S3 an age becomes a lifecycle rule; a size limit has no S3 form.
+    assert!(parse(
         "[retention]\nmax_age = \"30d\"\n[[cameras]]\nurl = \"rtsp://cam/a\"\n",
+        &env(&[("S3_BUCKET", "videos")]),
+        &Flags::default(),
+    )
+    .is_ok());
+    let errs = parse(
+        "[retention]\nmax_bytes = \"5GiB\"\n[[cameras]]\nurl = \"rtsp://cam/a\"\n",
         &env(&[("S3_BUCKET", "videos")]),
         &Flags::default(),
     )
     .unwrap_err()
     .0;
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert_eq!(errs[0].at, file_at(2, 11));
+    assert_eq!(errs[0].at, file_at(2, 13));
     assert!(errs[0].message.contains("S3"), "{}", errs[0]);
 }
 

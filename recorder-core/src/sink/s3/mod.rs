@@ -71,6 +71,10 @@ pub struct S3Sink {
     /// The camera's counters, shared with its other sinks and uploads.
     uploads: Arc<CameraUploads>,
     open: Option<OpenSegment>,
+    /// The muxer segment whose start the full spool refused: the recorder
+    /// retries that start at each keyframe, which is one refused segment,
+    /// counted and logged once.
+    refused: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -138,6 +142,7 @@ impl S3Store {
             camera: camera.to_owned(),
             uploads,
             open: None,
+            refused: None,
         }
     }
 }
@@ -364,14 +369,18 @@ impl SegmentSink for S3Sink {
         let c = &self.inner.counters;
         let init_len = start.init.len() as u64;
         if c.spool_bytes.load(Ordering::Relaxed) + init_len > cfg.spool_limit_bytes {
-            add(&c.segments_dropped, 1);
-            tracing::error!(camera, spool = %cfg.spool_dir.display(), limit = cfg.spool_limit_bytes, "S3 spool full: segment not recorded");
+            if self.refused != Some(start.index) {
+                self.refused = Some(start.index);
+                add(&c.segments_dropped, 1);
+                tracing::error!(camera, spool = %cfg.spool_dir.display(), limit = cfg.spool_limit_bytes, "S3 spool full: segment start refused (retried at each keyframe until the spool drains)");
+            }
             return Err(spool_full(
                 &cfg.spool_dir,
                 cfg.spool_limit_bytes,
                 format!("segment {} of camera {camera} not recorded", start.index),
             ));
         }
+        self.refused = None;
         let name = cfg.template.render(camera, start.wall_start, start.index);
         let prefix = self.inner.prefix.clone();
         let bucket = cfg.bucket.clone();
