@@ -283,3 +283,41 @@ async fn recorder_stores_one_thumbnail_per_interval() {
     assert!(!files_with_suffix(&dir.path().join("h264"), ".mp4").is_empty());
     assert!(files_with_suffix(dir.path(), ".tmp").is_empty());
 }
+
+/// A thumbnail that cannot be stored (its folder's place is taken by a
+/// file) is an error event and a counted error; the segments go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thumbnail_that_cannot_be_stored_is_counted_and_recording_goes_on() {
+    let sim = start_sim(SimConfig::new().mount(MountConfig::demo("/h264")));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("thumbs"), b"not a folder").unwrap();
+    let recorder = Recorder::new();
+    let mut rx = recorder.subscribe();
+    let thumbs = ThumbnailConfig::default()
+        .with_interval(Duration::from_secs(1))
+        .with_template("thumbs/{camera}/{HHMMSS}.jpg".parse().unwrap())
+        .unwrap();
+    let cfg = camera("cam", &sim.url("/h264"), Duration::from_secs(2)).with_thumbnails(thumbs);
+    let sink = LocalSink::new(dir.path(), ObjectNameTemplate::default()).unwrap();
+    let status = recorder.add_camera(cfg, sink).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(recorder.shutdown(Duration::from_secs(15)).await);
+    let mut failed = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        match ev {
+            RecorderEvent::ThumbnailFailed { message, .. } => failed.push(message),
+            RecorderEvent::ThumbnailStored { name, .. } => panic!("stored {name}"),
+            _ => {}
+        }
+    }
+    let snap = status.snapshot();
+    assert!(failed.len() >= 2, "{failed:?}");
+    assert!(failed[0].contains("thumbs/cam/"), "{failed:?}");
+    assert_eq!(snap.thumbnail_errors, failed.len() as u64);
+    assert_eq!(snap.thumbnails_stored, 0);
+    assert!(snap.segments_recorded >= 1, "{snap:?}");
+    assert_eq!(
+        snap.sink_errors, 0,
+        "a thumbnail error is not a segment error"
+    );
+}
