@@ -81,6 +81,8 @@ pub(crate) struct CameraContext {
     pub id: String,
     pub status: Arc<CameraStatus>,
     events: broadcast::Sender<RecorderEvent>,
+    /// Thumbnail decodes allowed at once across the recorder's cameras.
+    pub thumbnail_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl CameraContext {
@@ -135,6 +137,10 @@ struct Shared {
     /// re-adds a camera after `shutdown` returned, say).
     control: tokio::sync::Mutex<()>,
     events: broadcast::Sender<RecorderEvent>,
+    /// Bounds the thumbnail decodes running at once, so cameras whose
+    /// intervals line up (all started together) never take every core
+    /// from the readers.
+    thumbnail_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Shared {
@@ -197,6 +203,9 @@ impl Recorder {
                 closed: std::sync::atomic::AtomicBool::new(false),
                 control: tokio::sync::Mutex::new(()),
                 events: broadcast::channel(capacity.max(1)).0,
+                thumbnail_permits: Arc::new(tokio::sync::Semaphore::new(
+                    thumbnails::concurrent_decodes(),
+                )),
             }),
         }
     }
@@ -251,6 +260,7 @@ impl Recorder {
             id: cfg.id.clone(),
             status: status.clone(),
             events: self.shared.events.clone(),
+            thumbnail_permits: self.shared.thumbnail_permits.clone(),
         };
         // Before the task can report anything about the camera.
         let _ = self.shared.events.send(RecorderEvent::CameraAdded {

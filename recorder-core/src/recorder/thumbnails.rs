@@ -12,6 +12,14 @@ use super::CameraContext;
 use crate::mux::{Frame, TrackSpec};
 use crate::thumbnail::{render_keyframe, SmallObjectStore, ThumbnailConfig};
 
+/// Thumbnail decodes one recorder runs at once: half the cores (at least
+/// one), leaving the rest to the camera readers.
+pub(super) fn concurrent_decodes() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 2)
+        .max(1)
+}
+
 /// How long a stopping camera waits for its thumbnail in flight.
 const FINISH_WAIT: Duration = Duration::from_secs(5);
 
@@ -52,8 +60,14 @@ impl Thumbnailer {
         let (template, quality) = (self.cfg.template.clone(), self.cfg.quality);
         self.in_flight = Some(tokio::spawn(async move {
             let wall = frame.wall;
+            // The semaphore is never closed, so this always waits its turn.
+            let Ok(permit) = ctx.thumbnail_permits.clone().acquire_owned().await else {
+                return;
+            };
             let rendered =
                 tokio::task::spawn_blocking(move || render_keyframe(&track, &frame, quality)).await;
+            // Storing waits on disk or network, not on a core.
+            drop(permit);
             let image = match rendered {
                 Ok(Ok(image)) => image,
                 Ok(Err(e)) => return failed(&ctx, e.to_string()),
