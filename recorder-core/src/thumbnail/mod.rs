@@ -8,6 +8,20 @@
 //! calls it every [`ThumbnailConfig::interval`]; a clip writer can call it
 //! for a clip's first keyframe. [`SmallObjectStore`] stores the result in
 //! the folder or bucket the segments go to.
+//!
+//! A camera with a thumbnail every minute, named like its segments:
+//!
+//! ```
+//! use std::time::Duration;
+//! use recorder_core::thumbnail::ThumbnailConfig;
+//! use recorder_core::{CameraConfig, CameraUrl};
+//!
+//! let url = CameraUrl::parse("rtsp://192.0.2.10/stream1")?;
+//! let cam = CameraConfig::new("porch", url)
+//!     .with_thumbnails(ThumbnailConfig::default().with_interval(Duration::from_secs(60)));
+//! assert_eq!(cam.thumbnails.unwrap().interval, Duration::from_secs(60));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #[cfg(feature = "thumbnails")]
 mod jpeg;
