@@ -125,6 +125,13 @@ pub struct ConfigArgs {
     pub legacy_metrics: bool,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    /// Time between two thumbnails (JPEG of a keyframe) of each camera,
+    /// e.g. 5m [default: 5m; the first at the camera's first keyframe]; 1s to 24h.
+    #[arg(long, value_parser = duration_arg::thumbnail_interval)]
+    pub thumbnail_interval: Option<Duration>,
+    /// Make no thumbnails.
+    #[arg(long, conflicts_with = "thumbnail_interval")]
+    pub no_thumbnails: bool,
 }
 
 /// Retention of a local folder (docs/operations.md#retention); each flag

@@ -38,12 +38,14 @@ mod render;
 pub mod retention;
 mod settings;
 mod storage;
+pub mod thumbnails;
 
 pub use cameras::{camera_id_from_url, slug, Camera, Resolution};
 pub use env::{process_env, Env};
 pub use origin::{scrub_userinfo, ConfigError, ConfigErrors, Origin, Val};
 pub use retention::{Retention, RetentionFlags};
 pub use storage::{is_s3_url, S3Settings, Storage, StorageKind};
+pub use thumbnails::Thumbnails;
 
 use origin::err;
 
@@ -71,6 +73,8 @@ pub struct Config {
     /// Retention of the local folder (`[retention]`; per-camera limits are
     /// in each [`Camera`]).
     pub retention: Retention,
+    /// Thumbnails (`[thumbnails]`).
+    pub thumbnails: Thumbnails,
 }
 
 impl Config {
@@ -113,6 +117,10 @@ pub struct Flags {
     pub legacy_metrics: bool,
     /// `--max-age`, `--max-bytes`, ... (retention).
     pub retention: RetentionFlags,
+    /// `--thumbnail-interval`.
+    pub thumbnail_interval: Option<Duration>,
+    /// `--no-thumbnails`.
+    pub no_thumbnails: bool,
 }
 
 /// Reads `path` (if given) and merges it with `env` and `flags`.
@@ -182,6 +190,7 @@ fn build_inner(
     let metrics = settings::metrics(&file, &cx, env, flags, &mut errors);
     let key_template = settings::key_template(&globals.template, &mut errors);
     let retention = retention::build(&file, &cx, flags, &mut errors);
+    let thumbnails = thumbnails::build(&file, &cx, flags, &mut errors);
     let cameras = cameras::build(&file, &cx, env, flags, &globals, &retention, &mut errors);
     if require_cameras && cameras.iter().all(|c| !c.enabled.v) && errors.is_empty() {
         let at = match path {
@@ -211,6 +220,7 @@ fn build_inner(
             metrics_listen: metrics.listen,
             metrics_legacy_names: metrics.legacy_names,
             retention,
+            thumbnails,
         };
         // On S3, retention becomes the bucket's lifecycle rules: what has
         // no rule form, or a plan S3 would not follow, is an error here.

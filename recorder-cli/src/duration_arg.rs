@@ -24,6 +24,11 @@ pub fn stall_timeout(s: &str) -> Result<Duration, String> {
     parse_within(s, STALL_TIMEOUT)
 }
 
+/// `--thumbnail-interval`: a duration in 1 s to 24 h.
+pub fn thumbnail_interval(s: &str) -> Result<Duration, String> {
+    parse_within(s, recorder_cli::config::thumbnails::INTERVAL)
+}
+
 /// Any other duration flag: a duration in [`ANY`].
 pub fn any(s: &str) -> Result<Duration, String> {
     parse_within(s, ANY)

@@ -614,7 +614,7 @@ impl Collector for CameraCollector {
             }
         }
         type Field = fn(&CameraSnapshot) -> u64;
-        let counters: [(&str, &str, Field); 11] = [
+        let counters: [(&str, &str, Field); 13] = [
             (
                 "camrec_camera_frames",
                 "Frames received (all tracks)",
@@ -667,6 +667,16 @@ impl Collector for CameraCollector {
                 "camrec_camera_fragments_cut_by_limit",
                 "Fragments ended early by a limit (frozen camera timestamps, or max_fragment_bytes)",
                 |s| s.fragments_cut_by_limit,
+            ),
+            (
+                "camrec_camera_thumbnails",
+                "Thumbnails stored (JPEGs; one-frame MP4s for H.265)",
+                |s| s.thumbnails_stored,
+            ),
+            (
+                "camrec_camera_thumbnail_errors",
+                "Thumbnails that could not be made or stored",
+                |s| s.thumbnail_errors,
             ),
         ];
         for (name, help, field) in counters {

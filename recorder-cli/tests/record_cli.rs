@@ -81,6 +81,25 @@ fn metrics_change_while_recording_and_ready_turns_200() {
         assert_eq!(metric(&m2, name), Some(0.0), "{name}:\n{m2}");
     }
     assert!(metric(&m2, "camrec_camera_queued_bytes{camera=\"cam1\"}").is_some());
+    // Thumbnails are on by default: the first at the first keyframe, a
+    // JPEG next to the segments.
+    eventually(Duration::from_secs(10), "a thumbnail", || {
+        let (_, m) = get(addr, "/metrics");
+        (metric(&m, "camrec_camera_thumbnails_total{camera=\"cam1\"}")? >= 1.0).then_some(())
+    });
+    let (_, m3) = get(addr, "/metrics");
+    assert_eq!(
+        metric(&m3, "camrec_camera_thumbnail_errors_total{camera=\"cam1\"}"),
+        Some(0.0),
+        "{m3}"
+    );
+    let jpgs: Vec<_> = files(dir.path())
+        .into_iter()
+        .filter(|p| {
+            p.starts_with(dir.path().join("cam1")) && p.to_string_lossy().ends_with("_cam1.jpg")
+        })
+        .collect();
+    assert_eq!(jpgs.len(), 1, "{jpgs:?}");
     // S3 families only with S3 storage (tests/s3_cli.rs).
     assert!(!m2.contains("camrec_s3_"), "{m2}");
     assert_eq!(get(addr, "/nope").0, 404);
@@ -137,6 +156,7 @@ fn sigterm_leaves_complete_files_and_a_dead_camera_does_not_disturb_a_live_one()
     let good: Vec<_> = all
         .iter()
         .filter(|p| p.starts_with(dir.path().join("good")))
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
         .collect();
     assert!(good.len() >= 3, "expected ≥ 3 segments: {all:?}");
     for f in &good {

@@ -206,12 +206,38 @@ async fn record_to_s3_publishes_playable_segments() {
         .send()
         .await
         .unwrap();
-    let keys: Vec<String> = listed
+    let (thumbs, keys): (Vec<String>, Vec<String>) = listed
         .contents()
         .iter()
         .filter_map(|o| o.key().map(str::to_owned))
-        .collect();
+        .partition(|k| k.ends_with(".jpg"));
     assert!(keys.len() >= 2, "expected several 2 s segments: {keys:?}");
+    // One thumbnail (on by default, every 5 min, the first at once) next
+    // to the segments, typed and sized in its metadata.
+    assert_eq!(thumbs.len(), 1, "{thumbs:?}");
+    assert!(
+        key_matches(&thumbs[0].replace(".jpg", ".mp4"), "site1", "door"),
+        "unexpected key {}",
+        thumbs[0]
+    );
+    let head = s
+        .client()
+        .head_object()
+        .bucket("cams")
+        .key(&thumbs[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("image/jpeg"));
+    let meta = head.metadata().unwrap();
+    assert_eq!(
+        (
+            meta.get("width").map(String::as_str),
+            meta.get("height").map(String::as_str)
+        ),
+        (Some("640"), Some("360")),
+        "{meta:?}"
+    );
     for k in &keys {
         assert!(key_matches(k, "site1", "door"), "unexpected key {k}");
     }

@@ -27,7 +27,9 @@
 //!
 //! Cargo features: `s3` (on by default) adds `sink::s3`, the S3 sink
 //! (AWS SDK); without it the crate records to folders only and builds
-//! without the SDK.
+//! without the SDK. `thumbnails` (on by default) decodes H.264 keyframes
+//! into JPEG thumbnails with OpenH264 (built from bundled C++ sources);
+//! without it, keyframes are kept as one-frame MP4s instead.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -38,6 +40,7 @@ pub mod retention;
 pub mod retry;
 pub mod sink;
 pub mod source;
+pub mod thumbnail;
 pub mod time;
 
 pub use mux::{CodecConfig, EndReason, Frame, MuxEvent, Muxer, MuxerConfig, TrackSpec, WallTime};

@@ -44,6 +44,8 @@ pub fn flags(a: &ConfigArgs) -> config::Flags {
         no_metrics: a.no_metrics,
         legacy_metrics: a.legacy_metrics,
         retention: a.retention.flags(),
+        thumbnail_interval: a.thumbnail_interval,
+        no_thumbnails: a.no_thumbnails,
     }
 }
 
@@ -115,6 +117,14 @@ pub fn camera_config(c: &Camera) -> CameraConfig {
         .with_backoff(BackoffConfig::default())
 }
 
+/// Adds the configured thumbnails to a camera's settings.
+fn with_thumbnails(c: CameraConfig, cfg: &Config) -> CameraConfig {
+    match cfg.thumbnails.library_config() {
+        Some(t) => c.with_thumbnails(t),
+        None => c,
+    }
+}
+
 /// Records every enabled camera until a signal or `duration`, serving
 /// metrics and showing the status view meanwhile; then closes every open
 /// segment (graceful shutdown with a deadline).
@@ -178,11 +188,14 @@ pub async fn record(
                         sync_each_fragment: cfg.storage.sync_fragments.v,
                     });
                 tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %dir.display(), "starting camera");
-                recorder.add_camera(camera_config(cam), sink)?
+                recorder.add_camera(with_thumbnails(camera_config(cam), cfg), sink)?
             }
             Output::S3(s3) => {
                 tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %s3.location, "starting camera");
-                recorder.add_camera(camera_config(cam), s3.store.sink(&cam.id.v))?
+                recorder.add_camera(
+                    with_thumbnails(camera_config(cam), cfg),
+                    s3.store.sink(&cam.id.v),
+                )?
             }
         };
         watched.push(WatchedCamera {

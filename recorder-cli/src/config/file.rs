@@ -23,6 +23,7 @@ pub(super) struct FileConfig {
     pub storage: Option<FileStorage>,
     pub metrics: Option<FileMetrics>,
     pub retention: Option<FileRetention>,
+    pub thumbnails: Option<FileThumbnails>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -100,6 +101,14 @@ pub(super) struct FileRetention {
     pub clips_max_age: Option<Spanned<String>>,
     pub clips_max_bytes: Option<Spanned<String>>,
     pub min_free: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileThumbnails {
+    pub enabled: Option<Spanned<bool>>,
+    pub interval_minutes: Option<Spanned<f64>>,
+    pub key_template: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug)]

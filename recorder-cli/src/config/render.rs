@@ -178,6 +178,27 @@ impl Config {
             &self.metrics_legacy_names.at,
         );
         lines.push(String::new());
+        lines.push("[thumbnails]".into());
+        let t = &self.thumbnails;
+        kv(
+            &mut lines,
+            "enabled",
+            t.enabled.v.to_string(),
+            &t.enabled.at,
+        );
+        kv(
+            &mut lines,
+            "interval_minutes",
+            format!("{}", t.interval.v.as_secs_f64() / 60.0),
+            &t.interval.at,
+        );
+        kv(
+            &mut lines,
+            "key_template",
+            q(t.key_template.v.as_str()),
+            &t.key_template.at,
+        );
+        lines.push(String::new());
         lines.push("[retention]".into());
         let r = &self.retention;
         let age =

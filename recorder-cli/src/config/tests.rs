@@ -633,3 +633,70 @@ fn prune_needs_no_cameras() {
     assert!(cfg.retention.active_with(&cfg.cameras));
     assert!(build(None, "", &Env::new(), &f).is_err());
 }
+
+#[test]
+fn thumbnails_default_on_and_follow_file_then_flags() {
+    let cam = "[[cameras]]\nurl = \"rtsp://cam/a\"\n";
+    let cfg = parse(cam, &Env::new(), &Flags::default()).unwrap();
+    let t = cfg.thumbnails.library_config().unwrap();
+    assert_eq!(t.interval, Duration::from_secs(300));
+    assert_eq!(
+        t.template.as_str(),
+        "{camera}/{YYYYMMDD}/{HHMMSS}_{camera}.jpg"
+    );
+    assert_eq!(cfg.thumbnails.enabled.at, Origin::Default);
+
+    let text = format!(
+        "[thumbnails]\ninterval_minutes = 0.5\nkey_template = \"thumbs/{{camera}}/{{HHMMSS}}.jpg\"\n{cam}"
+    );
+    let cfg = parse(&text, &Env::new(), &Flags::default()).unwrap();
+    let t = cfg.thumbnails.library_config().unwrap();
+    assert_eq!(t.interval, Duration::from_secs(30));
+    assert_eq!(t.template.as_str(), "thumbs/{camera}/{HHMMSS}.jpg");
+    assert_eq!(cfg.thumbnails.interval.at, file_at(2, 20));
+    let shown = cfg.render();
+    assert!(shown.contains("[thumbnails]"), "{shown}");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("interval_minutes") && l.contains("= 0.5 ")),
+        "{shown}"
+    );
+
+    // The flag wins over the file; --no-thumbnails turns them off.
+    let f = Flags {
+        thumbnail_interval: Some(Duration::from_secs(60)),
+        ..Flags::default()
+    };
+    let cfg = parse(&text, &Env::new(), &f).unwrap();
+    assert_eq!(
+        cfg.thumbnails.library_config().unwrap().interval,
+        Duration::from_secs(60)
+    );
+    assert_eq!(
+        cfg.thumbnails.interval.at,
+        Origin::Flag("--thumbnail-interval".into())
+    );
+    let f = Flags {
+        no_thumbnails: true,
+        ..Flags::default()
+    };
+    let cfg = parse(&text, &Env::new(), &f).unwrap();
+    assert!(cfg.thumbnails.library_config().is_none());
+    let off = format!("[thumbnails]\nenabled = false\n{cam}");
+    let cfg = parse(&off, &Env::new(), &Flags::default()).unwrap();
+    assert!(cfg.thumbnails.library_config().is_none());
+}
+
+#[test]
+fn bad_thumbnail_values_are_located_with_a_fix() {
+    let errs = errors(
+        "[thumbnails]\ninterval_minutes = 0\nkey_template = \"{camera}/{HHMMSS}.mp4\"\n[[cameras]]\nurl = \"rtsp://cam/a\"\n",
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!(errs[0].at, file_at(2, 20));
+    assert!(errs[0].message.contains("out of range"), "{}", errs[0]);
+    assert!(errs[0].fix.contains("1 s to 24 h"), "{}", errs[0]);
+    assert_eq!(errs[1].at, file_at(3, 16));
+    assert!(errs[1].message.contains(".jpg"), "{}", errs[1]);
+}

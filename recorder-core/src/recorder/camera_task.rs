@@ -17,6 +17,7 @@ use super::events::{ErrorKind, RecorderEvent};
 use super::queue::{queue, DropEpisode, QueueTx};
 use super::silence::{Progress, SilenceWatch, Verdict};
 use super::status::{CameraState, Counter};
+use super::thumbnails::Thumbnailer;
 use super::writer::write_segments;
 use super::CameraContext;
 use crate::mux::{EndReason, MuxEvent, Muxer, TrackSpec};
@@ -53,6 +54,7 @@ struct Reader<'a> {
     /// Frames the muxer refused with an error (for the silence watch).
     frames_refused: u64,
     silence: SilenceWatch,
+    thumbnails: Option<Thumbnailer>,
 }
 
 impl Reader<'_> {
@@ -187,7 +189,15 @@ pub(crate) async fn run_camera(
     stop: watch::Receiver<bool>,
 ) {
     let (tx, rx) = queue(ctx.status.clone(), cfg.queue_limit_bytes);
-    let reader = read_camera(&cfg, ctx, tx, stop);
+    let thumbnails = match (&cfg.thumbnails, sink.small_objects_dyn()) {
+        (Some(t), Some(store)) => Some(Thumbnailer::new(t.clone(), store, ctx.clone())),
+        (Some(_), None) => {
+            tracing::warn!(camera = %cfg.id, "this sink keeps no thumbnails; none are made");
+            None
+        }
+        (None, _) => None,
+    };
+    let reader = read_camera(&cfg, ctx, tx, stop, thumbnails);
     let writer = write_segments(sink, rx, ctx);
     tokio::join!(reader, writer);
     ctx.set_state(CameraState::Stopped);
@@ -199,6 +209,7 @@ async fn read_camera(
     ctx: &CameraContext,
     queue: QueueTx,
     mut stop: watch::Receiver<bool>,
+    thumbnails: Option<Thumbnailer>,
 ) {
     // One stop future for the whole run: polling it again costs nothing
     // until the stop is signalled (no new waiter per frame).
@@ -217,9 +228,13 @@ async fn read_camera(
         cuts_reported_at: None,
         frames_refused: 0,
         silence: SilenceWatch::new(cfg.muxer.fragment_duration),
+        thumbnails,
     };
     read_sessions(cfg, &mut r, &mut stopped).await;
     r.finish(EndReason::Finished);
+    if let Some(t) = &mut r.thumbnails {
+        t.finish().await;
+    }
     if let Some(ep) = r.queue.close() {
         report_drops(ctx, ep);
     }
@@ -274,6 +289,10 @@ async fn read_sessions(
         }
         let tracks = session.tracks().to_vec();
         let video_tracks: Vec<bool> = tracks.iter().map(|t| t.codec.is_video()).collect();
+        // The muxer's primary track (the first video) and its current
+        // parameters, for thumbnails.
+        let primary = tracks.iter().position(|t| t.codec.is_video());
+        let mut primary_spec = primary.map(|i| tracks[i].clone());
         ctx.status
             .set_video_resolution(tracks.iter().find_map(|t| t.codec.dimensions()));
         match &mut r.muxer {
@@ -331,6 +350,11 @@ async fn read_sessions(
                         ctx.status.add(Counter::VideoFrames, 1);
                         if f.keyframe {
                             r.silence.on_keyframe(wall_ns);
+                            if let (Some(t), Some(spec)) = (&mut r.thumbnails, &primary_spec) {
+                                if primary == Some(f.track) {
+                                    t.on_keyframe(spec, &f);
+                                }
+                            }
                         }
                     }
                     ctx.status.set_last_frame(wall_ns);
@@ -348,6 +372,11 @@ async fn read_sessions(
                     tracing::info!(camera = %cfg.id, track, codec = codec.name(), dims = ?codec.dimensions(), "codec parameters changed");
                     if let Some(dims) = codec.dimensions() {
                         ctx.status.set_video_resolution(Some(dims));
+                    }
+                    if primary == Some(track) {
+                        if let Some(spec) = &mut primary_spec {
+                            spec.codec = codec.clone();
+                        }
                     }
                     if let Err(e) = m.update_track(track, codec) {
                         tracing::warn!(camera = %cfg.id, error = %e, "new codec parameters refused");

@@ -2,6 +2,7 @@
 
 use crate::mux::MuxerConfig;
 use crate::source::{BackoffConfig, CameraUrl, SourceConfig};
+use crate::thumbnail::ThumbnailConfig;
 
 /// Default limit of bytes queued between a camera's reader and its sink.
 pub const DEFAULT_QUEUE_LIMIT_BYTES: u64 = 16 << 20;
@@ -35,6 +36,9 @@ pub struct CameraConfig {
     /// fragments are dropped up to the next keyframe-started fragment,
     /// counted and reported ([`RecorderEvent::FragmentsDropped`](crate::RecorderEvent::FragmentsDropped)).
     pub queue_limit_bytes: u64,
+    /// Thumbnails of keyframes, stored where the sink stores segments
+    /// (`None`, the default: none).
+    pub thumbnails: Option<ThumbnailConfig>,
 }
 
 impl CameraConfig {
@@ -52,6 +56,7 @@ impl CameraConfig {
             muxer: MuxerConfig::default(),
             backoff: BackoffConfig::default(),
             queue_limit_bytes: DEFAULT_QUEUE_LIMIT_BYTES,
+            thumbnails: None,
         }
     }
 
@@ -64,6 +69,16 @@ impl CameraConfig {
     /// Replaces the reconnect pacing.
     pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// Makes a thumbnail of a keyframe every `cfg.interval` (the first at
+    /// the camera's first keyframe), stored through the sink's
+    /// [`SegmentSink::small_objects`](crate::SegmentSink::small_objects).
+    /// Decoding runs on tokio's blocking pool, one at a time per camera:
+    /// reading the camera never waits for it.
+    pub fn with_thumbnails(mut self, cfg: ThumbnailConfig) -> Self {
+        self.thumbnails = Some(cfg);
         self
     }
 

@@ -92,6 +92,32 @@ pub enum RecorderEvent {
         /// Cuts since the last such event.
         fragments: u64,
     },
+    /// A thumbnail of a keyframe was stored next to the recording (see
+    /// [`CameraConfig::with_thumbnails`](super::CameraConfig::with_thumbnails)).
+    ThumbnailStored {
+        /// Camera id.
+        camera: String,
+        /// Object name relative to the sink's root (`/`-separated).
+        name: String,
+        /// Where it is: a file path, or `s3://bucket/key`.
+        location: String,
+        /// `image/jpeg`, or `video/mp4` for a one-frame MP4 (H.265).
+        content_type: &'static str,
+        /// Picture width in pixels.
+        width: u16,
+        /// Picture height in pixels.
+        height: u16,
+        /// Wall clock of the keyframe.
+        wall: WallTime,
+    },
+    /// A thumbnail could not be made or stored; recording is unaffected
+    /// and the next one is tried after the interval.
+    ThumbnailFailed {
+        /// Camera id.
+        camera: String,
+        /// What failed.
+        message: String,
+    },
     /// Something failed; the camera keeps retrying or recording.
     Error {
         /// Camera id.
@@ -115,6 +141,8 @@ impl RecorderEvent {
             | RecorderEvent::NotStoring { camera, .. }
             | RecorderEvent::StoringResumed { camera }
             | RecorderEvent::FragmentsCutByLimit { camera, .. }
+            | RecorderEvent::ThumbnailStored { camera, .. }
+            | RecorderEvent::ThumbnailFailed { camera, .. }
             | RecorderEvent::Error { camera, .. } => camera,
             RecorderEvent::SegmentStored(s) => &s.camera,
         }

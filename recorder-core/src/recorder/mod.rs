@@ -28,6 +28,7 @@ mod events;
 mod queue;
 mod silence;
 mod status;
+mod thumbnails;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -75,10 +76,13 @@ pub enum RecorderError {
 }
 
 /// What a camera task shares with the rest of the recorder.
+#[derive(Clone)]
 pub(crate) struct CameraContext {
     pub id: String,
     pub status: Arc<CameraStatus>,
     events: broadcast::Sender<RecorderEvent>,
+    /// Thumbnail decodes allowed at once across the recorder's cameras.
+    pub thumbnail_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl CameraContext {
@@ -133,6 +137,10 @@ struct Shared {
     /// re-adds a camera after `shutdown` returned, say).
     control: tokio::sync::Mutex<()>,
     events: broadcast::Sender<RecorderEvent>,
+    /// Bounds the thumbnail decodes running at once, so cameras whose
+    /// intervals line up (all started together) never take every core
+    /// from the readers.
+    thumbnail_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Shared {
@@ -195,6 +203,9 @@ impl Recorder {
                 closed: std::sync::atomic::AtomicBool::new(false),
                 control: tokio::sync::Mutex::new(()),
                 events: broadcast::channel(capacity.max(1)).0,
+                thumbnail_permits: Arc::new(tokio::sync::Semaphore::new(
+                    thumbnails::concurrent_decodes(),
+                )),
             }),
         }
     }
@@ -249,6 +260,7 @@ impl Recorder {
             id: cfg.id.clone(),
             status: status.clone(),
             events: self.shared.events.clone(),
+            thumbnail_permits: self.shared.thumbnail_permits.clone(),
         };
         // Before the task can report anything about the camera.
         let _ = self.shared.events.send(RecorderEvent::CameraAdded {

@@ -66,6 +66,8 @@ pub(crate) enum Counter {
     FragmentsDropped,
     BytesDropped,
     FragmentsCutByLimit,
+    ThumbnailsStored,
+    ThumbnailErrors,
 }
 
 /// Live counters of one camera. Updated by its task, read by anyone.
@@ -105,6 +107,8 @@ pub struct CameraStatus {
     last_limit_cut_unix_ns: AtomicU64,
     /// 0, or 1 + the index in [`NotStoringReason::ALL`].
     not_storing: AtomicU8,
+    thumbnails_stored: AtomicU64,
+    thumbnail_errors: AtomicU64,
 }
 
 /// A copy of a camera's status at one moment.
@@ -165,6 +169,10 @@ pub struct CameraSnapshot {
     /// Set while frames arrive but nothing has been stored for longer than
     /// a fragment plus a GOP: why. Cleared when storing resumes.
     pub not_storing: Option<NotStoringReason>,
+    /// Thumbnails (JPEGs, or one-frame MP4s for H.265) stored.
+    pub thumbnails_stored: u64,
+    /// Thumbnails that could not be made or stored.
+    pub thumbnail_errors: u64,
 }
 
 impl CameraStatus {
@@ -193,6 +201,8 @@ impl CameraStatus {
             fragments_cut_by_limit: AtomicU64::new(0),
             last_limit_cut_unix_ns: AtomicU64::new(0),
             not_storing: AtomicU8::new(0),
+            thumbnails_stored: AtomicU64::new(0),
+            thumbnail_errors: AtomicU64::new(0),
         }
     }
 
@@ -224,6 +234,8 @@ impl CameraStatus {
             Counter::FragmentsDropped => &self.fragments_dropped,
             Counter::BytesDropped => &self.bytes_dropped,
             Counter::FragmentsCutByLimit => &self.fragments_cut_by_limit,
+            Counter::ThumbnailsStored => &self.thumbnails_stored,
+            Counter::ThumbnailErrors => &self.thumbnail_errors,
         };
         a.fetch_add(n, Ordering::Relaxed);
     }
@@ -323,6 +335,8 @@ impl CameraStatus {
                 0 => None,
                 v => NotStoringReason::ALL.get(usize::from(v) - 1).copied(),
             },
+            thumbnails_stored: l(&self.thumbnails_stored),
+            thumbnail_errors: l(&self.thumbnail_errors),
         }
     }
 }

@@ -218,6 +218,10 @@ impl LocalSink {
 }
 
 impl SegmentSink for LocalSink {
+    fn small_objects(&self) -> Option<crate::thumbnail::SmallObjectStore> {
+        Some(crate::thumbnail::SmallObjectStore::folder(&self.root))
+    }
+
     async fn start(&mut self, camera: &str, start: &SegmentStart) -> Result<(), SinkError> {
         if let Some(open) = &self.open {
             tracing::warn!(

@@ -95,6 +95,13 @@ pub trait SegmentSink: Send {
     fn publishes_on_finish(&self) -> bool {
         true
     }
+
+    /// Where small whole objects (thumbnails) go next to the segments:
+    /// the sink's folder or bucket. `None` (the default): this sink keeps
+    /// none, and the recorder makes no thumbnails for it.
+    fn small_objects(&self) -> Option<crate::thumbnail::SmallObjectStore> {
+        None
+    }
 }
 
 /// A boxed future, as [`DynSegmentSink`] returns them.
@@ -132,6 +139,8 @@ pub trait DynSegmentSink: Send {
     fn abort_boxed(&mut self) -> BoxFuture<'_, Result<Option<StoredSegment>, SinkError>>;
     /// [`SegmentSink::publishes_on_finish`].
     fn publishes_on_finish_dyn(&self) -> bool;
+    /// [`SegmentSink::small_objects`].
+    fn small_objects_dyn(&self) -> Option<crate::thumbnail::SmallObjectStore>;
 }
 
 impl<S: SegmentSink> DynSegmentSink for S {
@@ -160,6 +169,9 @@ impl<S: SegmentSink> DynSegmentSink for S {
     fn publishes_on_finish_dyn(&self) -> bool {
         self.publishes_on_finish()
     }
+    fn small_objects_dyn(&self) -> Option<crate::thumbnail::SmallObjectStore> {
+        self.small_objects()
+    }
 }
 
 impl SegmentSink for Box<dyn DynSegmentSink> {
@@ -177,6 +189,9 @@ impl SegmentSink for Box<dyn DynSegmentSink> {
     }
     fn publishes_on_finish(&self) -> bool {
         self.as_ref().publishes_on_finish_dyn()
+    }
+    fn small_objects(&self) -> Option<crate::thumbnail::SmallObjectStore> {
+        self.as_ref().small_objects_dyn()
     }
 }
 

@@ -22,7 +22,7 @@ mod config;
 mod error;
 pub mod lifecycle;
 mod recover;
-mod store;
+pub(crate) mod store;
 mod upload;
 
 use std::fs::{self, File, OpenOptions};
@@ -145,6 +145,53 @@ impl S3Store {
             refused: None,
         }
     }
+}
+
+/// One `PutObject` of a small whole object (a thumbnail), with a few
+/// retries: the next one is minutes away, a lost one is no loss of video.
+pub(crate) async fn put_small_object(
+    inner: &Inner,
+    uploads: &CameraUploads,
+    key: &str,
+    body: Bytes,
+    content_type: &'static str,
+    metadata: &[(&'static str, String)],
+) -> Result<(), S3Error> {
+    let len = body.len() as u64;
+    let meta: std::collections::HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    inner
+        .retry(
+            error::S3Operation::PutObject,
+            key,
+            Some(uploads),
+            Some(3),
+            |_| false,
+            || {
+                let (body, meta) = (body.clone(), meta.clone());
+                async move {
+                    inner
+                        .client
+                        .put_object()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .content_type(content_type)
+                        .content_length(len as i64)
+                        .body(aws_sdk_s3::primitives::ByteStream::from(body))
+                        .set_metadata(Some(meta))
+                        .send()
+                        .await
+                        .map_err(store::classify)?;
+                    Ok(())
+                }
+            },
+        )
+        .await
+        .map_err(|f| f.into_error(error::S3Operation::PutObject, &inner.cfg.bucket, key))?;
+    add(&inner.counters.bytes_uploaded, len);
+    Ok(())
 }
 
 impl S3Sink {
@@ -487,6 +534,13 @@ impl SegmentSink for S3Sink {
     fn publishes_on_finish(&self) -> bool {
         // `finish` seals the spool; the upload completes in the background.
         false
+    }
+
+    fn small_objects(&self) -> Option<crate::thumbnail::SmallObjectStore> {
+        Some(crate::thumbnail::SmallObjectStore::s3(
+            self.inner.clone(),
+            self.uploads.clone(),
+        ))
     }
 }
 

@@ -1,0 +1,138 @@
+//! Storing a small whole object (a thumbnail) where a sink keeps its
+//! segments: a file in the sink's folder, or one `PutObject` to its bucket.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+#[cfg(feature = "s3")]
+use std::sync::Arc;
+
+use super::ThumbnailError;
+use crate::sink::SinkError;
+
+/// Where small whole objects go: the folder or bucket of a sink
+/// ([`SegmentSink::small_objects`](crate::SegmentSink::small_objects)).
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct SmallObjectStore(Kind);
+
+#[derive(Clone)]
+enum Kind {
+    Folder(PathBuf),
+    #[cfg(feature = "s3")]
+    S3 {
+        inner: Arc<crate::sink::s3::store::Inner>,
+        uploads: Arc<crate::sink::s3::store::CameraUploads>,
+    },
+}
+
+impl std::fmt::Debug for SmallObjectStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Kind::Folder(root) => f.debug_tuple("Folder").field(root).finish(),
+            #[cfg(feature = "s3")]
+            Kind::S3 { inner, .. } => f.debug_tuple("S3").field(&inner.cfg.bucket).finish(),
+        }
+    }
+}
+
+/// An object [`SmallObjectStore::put`] stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Object name relative to the store's root, `/`-separated.
+    pub name: String,
+    /// Where it is: a file path, or `s3://bucket/key`.
+    pub location: String,
+}
+
+impl SmallObjectStore {
+    /// Files under `root`.
+    pub fn folder(root: impl Into<PathBuf>) -> Self {
+        SmallObjectStore(Kind::Folder(root.into()))
+    }
+
+    #[cfg(feature = "s3")]
+    pub(crate) fn s3(
+        inner: Arc<crate::sink::s3::store::Inner>,
+        uploads: Arc<crate::sink::s3::store::CameraUploads>,
+    ) -> Self {
+        SmallObjectStore(Kind::S3 { inner, uploads })
+    }
+
+    /// Stores `bytes` under `name` (relative, `/`-separated, from an
+    /// [`ObjectNameTemplate`](crate::ObjectNameTemplate)), replacing an
+    /// object of that name. A file is written as `NAME.tmp` and renamed,
+    /// so readers never see half a picture; an S3 object gets
+    /// `content_type` and `metadata` (`x-amz-meta-*`).
+    pub async fn put(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+        metadata: &[(&'static str, String)],
+    ) -> Result<StoredObject, ThumbnailError> {
+        #[cfg(not(feature = "s3"))]
+        let _ = (content_type, metadata);
+        match &self.0 {
+            Kind::Folder(root) => {
+                let path = root.join(name);
+                let p = path.clone();
+                tokio::task::spawn_blocking(move || write_file(&p, &bytes))
+                    .await
+                    .map_err(|e| ThumbnailError::Store {
+                        name: name.to_owned(),
+                        source: Box::new(e),
+                    })?
+                    .map_err(|e| ThumbnailError::Store {
+                        name: name.to_owned(),
+                        source: Box::new(e),
+                    })?;
+                Ok(StoredObject {
+                    name: name.to_owned(),
+                    location: path.display().to_string(),
+                })
+            }
+            #[cfg(feature = "s3")]
+            Kind::S3 { inner, uploads } => {
+                let key = format!("{}{name}", inner.prefix);
+                crate::sink::s3::put_small_object(
+                    inner,
+                    uploads,
+                    &key,
+                    bytes::Bytes::from(bytes),
+                    content_type,
+                    metadata,
+                )
+                .await
+                .map_err(|e| ThumbnailError::Store {
+                    name: name.to_owned(),
+                    source: Box::new(e),
+                })?;
+                Ok(StoredObject {
+                    name: name.to_owned(),
+                    location: inner.key_display(&key),
+                })
+            }
+        }
+    }
+}
+
+/// Writes `path` through `path.tmp` and a rename.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SinkError::from_io("creating directory", dir, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| SinkError::from_io("creating", &tmp, e))?;
+    if let Err(e) = f.write_all(bytes) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(SinkError::from_io("writing", &tmp, e));
+    }
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        SinkError::from_io("renaming into place", path, e)
+    })
+}
