@@ -247,7 +247,9 @@ fn record_with_a_size_limit_keeps_it_and_exports_retention_metrics() {
             "--segment",
             "2s",
         ])
-        .args(["--max-bytes", "200KiB", "--status", "never"]);
+        .args(["--max-bytes", "200KiB", "--status", "never"])
+        // Thumbnails count toward the camera's limit and go oldest first.
+        .args(["--thumbnail-interval", "2s"]);
         c
     });
     rec.wait_for_line(
@@ -287,15 +289,28 @@ fn record_with_a_size_limit_keeps_it_and_exports_retention_metrics() {
         metric(&m, "camrec_retention_delete_errors_total"),
         Some(0.0)
     );
+    let (_, m) = get(addr, "/metrics");
+    let thumbnails = metric(&m, "camrec_camera_thumbnails_total{camera=\"cam\"}").unwrap();
     rec.signal("TERM");
     let (code, log) = rec.wait(Duration::from_secs(40));
     assert_eq!(code, 0, "{}", log.join("\n"));
-    let kept: u64 = files(r)
+    let kept_files: Vec<_> = files(r)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4" || e == "jpg"))
+        .collect();
+    let kept: u64 = kept_files
         .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();
     assert!(kept <= 200 * 1024, "{kept} bytes kept after the last pass");
+    let jpgs = kept_files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .count();
+    assert!(
+        thumbnails >= 3.0 && (jpgs as f64) < thumbnails,
+        "old thumbnails deleted: {jpgs} left of {thumbnails}"
+    );
     assert!(
         log.iter().any(|l| l.contains("retention summary")),
         "{}",

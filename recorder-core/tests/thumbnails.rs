@@ -223,12 +223,14 @@ async fn recorder_stores_one_thumbnail_per_interval() {
                     width,
                     height,
                     wall,
+                    bytes,
                 } if camera == cam => Some((
                     name.clone(),
                     location.clone(),
                     *content_type,
                     (*width, *height),
                     *wall,
+                    *bytes,
                 )),
                 RecorderEvent::ThumbnailFailed { camera, message } if camera == cam => {
                     panic!("{cam}: {message}")
@@ -260,9 +262,10 @@ async fn recorder_stores_one_thumbnail_per_interval() {
                 "{cam}: thumbnails {gap:.2} s apart"
             );
         }
-        for (name, location, ct, d, wall) in &stored {
+        for (name, location, ct, d, wall, bytes) in &stored {
             assert_eq!((*ct, *d), (content, dims), "{cam}");
             let path = Path::new(location);
+            assert_eq!(std::fs::metadata(path).unwrap().len(), *bytes, "{location}");
             assert!(
                 files.iter().any(|f| f == path),
                 "{location} not among {files:?}"

@@ -109,6 +109,8 @@ pub enum RecorderEvent {
         height: u16,
         /// Wall clock of the keyframe.
         wall: WallTime,
+        /// Bytes stored.
+        bytes: u64,
     },
     /// A thumbnail could not be made or stored; recording is unaffected
     /// and the next one is tried after the interval.

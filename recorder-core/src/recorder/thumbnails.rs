@@ -86,6 +86,7 @@ impl Thumbnailer {
                 crate::thumbnail::KeyframeImage::Jpeg(t) => t.jpeg,
                 crate::thumbnail::KeyframeImage::Mp4 { bytes, .. } => bytes,
             };
+            let size = bytes.len() as u64;
             match store.put(&name, bytes, content_type, &meta).await {
                 Ok(stored) => {
                     tracing::debug!(camera = %ctx.id, location = %stored.location, width, height, "thumbnail stored");
@@ -98,6 +99,7 @@ impl Thumbnailer {
                         width,
                         height,
                         wall,
+                        bytes: size,
                     });
                 }
                 Err(e) => failed(&ctx, e.to_string()),

@@ -23,7 +23,8 @@ pub const PART_SUFFIX: &str = ".part";
 /// Which rules apply to a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FileKind {
-    /// A continuous-recording segment (named by the object-name template).
+    /// A continuous-recording segment (named by the object-name template),
+    /// or a thumbnail of one (the same name with `.jpg` or `.keyframe.mp4`).
     Segment,
     /// A clip: a `.mp4` under [`CLIPS_DIR`].
     Clip,
@@ -104,6 +105,29 @@ pub fn classify(template: &ObjectNameTemplate, name: &str) -> NameClass {
     }
     if let Some(target) = name.strip_suffix(PIN_SUFFIX) {
         return NameClass::Pin(target.to_owned());
+    }
+    // Thumbnails of a camera's recordings (the default thumbnail template
+    // is the segment template with `.jpg`, or `.keyframe.mp4` for H.265)
+    // age and count with that camera's segments: oldest go first either
+    // way, and a size limit covers everything the camera stored.
+    let thumbnail_stem = name
+        .strip_suffix(".keyframe.mp4")
+        .or_else(|| name.strip_suffix(".jpg"));
+    if let Some(stem) = thumbnail_stem {
+        if name
+            .strip_prefix(CLIPS_DIR)
+            .is_some_and(|r| r.starts_with('/'))
+        {
+            return NameClass::Other;
+        }
+        return match template.match_name(&format!("{stem}.mp4")) {
+            Some(f) => NameClass::File {
+                kind: FileKind::Segment,
+                camera: f.camera.unwrap_or_default(),
+                start: f.start,
+            },
+            None => NameClass::Other,
+        };
     }
     if !name.ends_with(".mp4") {
         return NameClass::Other;
@@ -250,6 +274,30 @@ impl Account {
             start: rec.wall_start,
             end: rec.wall_end.max(rec.wall_start),
             bytes: rec.bytes,
+            pinned: false,
+        }))
+    }
+
+    /// Accounts for a thumbnail the recorder stored under the folder, as
+    /// one of its camera's files (see [`classify`]). `None` when `name` is
+    /// not one retention reads (another thumbnail template).
+    pub fn record_thumbnail(
+        &mut self,
+        template: &ObjectNameTemplate,
+        name: &str,
+        wall: WallTime,
+        bytes: u64,
+    ) -> Option<FileKey> {
+        let NameClass::File { kind, camera, .. } = classify(template, name) else {
+            return None;
+        };
+        Some(self.insert(StoredFile {
+            name: name.to_owned(),
+            camera,
+            kind,
+            start: wall,
+            end: wall,
+            bytes,
             pinned: false,
         }))
     }
@@ -429,6 +477,48 @@ pub(crate) mod tests {
         );
         assert_eq!(classify(&t, ".camrec.lock"), NameClass::Other);
         assert_eq!(classify(&t, "holiday/video.mp4"), NameClass::Other);
+        // Thumbnails (JPEG, or H.265's one-frame MP4) are their camera's.
+        for thumb in [
+            "porch/20240101/120000_porch.jpg",
+            "porch/20240101/120000_porch.keyframe.mp4",
+        ] {
+            assert_eq!(
+                classify(&t, thumb),
+                NameClass::File {
+                    kind: FileKind::Segment,
+                    camera: "porch".into(),
+                    start: Some(WallTime(1_704_110_400 * 1_000_000_000)),
+                },
+                "{thumb}"
+            );
+        }
+        assert_eq!(classify(&t, "holiday/beach.jpg"), NameClass::Other);
+        assert_eq!(
+            classify(&t, "clips/porch/20240101/120000_porch.jpg"),
+            NameClass::Other
+        );
+    }
+
+    #[test]
+    fn thumbnails_count_with_their_camera_and_go_oldest_first() {
+        let t = ObjectNameTemplate::default();
+        let mut a = Account::new();
+        let s = |x: i64| WallTime(x * 1_000_000_000);
+        a.insert(file(
+            "porch/20240101/120000_porch.mp4",
+            "porch",
+            FileKind::Segment,
+            1_704_110_400,
+            1000,
+        ));
+        let k = a
+            .record_thumbnail(&t, "porch/20240101/120000_porch.jpg", s(1_704_110_400), 80)
+            .unwrap();
+        assert_eq!(a.get(&k).unwrap().camera, "porch");
+        assert_eq!(a.camera_usage("porch").bytes, 1080);
+        assert!(a
+            .record_thumbnail(&t, "elsewhere/pic.jpg", s(1), 80)
+            .is_none());
     }
 
     #[test]

@@ -205,6 +205,26 @@ impl Pruner {
         }
     }
 
+    /// Accounts for a stored thumbnail (ignored when it is not a local
+    /// file retention reads: an S3 object, another thumbnail template).
+    pub fn record_thumbnail(&self, location: &str, name: &str, wall: WallTime, bytes: u64) {
+        if location.starts_with("s3://") {
+            return;
+        }
+        let mut st = lock(&self.shared.state);
+        if let Some(k) = st
+            .account
+            .record_thumbnail(&self.shared.template, name, wall, bytes)
+        {
+            let camera = st
+                .account
+                .get(&k)
+                .map(|f| f.camera.clone())
+                .unwrap_or_default();
+            st.cameras.entry(camera).or_default();
+        }
+    }
+
     /// Replaces the account by a fresh walk of the folder (after the event
     /// stream lost events). Blocking.
     pub fn rescan(&self) -> Result<ScanReport, RetentionError> {
@@ -390,6 +410,9 @@ impl Pruner {
                 // Also when the sender is gone: nobody can stop us later.
                 _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => break,
                 ev = events.recv() => match ev {
+                    Ok(RecorderEvent::ThumbnailStored { location, name, wall, bytes, .. }) => {
+                        self.record_thumbnail(&location, &name, wall, bytes);
+                    }
                     Ok(RecorderEvent::SegmentStored(rec)) => {
                         self.record(&rec);
                         self.pass().await;
@@ -407,6 +430,13 @@ impl Pruner {
         loop {
             match events.try_recv() {
                 Ok(RecorderEvent::SegmentStored(rec)) => self.record(&rec),
+                Ok(RecorderEvent::ThumbnailStored {
+                    location,
+                    name,
+                    wall,
+                    bytes,
+                    ..
+                }) => self.record_thumbnail(&location, &name, wall, bytes),
                 Ok(_) => {}
                 Err(TryRecvError::Lagged(_)) => {
                     self.rescan_async().await;
