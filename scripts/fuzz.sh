@@ -19,7 +19,9 @@ mkdir -p "$root/target"
 results="$root/target/fuzz-results.txt"
 for pkg in fuzz fuzz/cli; do
   cd "$root/$pkg"
-  for t in $(cargo +nightly fuzz list); do
+  # --fuzz-dir: from fuzz/cli, cargo-fuzz would otherwise find fuzz/ (the
+  # enclosing package) and list its targets instead.
+  for t in $(cargo +nightly fuzz list --fuzz-dir .); do
     if [ -n "$only" ] && ! echo " $only " | grep -q " $t "; then continue; fi
     mkdir -p "corpus/$t"
     # Run on a scratch copy so the committed seed corpus stays small.
@@ -27,7 +29,7 @@ for pkg in fuzz fuzz/cli; do
     cp -r "corpus/$t/." "$work/" 2>/dev/null || true
     log="$work.log"
     start=$(date +%s)
-    if cargo +nightly fuzz run "$t" "$work" -- -max_total_time="$secs" -runs="$runs" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+    if cargo +nightly fuzz run --fuzz-dir . "$t" "$work" -- -max_total_time="$secs" -runs="$runs" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
       result="no findings"
     else
       result="FINDING (see $pkg/artifacts/$t; log kept in $log)"
