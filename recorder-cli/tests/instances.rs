@@ -120,12 +120,8 @@ fn second_recorder_and_repair_on_a_live_output_folder_are_refused() {
 }
 
 fn s3_recorder(m: &Moto, spool: &Path, url: &str, camera: &str, extra: &[&str]) -> Command {
-    let mut c = camrec();
-    c.env("S3_ENDPOINT", format!("http://127.0.0.1:{}", m.port))
-        .env("S3_ACCESS_KEY_ID", "testing")
-        .env("S3_SECRET_ACCESS_KEY", "testing-secret")
-        .env("S3_CREATE_BUCKET", "true")
-        .env("S3_SPOOL_DIR", spool)
+    let mut c = m.camrec(spool);
+    c.env("S3_CREATE_BUCKET", "true")
         .args([
             "--log-format",
             "text",

@@ -10,12 +10,8 @@ use std::time::Duration;
 use common::*;
 
 fn lifecycle(m: &Moto, spool: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
-    let mut c = camrec();
-    c.env("S3_ENDPOINT", format!("http://127.0.0.1:{}", m.port))
-        .env("S3_ACCESS_KEY_ID", "testing")
-        .env("S3_SECRET_ACCESS_KEY", "testing-secret")
-        .env("S3_SPOOL_DIR", spool)
-        .args(["s3", "lifecycle", "--out", "s3://cams/site1"])
+    let mut c = m.camrec(spool);
+    c.args(["s3", "lifecycle", "--out", "s3://cams/site1"])
         .args([
             "rtsp://10.0.0.5/porch",
             "--camera-id",
@@ -129,12 +125,8 @@ id = "yard"
 url = "rtsp://10.0.0.6/yard"
 "#,
     );
-    let mut c = camrec();
-    c.env("S3_ENDPOINT", format!("http://127.0.0.1:{}", m.port))
-        .env("S3_ACCESS_KEY_ID", "testing")
-        .env("S3_SECRET_ACCESS_KEY", "testing-secret")
-        .env("S3_SPOOL_DIR", spool.path())
-        .args(["s3", "lifecycle", "--out", "s3://cams/site1", "--config"])
+    let mut c = m.camrec(spool.path());
+    c.args(["s3", "lifecycle", "--out", "s3://cams/site1", "--config"])
         .arg(&cfg);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 2, "{out}{err}");
@@ -154,21 +146,17 @@ fn record_warns_at_start_when_the_bucket_differs() {
     let url = sim.url("/stream1");
     let spool = tempfile::tempdir().unwrap();
     let start = |spool: &std::path::Path| {
-        let mut c = camrec();
-        c.env("S3_ENDPOINT", format!("http://127.0.0.1:{}", m.port))
-            .env("S3_ACCESS_KEY_ID", "testing")
-            .env("S3_SECRET_ACCESS_KEY", "testing-secret")
-            .env("S3_SPOOL_DIR", spool)
-            .args([
-                "--log-format",
-                "text",
-                "record",
-                "--status",
-                "never",
-                "--no-metrics",
-            ])
-            .args([url.as_str(), "--camera-id", "porch", "--max-age", "30d"])
-            .args(["--out", "s3://cams/site1"]);
+        let mut c = m.camrec(spool);
+        c.args([
+            "--log-format",
+            "text",
+            "record",
+            "--status",
+            "never",
+            "--no-metrics",
+        ])
+        .args([url.as_str(), "--camera-id", "porch", "--max-age", "30d"])
+        .args(["--out", "s3://cams/site1"]);
         Running::spawn(c)
     };
     let mut r = start(spool.path());
@@ -180,12 +168,8 @@ fn record_warns_at_start_when_the_bucket_differs() {
     let (code, log) = r.wait(Duration::from_secs(60));
     assert_eq!(code, 0, "{}", log.join("\n"));
 
-    let mut c = camrec();
-    c.env("S3_ENDPOINT", format!("http://127.0.0.1:{}", m.port))
-        .env("S3_ACCESS_KEY_ID", "testing")
-        .env("S3_SECRET_ACCESS_KEY", "testing-secret")
-        .env("S3_SPOOL_DIR", spool.path())
-        .args(["s3", "lifecycle", "--out", "s3://cams/site1", url.as_str()])
+    let mut c = m.camrec(spool.path());
+    c.args(["s3", "lifecycle", "--out", "s3://cams/site1", url.as_str()])
         .args(["--camera-id", "porch", "--max-age", "30d", "--apply"]);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "{out}{err}");

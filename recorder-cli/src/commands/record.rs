@@ -150,7 +150,7 @@ pub async fn record(
         StorageKind::S3 => (
             {
                 let out = start_s3(s3_config(cfg), owned_key_prefixes(cfg)).await?;
-                super::s3::check_lifecycle_at_start(cfg).await;
+                super::s3::check_lifecycle_at_start(cfg, &out.store).await;
                 Output::S3(out)
             },
             None,

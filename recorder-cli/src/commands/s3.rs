@@ -5,8 +5,10 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use recorder_core::sink::s3::lifecycle::{apply_rules, compare, read_rules, LifecyclePlan};
-use recorder_core::sink::s3::S3Error;
+use recorder_core::sink::s3::lifecycle::{
+    apply_rules, compare, read_rules, read_rules_with, LifecyclePlan,
+};
+use recorder_core::sink::s3::{S3Error, S3Store};
 
 use crate::args::{LifecycleArgs, S3Action, S3Command};
 use crate::commands::record;
@@ -87,12 +89,12 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// camrec rules differ from the configured retention. Never fails the
 /// recording (a store without lifecycle support, a key without the
 /// permission: a warning says so).
-pub async fn check_lifecycle_at_start(cfg: &Config) {
+pub async fn check_lifecycle_at_start(cfg: &Config, store: &S3Store) {
     let Ok((plan, _)) = lifecycle::plan(cfg) else {
         return;
     };
-    let s3 = record::s3_config(cfg);
-    let have = match tokio::time::timeout(CHECK_TIMEOUT, read_rules(&s3)).await {
+    let read = read_rules_with(store.client(), store.config());
+    let have = match tokio::time::timeout(CHECK_TIMEOUT, read).await {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => {
             if lifecycle::expires_anything(&plan) {

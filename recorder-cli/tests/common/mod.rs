@@ -293,6 +293,17 @@ pub fn moto() -> Option<Moto> {
 }
 
 impl Moto {
+    /// A `camrec` command pointed at this server (endpoint, moto's test
+    /// keys) with its S3 spool in `spool`.
+    pub fn camrec(&self, spool: &Path) -> Command {
+        let mut c = camrec();
+        c.env("S3_ENDPOINT", format!("http://127.0.0.1:{}", self.port))
+            .env("S3_ACCESS_KEY_ID", "testing")
+            .env("S3_SECRET_ACCESS_KEY", "testing-secret")
+            .env("S3_SPOOL_DIR", spool);
+        c
+    }
+
     /// Creates `bucket` (moto takes unsigned requests).
     pub fn create_bucket(&self, bucket: &str) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 
-use super::account::{Account, FileKind, Usage};
+use super::account::{Account, FileKey, FileKind, Usage};
 use super::apply::{delete_planned, free_bytes, path_of, pin_path, DeleteOutcome};
 use super::plan::{plan, DeleteReason, Deletion};
 use super::policy::RetentionPolicy;
@@ -108,6 +108,20 @@ struct State {
     pins_checked: Instant,
 }
 
+impl State {
+    /// Gives the camera of a newly accounted file its counters (so metrics
+    /// show it before retention first deletes anything of it).
+    fn note_camera(&mut self, key: Option<FileKey>) {
+        let Some(k) = key else { return };
+        let camera = self
+            .account
+            .get(&k)
+            .map(|f| f.camera.clone())
+            .unwrap_or_default();
+        self.cameras.entry(camera).or_default();
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     root: PathBuf,
@@ -190,19 +204,8 @@ impl Pruner {
     /// of this folder).
     pub fn record(&self, rec: &SegmentRecord) {
         let mut st = lock(&self.shared.state);
-        if st
-            .account
-            .record_stored(&self.shared.template, rec)
-            .is_some()
-        {
-            let camera = st
-                .account
-                .key_of(&rec.name)
-                .and_then(|k| st.account.get(&k))
-                .map(|f| f.camera.clone())
-                .unwrap_or_default();
-            st.cameras.entry(camera).or_default();
-        }
+        let key = st.account.record_stored(&self.shared.template, rec);
+        st.note_camera(key);
     }
 
     /// Accounts for a stored thumbnail (ignored when it is not a local
@@ -212,17 +215,10 @@ impl Pruner {
             return;
         }
         let mut st = lock(&self.shared.state);
-        if let Some(k) = st
+        let key = st
             .account
-            .record_thumbnail(&self.shared.template, name, wall, bytes)
-        {
-            let camera = st
-                .account
-                .get(&k)
-                .map(|f| f.camera.clone())
-                .unwrap_or_default();
-            st.cameras.entry(camera).or_default();
-        }
+            .record_thumbnail(&self.shared.template, name, wall, bytes);
+        st.note_camera(key);
     }
 
     /// Replaces the account by a fresh walk of the folder (after the event

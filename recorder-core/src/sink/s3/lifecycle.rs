@@ -397,8 +397,16 @@ fn split(raw: &[LifecycleRule]) -> BucketRules {
 /// Reads the bucket's lifecycle rules (no spool, no lock: safe beside a
 /// running recorder).
 pub async fn read_rules(cfg: &S3Config) -> Result<BucketRules, S3Error> {
-    let client = build_client(cfg).await;
-    Ok(split(&read_raw(&client, cfg).await?))
+    read_rules_with(&build_client(cfg).await, cfg).await
+}
+
+/// [`read_rules`] with a client already built (a connected
+/// [`S3Store`](super::S3Store)'s), for `cfg`'s bucket.
+pub async fn read_rules_with(
+    client: &aws_sdk_s3::Client,
+    cfg: &S3Config,
+) -> Result<BucketRules, S3Error> {
+    Ok(split(&read_raw(client, cfg).await?))
 }
 
 /// Writes `plan` as the bucket's camrec rules: other rules are kept as
