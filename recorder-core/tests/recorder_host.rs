@@ -211,26 +211,58 @@ async fn host_adds_reconfigures_and_removes_cameras_and_events_match_files() {
     assert!(video_by_camera["a"] > 0 && video_by_camera["b"] > 0);
 }
 
-/// A sink that stalls (like a disk or store that stops answering) while
-/// `stalled` is set, around a real `LocalSink`.
-struct StallingSink {
-    inner: LocalSink,
-    stalled: Arc<std::sync::atomic::AtomicBool>,
+/// What a [`FaultySink`] does while its switch is on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Every fragment write waits (a hung disk or store).
+    StallFragments,
+    /// `start` fails as a full disk does.
+    RefuseStarts,
 }
 
-impl recorder_core::SegmentSink for StallingSink {
+/// A [`LocalSink`] with a fault switched on and off by the test.
+struct FaultySink {
+    inner: LocalSink,
+    fault: Fault,
+    on: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultySink {
+    fn new(dir: &std::path::Path, fault: Fault) -> (Self, Arc<std::sync::atomic::AtomicBool>) {
+        let on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sink = FaultySink {
+            inner: LocalSink::new(dir, ObjectNameTemplate::default()).unwrap(),
+            fault,
+            on: on.clone(),
+        };
+        (sink, on)
+    }
+
+    fn on(&self, fault: Fault) -> bool {
+        self.fault == fault && self.on.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl recorder_core::SegmentSink for FaultySink {
     async fn start(
         &mut self,
         camera: &str,
         start: &recorder_core::mux::SegmentStart,
     ) -> Result<(), recorder_core::SinkError> {
+        if self.on(Fault::RefuseStarts) {
+            return Err(recorder_core::SinkError::from_io(
+                "creating",
+                "/full/disk.mp4.part",
+                std::io::Error::from_raw_os_error(28),
+            ));
+        }
         self.inner.start(camera, start).await
     }
     async fn fragment(
         &mut self,
         fragment: &recorder_core::mux::Fragment,
     ) -> Result<(), recorder_core::SinkError> {
-        while self.stalled.load(std::sync::atomic::Ordering::Relaxed) {
+        while self.on(Fault::StallFragments) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.inner.fragment(fragment).await
@@ -256,11 +288,7 @@ impl recorder_core::SegmentSink for StallingSink {
 async fn slow_storage_drops_fragments_up_to_a_keyframe_and_says_so() {
     let sim = start_sim(SimConfig::new().mount(MountConfig::demo("/s")));
     let dir = tempfile::tempdir().unwrap();
-    let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sink = StallingSink {
-        inner: LocalSink::new(dir.path(), ObjectNameTemplate::default()).unwrap(),
-        stalled: stalled.clone(),
-    };
+    let (sink, stalled) = FaultySink::new(dir.path(), Fault::StallFragments);
     let recorder = Recorder::new();
     let mut rx = recorder.subscribe();
     // One fragment may wait; everything beyond is dropped while stalled.
@@ -311,46 +339,6 @@ async fn slow_storage_drops_fragments_up_to_a_keyframe_and_says_so() {
     );
 }
 
-/// A sink whose `start` fails as a full disk does while `full` is set.
-struct FullDiskSink {
-    inner: LocalSink,
-    full: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl recorder_core::SegmentSink for FullDiskSink {
-    async fn start(
-        &mut self,
-        camera: &str,
-        start: &recorder_core::mux::SegmentStart,
-    ) -> Result<(), recorder_core::SinkError> {
-        if self.full.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(recorder_core::SinkError::from_io(
-                "creating",
-                "/full/disk.mp4.part",
-                std::io::Error::from_raw_os_error(28),
-            ));
-        }
-        self.inner.start(camera, start).await
-    }
-    async fn fragment(
-        &mut self,
-        fragment: &recorder_core::mux::Fragment,
-    ) -> Result<(), recorder_core::SinkError> {
-        self.inner.fragment(fragment).await
-    }
-    async fn finish(
-        &mut self,
-        end: &recorder_core::mux::SegmentEnd,
-    ) -> Result<recorder_core::StoredSegment, recorder_core::SinkError> {
-        self.inner.finish(end).await
-    }
-    async fn abort(
-        &mut self,
-    ) -> Result<Option<recorder_core::StoredSegment>, recorder_core::SinkError> {
-        self.inner.abort().await
-    }
-}
-
 /// A sink that cannot start a segment (disk full) does not lose the whole
 /// segment: the start is retried at each keyframe-started fragment, one
 /// error is reported for the episode, and once space returns the segment is
@@ -359,11 +347,8 @@ impl recorder_core::SegmentSink for FullDiskSink {
 async fn a_refused_segment_start_is_retried_at_the_next_keyframe() {
     let sim = start_sim(SimConfig::new().mount(MountConfig::demo("/f")));
     let dir = tempfile::tempdir().unwrap();
-    let full = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sink = FullDiskSink {
-        inner: LocalSink::new(dir.path(), ObjectNameTemplate::default()).unwrap(),
-        full: full.clone(),
-    };
+    let (sink, full) = FaultySink::new(dir.path(), Fault::RefuseStarts);
+    full.store(true, std::sync::atomic::Ordering::Relaxed);
     let recorder = Recorder::new();
     let mut rx = recorder.subscribe();
     let status = recorder
