@@ -1,4 +1,6 @@
-//! `/metrics`, `/health` and `/ready` over plain HTTP/1.1 (hyper).
+//! The HTTP listener: `/metrics`, `/health` and `/ready`, plus any routes
+//! a command adds (an [`axum::Router`] merged in [`serve`]), over plain
+//! HTTP/1.1 (hyper).
 //!
 //! The endpoints share the process with the recording, so whoever can
 //! reach them must not be able to starve it: connections are capped
@@ -6,20 +8,23 @@
 //! new ones are closed at once rather than queued),
 //! a connection that does not send a complete request head within
 //! [`HEADER_READ_TIMEOUT`] (first request or between keep-alive requests)
-//! is closed, and no connection lives longer than [`CONNECTION_LIFETIME`].
+//! is closed, and after [`CONNECTION_LIFETIME`] a connection takes no
+//! further request: the response in flight (a long export, say) may finish
+//! within [`RESPONSE_GRACE`], then the connection is closed.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::CONTENT_TYPE;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use axum::extract::State as Extract;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
@@ -34,9 +39,13 @@ pub const MAX_CONNECTIONS: usize = 128;
 /// or the end of the previous response: an idle or trickling connection
 /// is closed after this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest life of one connection, whatever it does (a client that reads
-/// its response slowly, or keeps sending requests).
+/// After this, a connection takes no further request (a client that keeps
+/// sending requests is made to reconnect).
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+/// How long the response in flight at [`CONNECTION_LIFETIME`] may still
+/// take (an export streamed to a slow client) before the connection is
+/// closed whatever it does.
+pub const RESPONSE_GRACE: Duration = Duration::from_secs(3600);
 /// Buffer limit per connection (hyper's minimum is 8 KiB; requests here
 /// are a GET line and a few headers).
 const MAX_BUF_SIZE: usize = 16 * 1024;
@@ -83,14 +92,20 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
-/// Binds `addr` and serves until [`Server::shutdown`].
-pub async fn serve(addr: SocketAddr, observed: Arc<Observed>) -> anyhow::Result<Server> {
+/// Binds `addr` and serves `/metrics`, `/health`, `/ready` and the routes
+/// of `extra` until [`Server::shutdown`].
+pub async fn serve(
+    addr: SocketAddr,
+    observed: Arc<Observed>,
+    extra: Router,
+) -> anyhow::Result<Server> {
     let listener = listen(addr).with_context(|| {
         format!("cannot listen on {addr} for /metrics (set another address with --metrics-listen or METRICS_PORT, or --no-metrics)")
     })?;
     let bound = listener.local_addr()?;
     let registry = observed.registry();
     let state = Arc::new(State { observed, registry });
+    let app = router(state).merge(extra);
     let (stop_tx, mut stop) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
@@ -143,14 +158,10 @@ pub async fn serve(addr: SocketAddr, observed: Arc<Observed>) -> anyhow::Result<
                 continue;
             };
             shedding = false;
-            let state = state.clone();
+            let svc = TowerToHyperService::new(app.clone());
             let mut conn_stop = stop.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                let svc = service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(&state, req).await) }
-                });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -164,7 +175,13 @@ pub async fn serve(addr: SocketAddr, observed: Arc<Observed>) -> anyhow::Result<
                         }
                     }
                     _ = tokio::time::sleep(CONNECTION_LIFETIME) => {
-                        tracing::debug!("metrics connection closed: lifetime limit");
+                        tracing::debug!("HTTP connection at its lifetime limit: finishing the response in flight");
+                        conn.as_mut().graceful_shutdown();
+                        tokio::select! {
+                            _ = conn.as_mut() => {}
+                            _ = tokio::time::sleep(RESPONSE_GRACE) => {}
+                            _ = conn_stop.changed() => {}
+                        }
                     }
                     _ = conn_stop.changed() => {}
                 }
@@ -178,51 +195,49 @@ pub async fn serve(addr: SocketAddr, observed: Arc<Observed>) -> anyhow::Result<
     })
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    r
+fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/healthz", get(health))
+        .route("/ready", get(ready))
+        .route("/readyz", get(ready))
+        .with_state(state)
+        .fallback(not_found)
 }
 
-async fn handle(state: &Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain; charset=utf-8",
-            "use GET\n".into(),
-        );
-    }
-    match req.uri().path() {
-        "/metrics" => text(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            encode(&state.registry),
-        ),
-        "/health" | "/healthz" => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
-        "/ready" | "/readyz" => {
-            let r = state.observed.readiness().await;
-            let code = if r.ready {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            let mut body = serde_json::to_string_pretty(&r).unwrap_or_default();
-            body.push('\n');
-            text(code, "application/json", body)
-        }
-        "/" => text(
-            StatusCode::OK,
-            "text/plain; charset=utf-8",
-            "camrec: /metrics /health /ready\n".into(),
-        ),
-        _ => text(
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found; try /metrics, /health or /ready\n".into(),
-        ),
-    }
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    (status, [(CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
+    text(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        encode(&state.registry),
+    )
+}
+
+async fn health() -> Response {
+    text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())
+}
+
+async fn ready(Extract(state): Extract<Arc<State>>) -> Response {
+    let r = state.observed.readiness().await;
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut body = serde_json::to_string_pretty(&r).unwrap_or_default();
+    body.push('\n');
+    text(code, "application/json", body)
+}
+
+async fn not_found() -> Response {
+    text(
+        StatusCode::NOT_FOUND,
+        "text/plain; charset=utf-8",
+        "not found; try /metrics, /health or /ready\n".into(),
+    )
 }

@@ -237,7 +237,7 @@ pub async fn record(
     );
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
-            let s = crate::http::serve(addr, observed.clone()).await?;
+            let s = crate::http::serve(addr, observed.clone(), axum::Router::new()).await?;
             tracing::info!(listen = %s.addr, "serving /metrics, /health and /ready");
             Some(s)
         }
