@@ -1,0 +1,240 @@
+//! The HLS VOD playlist (RFC 8216, version 7, fragmented MP4) of a
+//! camera's segments in a time window: a pure function over index values.
+//!
+//! Each stored segment is an `EXT-X-MAP` (its `ftyp`+`moov` by byte range)
+//! followed by one media segment per fragment (`EXT-X-BYTERANGE` of its
+//! `moof`+`mdat`), each with its `EXT-X-PROGRAM-DATE-TIME`. Every stored
+//! segment restarts its media timeline at zero (its own `moov`, first
+//! `tfdt` 0), so every boundary between two of them is an
+//! `EXT-X-DISCONTINUITY`: that covers gaps and codec or resolution changes,
+//! and also back-to-back segments, whose timestamps restart as well.
+
+use std::fmt::Write as _;
+
+use recorder_core::time::WallTime;
+
+use super::model::Segment;
+use super::timefmt::push_rfc3339;
+
+/// A segment with the URL its bytes are fetched from (the bytes route,
+/// or a presigned S3 URL).
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// The segment's index values.
+    pub segment: &'a Segment,
+    /// The URL of its file.
+    pub url: &'a str,
+}
+
+/// The fragments of `s` to play for `[start, end)`: those overlapping it,
+/// widened back to the keyframe-started fragment at or before `start` so
+/// the first one decodes. `None` when none overlaps.
+pub fn fragments_in(s: &Segment, start: WallTime, end: WallTime) -> Option<(usize, usize)> {
+    let n = s.fragments.len();
+    // Fragments are in time order: the first whose end is after `start`.
+    let first = s.fragments.partition_point(|f| f.start <= start);
+    let mut first = first.saturating_sub(1);
+    while first < n && s.fragment_end(first) <= start {
+        first += 1;
+    }
+    let last = s.fragments.partition_point(|f| f.start < end);
+    if first >= last {
+        return None;
+    }
+    while first > 0 && !s.fragments[first].keyframe {
+        first -= 1;
+    }
+    Some((first, last))
+}
+
+/// Seconds between two wall-clock times.
+fn secs(from: WallTime, to: WallTime) -> f64 {
+    (to.0.saturating_sub(from.0)) as f64 / 1e9
+}
+
+/// The playlist for `entries` (in time order) restricted to
+/// `[start, end)`. An empty window yields a valid playlist with no
+/// segment.
+pub fn playlist(entries: &[Entry<'_>], start: WallTime, end: WallTime) -> String {
+    let chosen: Vec<(Entry<'_>, usize, usize)> = entries
+        .iter()
+        .filter_map(|e| fragments_in(e.segment, start, end).map(|(a, b)| (*e, a, b)))
+        .collect();
+    // EXTINF rounded to the nearest second must not exceed the target.
+    let mut longest = 0f64;
+    let mut count = 0usize;
+    for (e, a, b) in &chosen {
+        for i in *a..*b {
+            let f = &e.segment.fragments[i];
+            longest = longest.max(secs(f.start, e.segment.fragment_end(i)));
+        }
+        count += b - a;
+    }
+    let target = (longest.round() as u64).max(1);
+    // About 150 bytes per fragment plus the URL twice per segment.
+    let mut out = String::with_capacity(256 + count * 150);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+    );
+    for (n, (e, a, b)) in chosen.iter().enumerate() {
+        let s = e.segment;
+        if n > 0 {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        let _ = writeln!(
+            out,
+            "#EXT-X-MAP:URI=\"{}\",BYTERANGE=\"{}@{}\"",
+            e.url, s.init.len, s.init.offset
+        );
+        for i in *a..*b {
+            let f = &s.fragments[i];
+            out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
+            push_rfc3339(&mut out, f.start);
+            let _ = write!(
+                out,
+                "\n#EXTINF:{:.3},\n#EXT-X-BYTERANGE:{}@{}\n",
+                secs(f.start, s.fragment_end(i)),
+                f.bytes.len,
+                f.bytes.offset
+            );
+            out.push_str(e.url);
+            out.push('\n');
+        }
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playback::model::{Fragment, Span};
+
+    const S: i64 = 1_000_000_000;
+    const T0: i64 = 1_714_564_800 * S;
+
+    /// A segment at `start_s` of `n` one-second fragments of 1000 bytes,
+    /// a keyframe every `gop`.
+    fn seg(key: &str, start_s: i64, n: usize, gop: usize) -> Segment {
+        let start = WallTime(T0 + start_s * S);
+        Segment {
+            key: key.into(),
+            start,
+            end: WallTime(start.0 + n as i64 * S),
+            bytes: 700 + n as u64 * 1000,
+            codecs: vec!["avc1.64001f".into()],
+            resolution: Some((640, 360)),
+            init: Span {
+                offset: 0,
+                len: 700,
+            },
+            fragments: (0..n)
+                .map(|i| Fragment {
+                    bytes: Span {
+                        offset: 700 + i as u64 * 1000,
+                        len: 1000,
+                    },
+                    start: WallTime(start.0 + i as i64 * S),
+                    keyframe: i % gop == 0,
+                })
+                .collect(),
+        }
+    }
+
+    fn at(s: i64) -> WallTime {
+        WallTime(T0 + s * S)
+    }
+
+    fn lines_with<'a>(p: &'a str, tag: &str) -> Vec<&'a str> {
+        p.lines().filter(|l| l.starts_with(tag)).collect()
+    }
+
+    #[test]
+    fn a_whole_window_lists_every_fragment_with_its_date_and_bytes() {
+        let (a, b) = (seg("a.mp4", 0, 3, 1), seg("b.mp4", 10, 2, 1));
+        let e = [
+            Entry {
+                segment: &a,
+                url: "/a",
+            },
+            Entry {
+                segment: &b,
+                url: "/b",
+            },
+        ];
+        let p = playlist(&e, at(-5), at(100));
+        let expected = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+#EXT-X-MAP:URI=\"/a\",BYTERANGE=\"700@0\"\n\
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:00.000Z\n#EXTINF:1.000,\n#EXT-X-BYTERANGE:1000@700\n/a\n\
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:01.000Z\n#EXTINF:1.000,\n#EXT-X-BYTERANGE:1000@1700\n/a\n\
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:02.000Z\n#EXTINF:1.000,\n#EXT-X-BYTERANGE:1000@2700\n/a\n\
+#EXT-X-DISCONTINUITY\n\
+#EXT-X-MAP:URI=\"/b\",BYTERANGE=\"700@0\"\n\
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:10.000Z\n#EXTINF:1.000,\n#EXT-X-BYTERANGE:1000@700\n/b\n\
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:11.000Z\n#EXTINF:1.000,\n#EXT-X-BYTERANGE:1000@1700\n/b\n\
+#EXT-X-ENDLIST\n";
+        assert_eq!(p, expected);
+    }
+
+    #[test]
+    fn a_window_starts_at_the_keyframe_before_start_and_ends_after_end() {
+        let a = seg("a.mp4", 0, 10, 4);
+        let e = [Entry {
+            segment: &a,
+            url: "/a",
+        }];
+        // 5.5 s is in fragment 5; the keyframe before it starts fragment 4.
+        // 7.2 s is in fragment 7, the last one listed.
+        let p = playlist(&e, WallTime(at(5).0 + S / 2), WallTime(at(7).0 + S / 5));
+        let dates = lines_with(&p, "#EXT-X-PROGRAM-DATE-TIME:");
+        assert_eq!(
+            dates,
+            [
+                "#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:04.000Z",
+                "#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:05.000Z",
+                "#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:06.000Z",
+                "#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:07.000Z",
+            ]
+        );
+        assert!(p.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn segments_outside_the_window_are_left_out_and_an_empty_window_is_valid() {
+        let (a, b) = (seg("a.mp4", 0, 3, 1), seg("b.mp4", 10, 2, 1));
+        let e = [
+            Entry {
+                segment: &a,
+                url: "/a",
+            },
+            Entry {
+                segment: &b,
+                url: "/b",
+            },
+        ];
+        let p = playlist(&e, at(3), at(11));
+        assert!(!p.contains("/a"));
+        assert_eq!(lines_with(&p, "#EXT-X-MAP").len(), 1);
+        assert!(!p.contains("DISCONTINUITY"));
+        let empty = playlist(&e, at(4), at(9));
+        assert!(!empty.contains("#EXTINF"));
+        assert!(empty.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn the_target_duration_covers_the_longest_fragment_rounded() {
+        let mut a = seg("a.mp4", 0, 3, 1);
+        a.end = WallTime(a.end.0 + 3 * S / 2); // the last fragment lasts 2.5 s
+        let p = playlist(
+            &[Entry {
+                segment: &a,
+                url: "/a",
+            }],
+            at(0),
+            at(10),
+        );
+        assert!(p.contains("#EXT-X-TARGETDURATION:3\n"), "{p}");
+        assert!(p.contains("#EXTINF:2.500,"));
+    }
+}
