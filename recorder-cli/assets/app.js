@@ -1,0 +1,185 @@
+// camrec's playback page: cameras, a day timeline of each, HLS playback
+// seekable by wall-clock time, exports. Plain JS, no build step. Times on
+// the page are UTC, like the object names.
+"use strict";
+(function () {
+  const DAY_MS = 86400000;
+  const $ = (id) => document.getElementById(id);
+  const state = { cameras: [], day: 0, camera: null, hls: null, frags: [], pendingSeek: null };
+
+  const iso = (ms) => new Date(ms).toISOString();
+  const hms = (ms) => iso(ms).slice(11, 19);
+  const api = (path) => fetch(path).then(async (r) => {
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(body.error || r.status + " " + r.statusText);
+    return body;
+  });
+  const showError = (e) => { $("error").textContent = e ? String(e.message || e) : ""; };
+  const camPath = (id) => "api/cameras/" + encodeURIComponent(id);
+  const dayRange = () => "start=" + iso(state.day) + "&end=" + iso(state.day + DAY_MS);
+  const timeOfDay = (input) => {
+    const [h, m, s] = (input.value || "00:00:00").split(":").map(Number);
+    return state.day + ((h * 60 + m) * 60 + (s || 0)) * 1000;
+  };
+  const setTimeInput = (input, ms) => { input.value = hms(ms); };
+
+  // Media time <-> wall-clock time through the playlist's
+  // EXT-X-PROGRAM-DATE-TIME (each fragment's programDateTime, ms).
+  function wallToMedia(t) {
+    const f = state.frags;
+    for (let i = 0; i < f.length; i++) {
+      const end = f[i].programDateTime + f[i].duration * 1000;
+      if (t < end) return f[i].start + Math.max(0, t - f[i].programDateTime) / 1000;
+    }
+    return null;
+  }
+  function mediaToWall(x) {
+    const f = state.frags;
+    for (let i = f.length - 1; i >= 0; i--) {
+      if (x >= f[i].start) return f[i].programDateTime + (x - f[i].start) * 1000;
+    }
+    return null;
+  }
+
+  function seekWall(t) {
+    const video = $("video");
+    if (!state.frags.length) { state.pendingSeek = t; return false; }
+    const x = wallToMedia(t);
+    if (x === null) { $("status").textContent = "Nothing recorded after " + iso(t); return false; }
+    video.currentTime = x;
+    video.play().catch(() => {});
+    return true;
+  }
+
+  function play(id, t) {
+    state.camera = id;
+    $("camera").value = id;
+    setTimeInput($("at"), t);
+    const url = camPath(id) + "/hls.m3u8?" + dayRange();
+    const video = $("video");
+    if (state.hls && state.hls.url === url) { seekWall(t); return; }
+    if (state.hls) state.hls.destroy();
+    state.frags = [];
+    state.pendingSeek = t;
+    if (!window.Hls || !Hls.isSupported()) { showError("this browser cannot play HLS (no Media Source Extensions)"); return; }
+    const hls = new Hls({ maxBufferLength: 20 });
+    hls.url = url;
+    state.hls = hls;
+    hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
+      state.frags = data.details.fragments.filter((f) => f.programDateTime !== null);
+      if (state.pendingSeek !== null) { const p = state.pendingSeek; state.pendingSeek = null; seekWall(p); }
+    });
+    hls.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) showError("playback: " + data.details); });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  }
+
+  function cursor() {
+    const t = mediaToWall($("video").currentTime);
+    document.querySelectorAll(".cursor").forEach((c) => c.remove());
+    if (t === null || state.camera === null) return;
+    $("status").textContent = state.camera + " at " + iso(t).replace("T", " ").slice(0, 23) + " UTC";
+    const row = document.querySelector('.timeline[data-camera="' + CSS.escape(state.camera) + '"]');
+    if (!row || t < state.day || t >= state.day + DAY_MS) return;
+    const c = document.createElement("div");
+    c.className = "cursor";
+    c.style.left = ((t - state.day) / DAY_MS * 100) + "%";
+    row.appendChild(c);
+  }
+
+  function bar(cls, start, end, title) {
+    const d = document.createElement("div");
+    d.className = cls;
+    const a = Math.max(start, state.day), b = Math.min(end, state.day + DAY_MS);
+    d.style.left = ((a - state.day) / DAY_MS * 100) + "%";
+    d.style.width = ((b - a) / DAY_MS * 100) + "%";
+    d.title = title + " " + hms(start) + "–" + hms(end);
+    d.dataset.start = iso(start);
+    d.dataset.end = iso(end);
+    return d;
+  }
+
+  async function drawCamera(cam) {
+    const box = document.createElement("div");
+    box.className = "camera";
+    const name = document.createElement("div");
+    name.className = "name";
+    name.textContent = cam.id;
+    const line = document.createElement("div");
+    line.className = "timeline";
+    line.dataset.camera = cam.id;
+    const ticks = document.createElement("div");
+    ticks.className = "ticks";
+    for (let h = 0; h <= 24; h += 3) {
+      const s = document.createElement("span");
+      s.style.left = (h / 24 * 100) + "%";
+      s.textContent = String(h).padStart(2, "0") + ":00";
+      ticks.appendChild(s);
+    }
+    box.append(name, line, ticks);
+    $("cameras").appendChild(box);
+    line.addEventListener("click", (ev) => {
+      const r = line.getBoundingClientRect();
+      play(cam.id, state.day + Math.round((ev.clientX - r.left) / r.width * DAY_MS));
+    });
+    const rec = await api(camPath(cam.id) + "/recordings?" + dayRange());
+    for (const s of rec.segments) line.appendChild(bar("span", Date.parse(s.start), Date.parse(s.end), "recorded"));
+    for (const g of rec.gaps) line.appendChild(bar("gap", Date.parse(g.start), Date.parse(g.end), "gap"));
+    name.textContent = cam.id + " (" + rec.segments.length + " segments, " + rec.gaps.length + " gaps)";
+    return rec;
+  }
+
+  async function load() {
+    showError(null);
+    $("cameras").textContent = "";
+    $("camera").textContent = "";
+    for (const cam of state.cameras) {
+      const o = document.createElement("option");
+      o.value = o.textContent = cam.id;
+      $("camera").appendChild(o);
+    }
+    if (!state.cameras.length) { $("cameras").textContent = "No recordings yet."; return; }
+    await Promise.all(state.cameras.map(drawCamera));
+    updateExport();
+    window.camrec.ready = true;
+  }
+
+  function updateExport() {
+    const id = $("camera").value;
+    if (!id) return;
+    $("export").href = camPath(id) + "/export.mp4?start=" + iso(timeOfDay($("from"))) + "&end=" + iso(timeOfDay($("to")));
+  }
+
+  async function init() {
+    try {
+      const list = await api("api/cameras");
+      state.cameras = list.cameras || list;
+      const last = Math.max(0, ...state.cameras.map((c) => Date.parse(c.last_recording) || 0));
+      const day = last ? last - last % DAY_MS : Date.now() - Date.now() % DAY_MS;
+      state.day = day;
+      $("day").value = iso(day).slice(0, 10);
+      const first = state.cameras.length ? Date.parse(state.cameras[0].first_recording) || day : day;
+      setTimeInput($("from"), Math.max(day, first));
+      setTimeInput($("to"), Math.min(Math.max(day, first) + 60000, day + DAY_MS - 1000));
+      await load();
+    } catch (e) { showError(e); }
+  }
+
+  $("day").addEventListener("change", () => {
+    state.day = Date.parse($("day").value + "T00:00:00Z");
+    if (state.hls) { state.hls.destroy(); state.hls = null; state.frags = []; }
+    load().catch(showError);
+  });
+  $("play").addEventListener("click", () => play($("camera").value, timeOfDay($("at"))));
+  ["camera", "from", "to"].forEach((id) => $(id).addEventListener("change", updateExport));
+  $("video").addEventListener("timeupdate", cursor);
+
+  // For scripts and tests: seek by wall-clock time, read it back.
+  window.camrec = {
+    ready: false,
+    play: (id, isoTime) => play(id, Date.parse(isoTime)),
+    seekWall: (isoTime) => seekWall(Date.parse(isoTime)),
+    wallTime: () => { const t = mediaToWall($("video").currentTime); return t === null ? null : iso(t); },
+  };
+  init();
+})();
