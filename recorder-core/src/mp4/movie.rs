@@ -121,28 +121,40 @@ fn parse_trak(trak: &[u8]) -> Result<MovieTrack, Mp4Error> {
     r.version_flags()?;
     r.skip(4)?;
     let handler = r.fourcc()?;
-    let minf = find_child(mdia.body, mp4::MINF)?;
-    let stbl = find_child(minf.body, mp4::STBL)?;
-    let stsd = find_child(stbl.body, mp4::STSD)?;
+    // Without a sample description the track is still indexable (repair
+    // and the index need only ids and timescales); the export refuses it.
+    let stsd = find_child(mdia.body, mp4::MINF)
+        .and_then(|minf| find_child(minf.body, mp4::STBL))
+        .and_then(|stbl| find_child(stbl.body, mp4::STSD).map(|stsd| (stbl, stsd)))
+        .ok();
+    let mut t = MovieTrack {
+        id,
+        timescale,
+        handler,
+        entry: FourCc([0; 4]),
+        width: 0,
+        height: 0,
+        channels: 0,
+        sample_rate: 0,
+        stsd: Vec::new(),
+        defaults: SampleDefaults::default(),
+    };
+    let Some((stbl, stsd)) = stsd else {
+        return Ok(t);
+    };
+    // The whole box: its 8-byte header precedes the body.
+    t.stsd = stbl
+        .body
+        .get(stsd.body_offset.saturating_sub(8)..stsd.body_offset + stsd.body.len())
+        .unwrap_or_default()
+        .to_vec();
     let mut r = FieldReader::new(stsd.body);
     r.version_flags()?;
     r.u32()?; // entry count
     let entry = Boxes::new(&stsd.body[r.pos()..])
         .next()
         .ok_or(Mp4Error::Missing { kind: mp4::STSD })??;
-    let mut t = MovieTrack {
-        id,
-        timescale,
-        handler,
-        entry: entry.kind,
-        width: 0,
-        height: 0,
-        channels: 0,
-        sample_rate: 0,
-        // The whole box: its header is the 8 bytes before the body.
-        stsd: stbl.body[stsd.body_offset - 8..stsd.body_offset + stsd.body.len()].to_vec(),
-        defaults: SampleDefaults::default(),
-    };
+    t.entry = entry.kind;
     let mut r = FieldReader::new(entry.body);
     r.skip(8)?; // reserved, data_reference_index
     if t.is_video() {

@@ -22,7 +22,7 @@ use super::object_name::ObjectNameTemplate;
 use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
 use super::repair::{repair_file_for, RepairOutcome};
 use super::{blocking, SegmentSink, SinkError, StoredSegment};
-use crate::index::{self, IndexBuilder};
+use crate::index::{self, IndexBuilder, SegmentIndex};
 use crate::mux::{Fragment, SegmentEnd, SegmentStart};
 
 /// Tuning for [`LocalSink`].
@@ -143,7 +143,13 @@ impl LocalSink {
         p
     }
 
-    fn stored(&self, path: &Path, bytes: u64, fragments: u32) -> StoredSegment {
+    fn stored(
+        &self,
+        path: &Path,
+        bytes: u64,
+        fragments: u32,
+        index: Option<Arc<SegmentIndex>>,
+    ) -> StoredSegment {
         let rel = path.strip_prefix(&self.root).unwrap_or(path);
         let name = rel
             .components()
@@ -155,6 +161,7 @@ impl LocalSink {
             location: path.display().to_string(),
             bytes,
             fragments,
+            index,
         }
     }
 
@@ -189,7 +196,7 @@ impl LocalSink {
                         index_bytes,
                         fragments,
                         ..
-                    } => Some((path, kept_bytes + index_bytes, fragments)),
+                    } => Some((path, kept_bytes + index_bytes, fragments, None)),
                     RepairOutcome::Failed(e) => return Err(e),
                     _ => None,
                 });
@@ -205,8 +212,11 @@ impl LocalSink {
             // The index goes after the last fragment, through the same
             // file position the fragments were written at.
             let mut len = good_len;
+            let mut built = None;
             if let Some(b) = seg_index {
-                let bytes = Bytes::from(index::encode(&b.finish()));
+                let i = Arc::new(b.finish());
+                let bytes = Bytes::from(index::encode(&i));
+                built = Some(i);
                 write_all_vectored(&file, std::slice::from_ref(&bytes))
                     .map_err(|e| io_err("writing the index to", e))?;
                 len += bytes.len() as u64;
@@ -221,12 +231,12 @@ impl LocalSink {
             if let Some(dir) = target.parent() {
                 sync_dir(dir)?;
             }
-            Ok(Some((target, len, fragments)))
+            Ok(Some((target, len, fragments, built)))
         })
         .await??;
         match result {
-            Some((path, bytes, fragments)) => {
-                let s = self.stored(&path, bytes, fragments);
+            Some((path, bytes, fragments, index)) => {
+                let s = self.stored(&path, bytes, fragments, index);
                 self.last = Some(s.clone());
                 Ok(s)
             }
@@ -356,7 +366,7 @@ impl SegmentSink for LocalSink {
                 fragments,
                 ..
             } => {
-                let s = self.stored(&path, kept_bytes + index_bytes, fragments);
+                let s = self.stored(&path, kept_bytes + index_bytes, fragments, None);
                 self.last = Some(s.clone());
                 Ok(Some(s))
             }
