@@ -33,6 +33,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod archive;
+pub mod index;
 pub mod mp4;
 pub mod mux;
 pub mod recorder;

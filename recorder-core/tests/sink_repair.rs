@@ -7,10 +7,12 @@ mod support;
 mod sink {
 
     use std::fs;
+    use std::io::Cursor;
     use std::path::Path;
 
     use crate::support::hand_built::*;
     use proptest::prelude::*;
+    use recorder_core::index;
     use recorder_core::mux::WallTime;
     use recorder_core::sink::{repair_dir, repair_file, RepairOutcome};
 
@@ -44,6 +46,7 @@ mod sink {
                     path,
                     kept_bytes,
                     cut_bytes,
+                    index_bytes,
                     fragments,
                     duration_patched,
                 } => {
@@ -59,10 +62,18 @@ mod sink {
                     assert_eq!(path, out);
                     let repaired = fs::read(&out).unwrap();
                     assert_eq!(
-                        repaired,
+                        repaired[..keep],
                         seg.with_duration(&full[..keep], movie_ticks(media_end)),
                         "cut {cut}"
                     );
+                    // The rebuilt index follows, and describes what was kept.
+                    assert_eq!(repaired.len() as u64, kept_bytes + index_bytes);
+                    let index =
+                        index::read_tail(&mut Cursor::new(&repaired), repaired.len() as u64)
+                            .unwrap()
+                            .expect("an index after the repaired media");
+                    assert_eq!(index.fragments.len(), complete, "cut {cut}");
+                    assert_eq!(index.media_end(), keep as u64);
                     assert!(!part.exists());
                     fs::remove_file(&out).unwrap();
                 }

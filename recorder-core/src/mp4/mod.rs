@@ -25,6 +25,7 @@
 mod error;
 mod flags;
 mod fourcc;
+mod movie;
 mod patch;
 mod read;
 mod write;
@@ -32,6 +33,7 @@ mod write;
 pub use error::Mp4Error;
 pub use flags::*;
 pub use fourcc::*;
+pub use movie::{parse_moof, parse_moov, MovieTrack, RunSample, SampleDefaults, TrackRun};
 pub use patch::HeaderPatch;
 pub use read::{find_child, BoxHeader, BoxRef, Boxes, FieldReader};
 pub use write::BoxWriter;

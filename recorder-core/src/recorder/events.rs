@@ -205,6 +205,10 @@ pub struct SegmentRecord {
     pub fragments: u32,
     /// Video frames stored (`None` without a video track).
     pub video_frames: Option<u64>,
+    /// The segment's index, as appended to the stored object (`None` when
+    /// the sink could not build it, e.g. after a repair): live serving
+    /// needs no read of the object.
+    pub segment_index: Option<Arc<crate::index::SegmentIndex>>,
     /// Codec of each track (`h264`, `h265`, `aac`, `pcm_mulaw`, ...).
     pub codecs: Vec<&'static str>,
     /// Width and height of the video track, if any.

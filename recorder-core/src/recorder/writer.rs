@@ -266,6 +266,7 @@ fn stored_segment(
         ),
         bytes: stored.bytes,
         fragments: stored.fragments,
+        segment_index: stored.index,
         video_frames: seg
             .video_track
             .map(|i| seg.fed_samples.get(i).copied().unwrap_or(0)),

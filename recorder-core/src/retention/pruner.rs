@@ -470,6 +470,7 @@ mod tests {
 
     fn record(name: &str, start_s: i64, bytes: u64) -> SegmentRecord {
         SegmentRecord {
+            segment_index: None,
             camera: "cam".into(),
             index: 0,
             name: name.into(),

@@ -20,8 +20,9 @@ use super::fs::{
 };
 use super::object_name::ObjectNameTemplate;
 use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
-use super::repair::{repair_file, RepairOutcome};
+use super::repair::{repair_file_for, RepairOutcome};
 use super::{blocking, SegmentSink, SinkError, StoredSegment};
+use crate::index::{self, IndexBuilder, SegmentIndex};
 use crate::mux::{Fragment, SegmentEnd, SegmentStart};
 
 /// Tuning for [`LocalSink`].
@@ -73,6 +74,12 @@ struct OpenSegment {
     /// A write failed and could not be rolled back: the file has a torn
     /// tail and only repair can finish it.
     poisoned: bool,
+    /// The camera, for the index if repair has to rebuild it.
+    camera: String,
+    /// The segment index, fed with every fragment written; `None` if the
+    /// init segment could not be read (then repair rebuilds nothing
+    /// either, and the file simply has no index).
+    seg_index: Option<IndexBuilder>,
 }
 
 impl OpenSegmentFile for OpenSegment {
@@ -136,7 +143,13 @@ impl LocalSink {
         p
     }
 
-    fn stored(&self, path: &Path, bytes: u64, fragments: u32) -> StoredSegment {
+    fn stored(
+        &self,
+        path: &Path,
+        bytes: u64,
+        fragments: u32,
+        index: Option<Arc<SegmentIndex>>,
+    ) -> StoredSegment {
         let rel = path.strip_prefix(&self.root).unwrap_or(path);
         let name = rel
             .components()
@@ -148,6 +161,7 @@ impl LocalSink {
             location: path.display().to_string(),
             bytes,
             fragments,
+            index,
         }
     }
 
@@ -164,6 +178,8 @@ impl LocalSink {
             fragments,
             lost_fragments,
             poisoned,
+            camera,
+            seg_index,
             ..
         } = open;
         let patches = end.header_patches.clone();
@@ -173,13 +189,14 @@ impl LocalSink {
                 // The muxer's patches describe fragments that are not all in
                 // the file; let repair cut the tail and measure what is.
                 drop(file);
-                return Ok(match repair_file(&part)? {
+                return Ok(match repair_file_for(&part, Some(&camera))? {
                     RepairOutcome::Repaired {
                         path,
                         kept_bytes,
+                        index_bytes,
                         fragments,
                         ..
-                    } => Some((path, kept_bytes, fragments)),
+                    } => Some((path, kept_bytes + index_bytes, fragments, None)),
                     RepairOutcome::Failed(e) => return Err(e),
                     _ => None,
                 });
@@ -192,6 +209,18 @@ impl LocalSink {
                     path: part.clone(),
                 });
             }
+            // The index goes after the last fragment, through the same
+            // file position the fragments were written at.
+            let mut len = good_len;
+            let mut built = None;
+            if let Some(b) = seg_index {
+                let i = Arc::new(b.finish());
+                let bytes = Bytes::from(index::encode(&i));
+                built = Some(i);
+                write_all_vectored(&file, std::slice::from_ref(&bytes))
+                    .map_err(|e| io_err("writing the index to", e))?;
+                len += bytes.len() as u64;
+            }
             for p in &patches {
                 p.write_to(&file).map_err(|e| io_err("patching", e))?;
             }
@@ -202,12 +231,12 @@ impl LocalSink {
             if let Some(dir) = target.parent() {
                 sync_dir(dir)?;
             }
-            Ok(Some((target, good_len, fragments)))
+            Ok(Some((target, len, fragments, built)))
         })
         .await??;
         match result {
-            Some((path, bytes, fragments)) => {
-                let s = self.stored(&path, bytes, fragments);
+            Some((path, bytes, fragments, index)) => {
+                let s = self.stored(&path, bytes, fragments, index);
                 self.last = Some(s.clone());
                 Ok(s)
             }
@@ -236,6 +265,9 @@ impl SegmentSink for LocalSink {
         let init = start.init.clone();
         let sync = self.options.sync_each_fragment;
         let w = wanted.clone();
+        let seg_index = IndexBuilder::new(camera, &start.init)
+            .map_err(|e| tracing::warn!(error = %e, "cannot index this segment's init; it is stored without an index"))
+            .ok();
         let (file, part) = blocking(&wanted, move || create_part(&w, &init, sync)).await??;
         self.open = Some(OpenSegment {
             index: start.index,
@@ -246,6 +278,8 @@ impl SegmentSink for LocalSink {
             fragments: 0,
             lost_fragments: false,
             poisoned: false,
+            camera: camera.to_owned(),
+            seg_index,
         });
         Ok(())
     }
@@ -288,6 +322,12 @@ impl SegmentSink for LocalSink {
         .await?;
         match result {
             Ok(()) => {
+                if let Some(b) = open.seg_index.as_mut() {
+                    if let Err(e) = b.push_fragment(good_len, &fragment.bytes.header, len) {
+                        tracing::warn!(error = %e, "cannot index a fragment; the segment is stored without an index");
+                        open.seg_index = None;
+                    }
+                }
                 open.good_len += len;
                 open.fragments += 1;
                 Ok(())
@@ -309,21 +349,24 @@ impl SegmentSink for LocalSink {
         let Some(open) = self.open.take() else {
             return Ok(None);
         };
-        let OpenSegment { file, part, .. } = open;
+        let OpenSegment {
+            file, part, camera, ..
+        } = open;
         let p = part.clone();
         let outcome = blocking(&part, move || {
             drop(file);
-            repair_file(&p)
+            repair_file_for(&p, Some(&camera))
         })
         .await??;
         match outcome {
             RepairOutcome::Repaired {
                 path,
                 kept_bytes,
+                index_bytes,
                 fragments,
                 ..
             } => {
-                let s = self.stored(&path, kept_bytes, fragments);
+                let s = self.stored(&path, kept_bytes + index_bytes, fragments, None);
                 self.last = Some(s.clone());
                 Ok(Some(s))
             }

@@ -207,6 +207,9 @@ pub struct StoredSegment {
     pub bytes: u64,
     /// Complete fragments stored.
     pub fragments: u32,
+    /// The segment's index as appended to it, when the sink built it
+    /// (`None` after a repair, or if the segment could not be indexed).
+    pub index: Option<std::sync::Arc<crate::index::SegmentIndex>>,
 }
 
 /// Why a sink could not store a segment.

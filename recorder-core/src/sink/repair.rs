@@ -11,10 +11,12 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::fs::{files_under, free_final_name, sync_dir, walk_io_error, FolderLock};
 use super::SinkError;
+use crate::index;
 use crate::mp4::{self, find_child, BoxHeader, Boxes, FieldReader, HeaderPatch, Mp4Error};
 
 /// The most bytes a `moov` or `moof` may have before it is treated as
@@ -79,6 +81,10 @@ pub enum RepairOutcome {
         kept_bytes: u64,
         /// Bytes cut off the torn tail.
         cut_bytes: u64,
+        /// Bytes of the segment index appended after the kept bytes (0 if
+        /// it could not be built): the file is `kept_bytes + index_bytes`
+        /// long.
+        index_bytes: u64,
         /// Complete fragments kept.
         fragments: u32,
         /// True if `mvhd`/`mehd` now carry the recomputed duration (false
@@ -171,9 +177,21 @@ fn is_part(path: &Path) -> bool {
 }
 
 /// Repairs one `.part` file (see the module docs): cuts the torn tail,
-/// patches the duration, renames to `.mp4` without overwriting anything,
-/// or deletes the file if it holds no complete fragment.
+/// patches the duration, appends a rebuilt segment index, renames to
+/// `.mp4` without overwriting anything, or deletes the file if it holds no
+/// complete fragment.
+///
+/// The index names the camera its old index (a file finished but not yet
+/// renamed) named, else none.
 pub fn repair_file(part: &Path) -> Result<RepairOutcome, SinkError> {
+    repair_file_for(part, None)
+}
+
+/// [`repair_file`] for a segment of a known `camera`.
+pub(crate) fn repair_file_for(
+    part: &Path,
+    camera: Option<&str>,
+) -> Result<RepairOutcome, SinkError> {
     let io_err = |action, e| SinkError::from_io(action, part, e);
     let mut file = OpenOptions::new()
         .read(true)
@@ -204,6 +222,14 @@ pub fn repair_file(part: &Path) -> Result<RepairOutcome, SinkError> {
         return Ok(RepairOutcome::Removed { bytes: len, reason });
     }
 
+    let camera = match camera {
+        Some(c) => c.to_owned(),
+        None => index::read_tail(&mut file, len)
+            .ok()
+            .flatten()
+            .map(|i| i.camera)
+            .unwrap_or_default(),
+    };
     if analysis.keep < len {
         file.set_len(analysis.keep)
             .map_err(|e| io_err("truncating", e))?;
@@ -211,6 +237,20 @@ pub fn repair_file(part: &Path) -> Result<RepairOutcome, SinkError> {
     for p in &analysis.patches {
         p.write_to(&file).map_err(|e| io_err("patching", e))?;
     }
+    // An index the file cannot give is no reason to keep its video
+    // unpublished: without one, readers rebuild it.
+    let index_bytes = match index::rebuild(&mut file, analysis.keep, &camera) {
+        Ok(i) => {
+            let bytes = index::encode(&i);
+            file.write_all_at(&bytes, analysis.keep)
+                .map_err(|e| io_err("writing the index to", e))?;
+            bytes.len() as u64
+        }
+        Err(e) => {
+            tracing::warn!(part = %part.display(), error = %e, "cannot index the repaired segment");
+            0
+        }
+    };
     file.sync_all().map_err(|e| io_err("syncing", e))?;
     drop(file);
 
@@ -224,6 +264,7 @@ pub fn repair_file(part: &Path) -> Result<RepairOutcome, SinkError> {
         path,
         kept_bytes: analysis.keep,
         cut_bytes: len - analysis.keep,
+        index_bytes,
         fragments: analysis.fragments,
         duration_patched: !analysis.patches.is_empty(),
     })
@@ -363,7 +404,7 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
     Ok(a)
 }
 
-fn read_at<F: Read + Seek>(file: &mut F, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_at<F: Read + Seek>(file: &mut F, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
     file.seek(SeekFrom::Start(pos))?;
     let mut filled = 0;
     while filled < buf.len() {
@@ -377,7 +418,7 @@ fn read_at<F: Read + Seek>(file: &mut F, pos: u64, buf: &mut [u8]) -> io::Result
     Ok(filled)
 }
 
-fn read_body<F: Read + Seek>(file: &mut F, pos: u64, len: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_body<F: Read + Seek>(file: &mut F, pos: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut body = vec![0u8; len as usize];
     let n = read_at(file, pos, &mut body)?;
     // The file shrank under us; treat the missing part as zeros, which at

@@ -53,6 +53,7 @@ use super::fs::{suffixed, write_all_vectored, MAX_SUFFIX};
 use super::open_segment::{open_segment, take_open_segment, OpenSegmentFile};
 use super::repair::scan_segment;
 use super::{blocking, SegmentSink, SinkError, StoredSegment};
+use crate::index::{self, IndexBuilder, SegmentIndex};
 use crate::mp4::HeaderPatch;
 use crate::mux::{Fragment, SegmentEnd, SegmentStart, TrackSpec, WallTime};
 
@@ -94,6 +95,9 @@ struct OpenSegment {
     tracks: Vec<TrackSpec>,
     wall_start: WallTime,
     camera: String,
+    /// The segment index, fed with every spooled fragment (`None` if the
+    /// init could not be read: the index is then rebuilt from the spool).
+    seg_index: Option<IndexBuilder>,
     tx: mpsc::UnboundedSender<Msg>,
 }
 
@@ -205,8 +209,9 @@ impl S3Sink {
         self.open.as_ref().map(|o| o.key.as_str())
     }
 
-    fn stored(&self, o: &OpenSegment) -> StoredSegment {
+    fn stored(&self, o: &OpenSegment, index: Option<Arc<SegmentIndex>>) -> StoredSegment {
         StoredSegment {
+            index,
             name: o.name.clone(),
             location: self.inner.key_display(&o.key),
             bytes: o.len,
@@ -218,7 +223,7 @@ impl S3Sink {
     /// final metadata and hands it to the upload task.
     async fn seal(
         &mut self,
-        o: OpenSegment,
+        mut o: OpenSegment,
         patches: Option<Vec<HeaderPatch>>,
         end_meta: Option<(WallTime, i64, Option<u64>)>,
     ) -> Result<StoredSegment, SinkError> {
@@ -227,7 +232,11 @@ impl S3Sink {
         let manifest = o.manifest.clone();
         let len = o.len;
         let mut meta = start_meta(&o.camera, o.wall_start, &o.tracks);
-        let (patched, scanned_duration) = blocking(&o.spool, move || {
+        // The builder saw every fragment only when the segment ended
+        // normally; otherwise the spool is what counts.
+        let builder = o.seg_index.take().filter(|_| patches.is_some());
+        let camera = o.camera.clone();
+        let (patched, scanned_duration, index_len, built) = blocking(&o.spool, move || {
             let io = |a, e| SinkError::from_io(a, &spool, e);
             let (list, dur) = match patches {
                 Some(p) => (p, None),
@@ -247,14 +256,35 @@ impl S3Sink {
                 }
                 p.write_to(&file).map_err(|e| io("patching", e))?;
             }
+            let index = match builder {
+                Some(b) => Some(b.finish()),
+                None => {
+                    let mut f = &*file;
+                    index::rebuild(&mut f, len, &camera)
+                        .map_err(|e| tracing::warn!(spool = %spool.display(), error = %e, "cannot index the segment; it is stored without an index"))
+                        .ok()
+                }
+            };
+            let index_len = match &index {
+                Some(i) => {
+                    let bytes = index::encode(i);
+                    file.write_all_at(&bytes, len)
+                        .map_err(|e| io("writing the index to", e))?;
+                    bytes.len() as u64
+                }
+                None => 0,
+            };
             // The segment is closed: its bytes reach the disk before the
             // manifest calls it sealed.
             file.sync_data().map_err(|e| io("flushing", e))?;
             append_manifest(&manifest, &["sealed".to_owned()])
                 .map_err(|e| io("writing manifest", e))?;
-            Ok::<_, SinkError>((!list.is_empty(), dur))
+            Ok::<_, SinkError>((!list.is_empty(), dur, index_len, index.map(Arc::new)))
         })
         .await??;
+        o.len += index_len;
+        let len = o.len;
+        add(&self.inner.counters.spool_bytes, index_len);
         match end_meta {
             Some((wall_end, duration_ns, frames)) => {
                 push_end_and_duration(&mut meta, Some(wall_end), duration_ns as f64 / 1e9);
@@ -272,7 +302,7 @@ impl S3Sink {
         if !patched {
             tracing::debug!(key = %o.key, "no duration patch applied");
         }
-        let stored = self.stored(&o);
+        let stored = self.stored(&o, built);
         // The task only ends after Finish, so a send error means it panicked.
         let _ = o.tx.send(Msg::Finish {
             len,
@@ -445,6 +475,9 @@ impl SegmentSink for S3Sink {
             tracks: start.tracks.clone(),
             wall_start: start.wall_start,
             camera: camera_id,
+            seg_index: IndexBuilder::new(camera, &start.init)
+                .map_err(|e| tracing::warn!(error = %e, "cannot index this segment's init; its index is rebuilt from the spool"))
+                .ok(),
             tx,
         });
         Ok(())
@@ -491,6 +524,12 @@ impl SegmentSink for S3Sink {
             Ok(())
         })
         .await??;
+        if let Some(b) = o.seg_index.as_mut() {
+            if let Err(e) = b.push_fragment(at, &fragment.bytes.header, n) {
+                tracing::warn!(error = %e, "cannot index a fragment; the index is rebuilt from the spool");
+                o.seg_index = None;
+            }
+        }
         o.len += n;
         o.fragments += 1;
         add(&c.spool_bytes, n);

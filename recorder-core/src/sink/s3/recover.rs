@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use super::store::{add, classify, sub, S3Store};
 use super::upload::{
     abort_upload, manifest_path, remove_spool, Manifest, Outcome, PartPlan, Upload,
 };
+use crate::index;
 use crate::sink::fs::files_under;
 use crate::sink::repair::scan_segment;
 use crate::time::WallTime;
@@ -113,6 +115,8 @@ enum SpoolPlan {
         fragments: u32,
         duration: Option<f64>,
         cut: u64,
+        /// Bytes of the rebuilt index appended after the kept bytes.
+        index_len: u64,
     },
 }
 
@@ -130,13 +134,33 @@ fn plan_spool(spool: &Path) -> std::io::Result<SpoolPlan> {
     for p in &scan.patches {
         p.write_to(&file)?;
     }
+    // The index is rebuilt from what was kept (whether or not the crash
+    // came after it was written): the same bytes the sink would have
+    // appended, so parts already uploaded stay valid.
+    let camera = manifest
+        .meta
+        .iter()
+        .find(|(k, _)| k == "camera")
+        .map_or("", |(_, v)| v.as_str());
+    let index_len = match index::rebuild(&mut &file, scan.keep, camera) {
+        Ok(i) => {
+            let bytes = index::encode(&i);
+            file.write_all_at(&bytes, scan.keep)?;
+            bytes.len() as u64
+        }
+        Err(e) => {
+            tracing::warn!(spool = %spool.display(), error = %e, "cannot index the recovered segment");
+            0
+        }
+    };
     file.sync_all()?;
     Ok(SpoolPlan::Complete {
         manifest,
-        len: scan.keep,
+        len: scan.keep + index_len,
         fragments: scan.fragments,
         duration: scan.duration_secs,
         cut: len - scan.keep,
+        index_len,
     })
 }
 
@@ -238,6 +262,7 @@ impl S3Store {
                     fragments,
                     duration,
                     cut,
+                    index_len,
                 } => {
                     let key = manifest.key.clone().unwrap_or_else(rel_key);
                     if let Some(id) = &manifest.upload_id {
@@ -293,6 +318,7 @@ impl S3Store {
                     // The torn tail was counted at connect and is cut now,
                     // whatever the upload's outcome.
                     sub(&inner.counters.spool_bytes, cut);
+                    add(&inner.counters.spool_bytes, index_len);
                     match up.complete(len, &meta).await {
                         Outcome::Completed { key, bytes } => {
                             add(&inner.counters.segments_recovered, 1);
