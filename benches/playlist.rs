@@ -8,8 +8,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use std::time::Duration;
+
 use recorder_cli::playback::hls::{playlist, Entry};
-use recorder_cli::playback::model::{Fragment, Segment, Span};
+use recorder_core::index::{FragmentIndex, SegmentIndex};
 use recorder_core::time::WallTime;
 
 const SEGMENTS: usize = 96;
@@ -17,39 +19,41 @@ const FRAGMENTS: usize = 900;
 const S: i64 = 1_000_000_000;
 const DAY_START: i64 = 1_714_521_600 * S;
 
-fn day() -> Vec<(Segment, String)> {
+fn day() -> Vec<(SegmentIndex, String)> {
     (0..SEGMENTS)
         .map(|n| {
             let start = WallTime(DAY_START + n as i64 * 900 * S);
-            let key = format!("cam1/20240501/{:02}{:02}00_cam1.mp4", n / 4, n % 4 * 15);
-            let url = format!("/api/cameras/cam1/files/{key}");
+            let name = format!("cam1/20240501/{:02}{:02}00_cam1.mp4", n / 4, n % 4 * 15);
+            let url = format!("/api/cameras/cam1/files/{name}");
             let mut offset = 1200;
             let fragments = (0..FRAGMENTS)
                 .map(|i| {
                     let len = 120_000 + (i as u64 % 7) * 1000;
-                    let f = Fragment {
-                        bytes: Span { offset, len },
-                        start: WallTime(start.0 + i as i64 * S),
+                    let f = FragmentIndex {
+                        offset,
+                        len,
+                        header_len: 200,
+                        wall_start: WallTime(start.0 + i as i64 * S),
+                        duration: Duration::from_secs(1),
                         keyframe: i % 2 == 0,
+                        decode_start: vec![i as u64 * 90_000, i as u64 * 48_000],
+                        samples: vec![25, 47],
                     };
                     offset += len;
                     f
                 })
                 .collect();
-            let seg = Segment {
-                key,
-                start,
-                end: WallTime(start.0 + 900 * S),
-                bytes: offset,
-                codecs: vec!["h264".into(), "aac".into()],
-                resolution: Some((1920, 1080)),
-                init: Span {
-                    offset: 0,
-                    len: 1200,
-                },
+            let index = SegmentIndex {
+                camera: "cam1".into(),
+                wall_start: start,
+                wall_end: WallTime(start.0 + 900 * S),
+                duration: Duration::from_secs(900),
+                tracks: Vec::new(),
+                init: 0..1200,
                 fragments,
+                video_frames: 900 * 25,
             };
-            (seg, url)
+            (index, url)
         })
         .collect()
 }

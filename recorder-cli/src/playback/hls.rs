@@ -11,33 +11,43 @@
 
 use std::fmt::Write as _;
 
+use recorder_core::index::SegmentIndex;
 use recorder_core::time::WallTime;
 
-use super::model::Segment;
 use super::timefmt::push_rfc3339;
 
 /// A segment with the URL its bytes are fetched from (the bytes route,
 /// or a presigned S3 URL).
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
-    /// The segment's index values.
-    pub segment: &'a Segment,
+    /// The segment's index.
+    pub segment: &'a SegmentIndex,
     /// The URL of its file.
     pub url: &'a str,
 }
 
-/// The fragments of `s` to play for `[start, end)`: those overlapping it,
-/// widened back to the keyframe-started fragment at or before `start` so
-/// the first one decodes. `None` when none overlaps.
-pub fn fragments_in(s: &Segment, start: WallTime, end: WallTime) -> Option<(usize, usize)> {
+/// Where fragment `i` of `s` ends in wall-clock time.
+pub fn fragment_end(s: &SegmentIndex, i: usize) -> WallTime {
+    let f = &s.fragments[i];
+    f.wall_start
+        .add_ns(i128::try_from(f.duration.as_nanos()).unwrap_or(i128::MAX))
+}
+
+/// The fragments of `s` to play for `[start, end)` (as `first..last`):
+/// those overlapping it, widened back to the keyframe-started fragment at
+/// or before `start` so the first one decodes. `None` when none overlaps.
+pub fn fragments_in(s: &SegmentIndex, start: WallTime, end: WallTime) -> Option<(usize, usize)> {
     let n = s.fragments.len();
-    // Fragments are in time order: the first whose end is after `start`.
-    let first = s.fragments.partition_point(|f| f.start <= start);
-    let mut first = first.saturating_sub(1);
-    while first < n && s.fragment_end(first) <= start {
+    // Fragments are in time order: the last starting at or before `start`,
+    // or the next if that one ends before it.
+    let mut first = s
+        .fragments
+        .partition_point(|f| f.wall_start <= start)
+        .saturating_sub(1);
+    while first < n && fragment_end(s, first) <= start {
         first += 1;
     }
-    let last = s.fragments.partition_point(|f| f.start < end);
+    let last = s.fragments.partition_point(|f| f.wall_start < end);
     if first >= last {
         return None;
     }
@@ -45,11 +55,6 @@ pub fn fragments_in(s: &Segment, start: WallTime, end: WallTime) -> Option<(usiz
         first -= 1;
     }
     Some((first, last))
-}
-
-/// Seconds between two wall-clock times.
-fn secs(from: WallTime, to: WallTime) -> f64 {
-    (to.0.saturating_sub(from.0)) as f64 / 1e9
 }
 
 /// The playlist for `entries` (in time order) restricted to
@@ -65,8 +70,7 @@ pub fn playlist(entries: &[Entry<'_>], start: WallTime, end: WallTime) -> String
     let mut count = 0usize;
     for (e, a, b) in &chosen {
         for i in *a..*b {
-            let f = &e.segment.fragments[i];
-            longest = longest.max(secs(f.start, e.segment.fragment_end(i)));
+            longest = longest.max(e.segment.fragments[i].duration.as_secs_f64());
         }
         count += b - a;
     }
@@ -85,18 +89,20 @@ pub fn playlist(entries: &[Entry<'_>], start: WallTime, end: WallTime) -> String
         let _ = writeln!(
             out,
             "#EXT-X-MAP:URI=\"{}\",BYTERANGE=\"{}@{}\"",
-            e.url, s.init.len, s.init.offset
+            e.url,
+            s.init.end - s.init.start,
+            s.init.start
         );
         for i in *a..*b {
             let f = &s.fragments[i];
             out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
-            push_rfc3339(&mut out, f.start);
+            push_rfc3339(&mut out, f.wall_start);
             let _ = write!(
                 out,
                 "\n#EXTINF:{:.3},\n#EXT-X-BYTERANGE:{}@{}\n",
-                secs(f.start, s.fragment_end(i)),
-                f.bytes.len,
-                f.bytes.offset
+                f.duration.as_secs_f64(),
+                f.len,
+                f.offset
             );
             out.push_str(e.url);
             out.push('\n');
@@ -109,36 +115,36 @@ pub fn playlist(entries: &[Entry<'_>], start: WallTime, end: WallTime) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::playback::model::{Fragment, Span};
+    use recorder_core::index::FragmentIndex;
+    use std::time::Duration;
 
     const S: i64 = 1_000_000_000;
     const T0: i64 = 1_714_564_800 * S;
 
     /// A segment at `start_s` of `n` one-second fragments of 1000 bytes,
     /// a keyframe every `gop`.
-    fn seg(key: &str, start_s: i64, n: usize, gop: usize) -> Segment {
+    pub(crate) fn seg(start_s: i64, n: usize, gop: usize) -> SegmentIndex {
         let start = WallTime(T0 + start_s * S);
-        Segment {
-            key: key.into(),
-            start,
-            end: WallTime(start.0 + n as i64 * S),
-            bytes: 700 + n as u64 * 1000,
-            codecs: vec!["avc1.64001f".into()],
-            resolution: Some((640, 360)),
-            init: Span {
-                offset: 0,
-                len: 700,
-            },
+        SegmentIndex {
+            camera: "cam".into(),
+            wall_start: start,
+            wall_end: WallTime(start.0 + n as i64 * S),
+            duration: Duration::from_secs(n as u64),
+            tracks: Vec::new(),
+            init: 0..700,
             fragments: (0..n)
-                .map(|i| Fragment {
-                    bytes: Span {
-                        offset: 700 + i as u64 * 1000,
-                        len: 1000,
-                    },
-                    start: WallTime(start.0 + i as i64 * S),
+                .map(|i| FragmentIndex {
+                    offset: 700 + i as u64 * 1000,
+                    len: 1000,
+                    header_len: 100,
+                    wall_start: WallTime(start.0 + i as i64 * S),
+                    duration: Duration::from_secs(1),
                     keyframe: i % gop == 0,
+                    decode_start: vec![0],
+                    samples: vec![25],
                 })
                 .collect(),
+            video_frames: 25 * n as u64,
         }
     }
 
@@ -152,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_whole_window_lists_every_fragment_with_its_date_and_bytes() {
-        let (a, b) = (seg("a.mp4", 0, 3, 1), seg("b.mp4", 10, 2, 1));
+        let (a, b) = (seg(0, 3, 1), seg(10, 2, 1));
         let e = [
             Entry {
                 segment: &a,
@@ -179,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_window_starts_at_the_keyframe_before_start_and_ends_after_end() {
-        let a = seg("a.mp4", 0, 10, 4);
+        let a = seg(0, 10, 4);
         let e = [Entry {
             segment: &a,
             url: "/a",
@@ -202,7 +208,7 @@ mod tests {
 
     #[test]
     fn segments_outside_the_window_are_left_out_and_an_empty_window_is_valid() {
-        let (a, b) = (seg("a.mp4", 0, 3, 1), seg("b.mp4", 10, 2, 1));
+        let (a, b) = (seg(0, 3, 1), seg(10, 2, 1));
         let e = [
             Entry {
                 segment: &a,
@@ -224,8 +230,8 @@ mod tests {
 
     #[test]
     fn the_target_duration_covers_the_longest_fragment_rounded() {
-        let mut a = seg("a.mp4", 0, 3, 1);
-        a.end = WallTime(a.end.0 + 3 * S / 2); // the last fragment lasts 2.5 s
+        let mut a = seg(0, 3, 1);
+        a.fragments[2].duration = Duration::from_millis(2500);
         let p = playlist(
             &[Entry {
                 segment: &a,

@@ -6,7 +6,6 @@
 
 pub mod error;
 pub mod hls;
-pub mod model;
 pub mod range;
 mod timefmt;
 pub mod window;
