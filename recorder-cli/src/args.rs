@@ -47,6 +47,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Bucket tools: `camrec s3 lifecycle [--apply]` shows or applies the retention settings as the bucket's lifecycle rules.
     S3(S3Command),
+    /// Serve recordings read-only over HTTP: a web page, HLS playback, exports (docs/playback.md).
+    Serve(ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -302,4 +304,25 @@ pub struct PruneArgs {
     pub template: Option<String>,
     #[command(flatten)]
     pub retention: RetentionArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Recordings folder, or s3://bucket/prefix (endpoint and keys from the
+    /// configuration or S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)
+    /// [default: the configuration's storage].
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// File name template the recordings were written with [default: the configuration's].
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Longest export served, e.g. 6h (longer windows are refused with a 400).
+    #[arg(long, value_parser = duration_arg::any, default_value = "24h")]
+    pub max_export: Duration,
+    /// TOML configuration file (its storage and key_template are used).
+    #[arg(long, short = 'c', env = "CAMREC_CONFIG")]
+    pub config: Option<PathBuf>,
 }

@@ -311,6 +311,8 @@ pub enum StoreCheck {
     LocalDir(PathBuf),
     /// An S3 store: see [`S3Watch::check`].
     S3(Arc<S3Watch>),
+    /// Nothing is written (`camrec serve`): always ready.
+    ReadOnly,
 }
 
 /// A local folder is probed at most this often, however many `/ready`
@@ -521,6 +523,7 @@ impl Observed {
     pub async fn readiness(&self) -> Readiness {
         let storage = match &self.store {
             StoreCheck::LocalDir(dir) => self.dir_check.check(dir).await,
+            StoreCheck::ReadOnly => Ok(()),
             StoreCheck::S3(w) => w
                 .problem(Instant::now())
                 .map_or(Ok(()), |(problem, _)| Err(problem)),
@@ -795,7 +798,7 @@ impl Collector for LegacyCollector {
             self.0.cameras.iter().map(|c| c.status.snapshot()).collect();
         let s3 = match &self.0.store {
             StoreCheck::S3(w) => Some(w.cameras()),
-            StoreCheck::LocalDir(_) => None,
+            StoreCheck::LocalDir(_) | StoreCheck::ReadOnly => None,
         };
         encode_legacy(&snaps, s3.as_deref(), enc)
     }
@@ -946,6 +949,18 @@ pub fn observed(
     options: MetricsOptions,
 ) -> Arc<Observed> {
     observed_with_retention(cameras, disabled, store, options, None)
+}
+
+/// What the endpoints observe for a process that records nothing
+/// (`camrec serve`): no camera, a read-only store.
+pub fn observed_for_serving() -> Arc<Observed> {
+    observed_with_retention(
+        Vec::new(),
+        Vec::new(),
+        StoreCheck::ReadOnly,
+        MetricsOptions::default(),
+        None,
+    )
 }
 
 /// Builds what the endpoints observe, retention of the local folder included.

@@ -7,6 +7,7 @@ mod prune;
 pub mod record;
 mod repair;
 mod s3;
+mod serve;
 mod sim;
 
 use crate::args::Command;
@@ -22,5 +23,6 @@ pub async fn run(cmd: Command, tail: Option<LogTail>) -> anyhow::Result<()> {
         Command::Repair(a) => repair::run(a).await,
         Command::Prune(a) => prune::run(a).await,
         Command::S3(c) => s3::run(c).await,
+        Command::Serve(a) => serve::run(a).await,
     }
 }

@@ -1,0 +1,224 @@
+//! The JSON and playlist routes, and the router that serves them.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use recorder_core::archive::{gaps, Recording};
+use recorder_core::time::{Rfc3339, WallTime};
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::files::{self, archive_error};
+use super::window::{Window, WindowQuery};
+use super::{
+    hls, page, Playback, CAMERAS_TTL, GAP_TOLERANCE, MAX_HLS_WINDOW, MAX_LIST_WINDOW,
+};
+
+fn time(t: WallTime) -> String {
+    Rfc3339(t).to_string()
+}
+
+fn secs(from: WallTime, to: WallTime) -> f64 {
+    to.0.saturating_sub(from.0) as f64 / 1e9
+}
+
+/// A camera in `GET /api/cameras`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraJson {
+    /// The camera id.
+    pub id: String,
+    /// Start of its first recording (RFC 3339).
+    pub first_recording: String,
+    /// End of its last recording (RFC 3339).
+    pub last_recording: String,
+    /// Segments stored.
+    pub segments: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Every camera of the archive with its first and last recorded time.
+pub async fn camera_list(p: &Playback) -> Result<Vec<CameraJson>, ApiError> {
+    let cams = p.archive.cameras().await.map_err(archive_error)?;
+    let ids = cams.iter().map(|c| c.id.clone()).collect();
+    *p.known.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), ids));
+    Ok(cams
+        .into_iter()
+        .map(|c| CameraJson {
+            id: c.id,
+            first_recording: time(c.first),
+            last_recording: time(c.last),
+            segments: c.segments,
+            bytes: c.bytes,
+        })
+        .collect())
+}
+
+async fn cameras(State(p): State<Arc<Playback>>) -> Result<Response, ApiError> {
+    Ok(Json(serde_json::json!({ "cameras": camera_list(&p).await? })).into_response())
+}
+
+/// `GET /api/cameras` alone, for a host that serves its own camera list.
+pub fn cameras_route(p: Arc<Playback>) -> Router {
+    Router::new()
+        .route("/api/cameras", get(cameras))
+        .with_state(p)
+}
+
+/// Every playback route but `GET /api/cameras`: recordings, playlist,
+/// files, export, and the page.
+pub fn routes(p: Arc<Playback>) -> Router {
+    Router::new()
+        .route("/api/cameras/{id}/recordings", get(recordings))
+        .route("/api/cameras/{id}/hls.m3u8", get(playlist))
+        .route("/api/cameras/{id}/files/{*name}", get(files::file))
+        .merge(page::routes())
+        .with_state(p)
+}
+
+/// All playback routes (what `camrec serve` serves).
+pub fn router(p: Arc<Playback>) -> Router {
+    routes(p.clone()).merge(cameras_route(p))
+}
+
+/// `camera`'s recordings in `w`; a 404 when the archive has no such
+/// camera at all (an empty list when it has, but nothing in `w`).
+async fn recordings_of(
+    p: &Playback,
+    camera: &str,
+    w: Window,
+) -> Result<Vec<Recording>, ApiError> {
+    let recs = p
+        .archive
+        .recordings(camera, w.start, w.end)
+        .await
+        .map_err(archive_error)?;
+    if recs.is_empty() && !camera_exists(p, camera).await? {
+        return Err(ApiError::not_found(format!(
+            "no camera {camera:?} in {}",
+            p.archive.describe()
+        )));
+    }
+    Ok(recs)
+}
+
+async fn camera_exists(p: &Playback, camera: &str) -> Result<bool, ApiError> {
+    let fresh = {
+        let known = p.known.lock().unwrap_or_else(|e| e.into_inner());
+        match &*known {
+            Some((_, ids)) if ids.iter().any(|i| i == camera) => return Ok(true),
+            Some((at, _)) => at.elapsed() < CAMERAS_TTL,
+            None => false,
+        }
+    };
+    if fresh {
+        return Ok(false);
+    }
+    Ok(camera_list(p).await?.iter().any(|c| c.id == camera))
+}
+
+#[derive(Serialize)]
+struct SegmentJson {
+    name: String,
+    start: String,
+    end: String,
+    duration: f64,
+    bytes: u64,
+    codecs: Vec<String>,
+    resolution: Option<String>,
+    fragments: usize,
+    video_frames: u64,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct GapJson {
+    start: String,
+    end: String,
+    duration: f64,
+}
+
+async fn recordings(
+    State(p): State<Arc<Playback>>,
+    Path(camera): Path<String>,
+    Query(q): Query<WindowQuery>,
+) -> Result<Response, ApiError> {
+    let w = q.window(MAX_LIST_WINDOW)?;
+    let recs = recordings_of(&p, &camera, w).await?;
+    let mut segments = Vec::with_capacity(recs.len());
+    for r in &recs {
+        let i = &r.index;
+        let url = match files::presigned(&p.archive, &r.entry).await? {
+            Some(u) => u,
+            None => files::absolute_url(&r.entry),
+        };
+        segments.push(SegmentJson {
+            name: r.entry.name.clone(),
+            start: time(i.wall_start),
+            end: time(i.wall_end),
+            duration: i.duration.as_secs_f64(),
+            bytes: r.entry.bytes,
+            codecs: i.tracks.iter().map(|t| t.codec.clone()).collect(),
+            resolution: i
+                .tracks
+                .iter()
+                .find(|t| t.is_video())
+                .map(|t| format!("{}x{}", t.width, t.height)),
+            fragments: i.fragments.len(),
+            video_frames: i.video_frames,
+            url,
+        });
+    }
+    let tolerance = GAP_TOLERANCE.as_nanos() as i64;
+    let gaps: Vec<GapJson> = gaps(&recs, tolerance)
+        .into_iter()
+        .map(|g| GapJson {
+            start: time(g.start),
+            end: time(g.end),
+            duration: secs(g.start, g.end),
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "camera": camera,
+        "start": time(w.start),
+        "end": time(w.end),
+        "segments": segments,
+        "gaps": gaps,
+    }))
+    .into_response())
+}
+
+async fn playlist(
+    State(p): State<Arc<Playback>>,
+    Path(camera): Path<String>,
+    Query(q): Query<WindowQuery>,
+) -> Result<Response, ApiError> {
+    let w = q.window(MAX_HLS_WINDOW)?;
+    let recs = recordings_of(&p, &camera, w).await?;
+    let mut urls = Vec::with_capacity(recs.len());
+    for r in &recs {
+        urls.push(files::playlist_url(&p.archive, &r.entry).await?);
+    }
+    let entries: Vec<hls::Entry<'_>> = recs
+        .iter()
+        .zip(&urls)
+        .map(|(r, url)| hls::Entry {
+            segment: &r.index,
+            url,
+        })
+        .collect();
+    let body = hls::playlist(&entries, w.start, w.end);
+    Ok((
+        [
+            (CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response())
+}
