@@ -23,7 +23,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// `/`, `/app.js`, `/hls.min.js`, `/hls.js.LICENSE`.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
         .route(
             "/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),

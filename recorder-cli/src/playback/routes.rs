@@ -15,9 +15,7 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::files::{self, archive_error};
 use super::window::{Window, WindowQuery};
-use super::{
-    hls, page, Playback, CAMERAS_TTL, GAP_TOLERANCE, MAX_HLS_WINDOW, MAX_LIST_WINDOW,
-};
+use super::{hls, page, Playback, CAMERAS_TTL, GAP_TOLERANCE, MAX_HLS_WINDOW, MAX_LIST_WINDOW};
 
 fn time(t: WallTime) -> String {
     Rfc3339(t).to_string()
@@ -88,11 +86,7 @@ pub fn router(p: Arc<Playback>) -> Router {
 
 /// `camera`'s recordings in `w`; a 404 when the archive has no such
 /// camera at all (an empty list when it has, but nothing in `w`).
-async fn recordings_of(
-    p: &Playback,
-    camera: &str,
-    w: Window,
-) -> Result<Vec<Recording>, ApiError> {
+async fn recordings_of(p: &Playback, camera: &str, w: Window) -> Result<Vec<Recording>, ApiError> {
     let recs = p
         .archive
         .recordings(camera, w.start, w.end)

@@ -1,0 +1,428 @@
+//! `camrec serve` end to end: a recording of the camera simulator with a
+//! gap (two runs of `camrec record`), served from the folder and from a
+//! Garage bucket; playlists decoded by ffmpeg, frames counted by ffprobe
+//! on the stored files, ranges and errors checked over real HTTP.
+
+mod common;
+#[allow(dead_code)]
+#[path = "../../recorder-core/tests/support/s3.rs"]
+mod s3support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+const CAMERA: &str = "cam1";
+
+/// Records the simulator twice into `out` (a folder or s3:// URL) with a
+/// pause between: at least three 2-second segments and one gap.
+fn record_with_gap(out: &str, env: &[(&str, String)]) {
+    let sim = sim(None);
+    for (i, secs) in ["5s", "3s"].iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        let mut c = camrec();
+        c.args([
+            "record",
+            "--no-metrics",
+            "--no-thumbnails",
+            "--status",
+            "never",
+        ])
+        .args([
+            "--segment",
+            "2s",
+            "--duration",
+            secs,
+            "--camera-id",
+            CAMERA,
+            "--out",
+            out,
+        ])
+        .arg(sim.url("/stream1"));
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let (code, _, err) = run(&mut c);
+        assert_eq!(code, 0, "camrec record failed:\n{err}");
+    }
+}
+
+/// `camrec serve` on a free port, stopped on drop.
+struct Serve {
+    _run: Running,
+    addr: SocketAddr,
+}
+
+fn serve(from: &str, env: &[(&str, String)], extra: &[&str]) -> Serve {
+    let port = dead_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut c = camrec();
+    c.args(["serve", "--from", from, "--listen", &addr.to_string()])
+        .args(extra);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut run = Running::spawn(c);
+    run.wait_for_line("serving recordings", Duration::from_secs(20));
+    Serve { _run: run, addr }
+}
+
+/// A GET with extra header lines: (status, headers, body bytes).
+fn request(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, head.to_ascii_lowercase(), resp[split + 4..].to_vec())
+}
+
+fn json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let (code, body) = get(addr, path);
+    let v =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"));
+    (code, v)
+}
+
+/// Asserts a JSON error with this status whose message contains `needle`.
+fn assert_error(addr: SocketAddr, path: &str, status: u16, needle: &str) {
+    let (code, v) = json(addr, path);
+    assert_eq!(code, status, "{path}: {v}");
+    let msg = v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: no error field: {v}"));
+    assert!(msg.contains(needle), "{path}: {msg:?} lacks {needle:?}");
+}
+
+/// Video frames ffprobe decodes from a file or URL.
+fn stored_frames(input: &str) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            input,
+        ])
+        .output()
+        .expect("ffprobe");
+    first_number(&out.stdout)
+        .unwrap_or_else(|| panic!("ffprobe {input}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Decodes a playlist with `ffmpeg -v error ... -f null -`: (video frames
+/// decoded, ffmpeg's error output).
+fn decode(url: &str) -> (u64, String) {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin", "-v", "error", "-i", url, "-map", "0:v:0", "-f", "null", "-",
+        ])
+        .args(["-progress", "pipe:1", "-nostats"])
+        .output()
+        .expect("ffmpeg");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let frames = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .last()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    (frames, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Video packets the playlist delivers (every stored frame's bytes).
+fn playlist_packets(url: &str) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .expect("ffprobe");
+    first_number(&out.stdout).unwrap_or(0)
+}
+
+/// The first line of ffprobe's output as a number (an HLS input prints
+/// its stream once per program).
+fn first_number(out: &[u8]) -> Option<u64> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| l.trim().trim_end_matches(',').parse().ok())
+}
+
+fn day_window(v: &serde_json::Value) -> String {
+    let first = v["first_recording"].as_str().unwrap();
+    let last = v["last_recording"].as_str().unwrap();
+    // A minute around the recording.
+    let start = recorder_core::time::WallTime::parse_rfc3339(first).unwrap();
+    let end = recorder_core::time::WallTime::parse_rfc3339(last).unwrap();
+    format!(
+        "start={}&end={}",
+        recorder_core::time::WallTime(start.0 - 30_000_000_000).to_rfc3339(),
+        recorder_core::time::WallTime(end.0 + 30_000_000_000).to_rfc3339()
+    )
+}
+
+/// What a served recording looks like, checked the same way on a folder
+/// and a bucket; returns the recordings JSON.
+fn check_served(addr: SocketAddr, stored: &dyn Fn(&serde_json::Value) -> u64) -> serde_json::Value {
+    let (code, cams) = json(addr, "/api/cameras");
+    assert_eq!(code, 200);
+    let cam = &cams["cameras"][0];
+    assert_eq!(cam["id"], CAMERA, "{cams}");
+    let window = day_window(cam);
+    let (code, rec) = json(addr, &format!("/api/cameras/{CAMERA}/recordings?{window}"));
+    assert_eq!(code, 200, "{rec}");
+    let segs = rec["segments"].as_array().unwrap().clone();
+    assert!(segs.len() >= 3, "at least 3 segments: {rec}");
+    let gaps = rec["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "one gap between the two runs: {rec}");
+    assert!(gaps[0]["duration"].as_f64().unwrap() >= 2.5, "{rec}");
+    assert_eq!(cam["first_recording"], segs[0]["start"]);
+    assert_eq!(cam["last_recording"], segs.last().unwrap()["end"]);
+    for s in &segs {
+        assert_eq!(s["codecs"][0], "h264", "{s}");
+        assert_eq!(s["resolution"], "640x360", "{s}");
+    }
+
+    // Each segment's own window: every stored frame decodes, no error.
+    let mut total = 0;
+    for s in &segs {
+        let want = stored(s);
+        assert_eq!(
+            s["video_frames"].as_u64(),
+            Some(want),
+            "index vs ffprobe: {s}"
+        );
+        total += want;
+        let url = format!(
+            "http://{addr}/api/cameras/{CAMERA}/hls.m3u8?start={}&end={}",
+            s["start"].as_str().unwrap(),
+            s["end"].as_str().unwrap()
+        );
+        let (frames, errors) = decode(&url);
+        assert_eq!(errors, "", "ffmpeg errors decoding {url}");
+        assert_eq!(frames, want, "frames decoded from {url}");
+    }
+
+    // The whole window: one playlist over every segment and the gap.
+    let path = format!("/api/cameras/{CAMERA}/hls.m3u8?{window}");
+    let (code, head, body) = request(addr, &path, "");
+    assert_eq!(code, 200);
+    assert!(
+        head.contains("content-type: application/vnd.apple.mpegurl"),
+        "{head}"
+    );
+    let p = String::from_utf8(body).unwrap();
+    let count = |tag: &str| p.lines().filter(|l| l.starts_with(tag)).count();
+    assert!(p.starts_with("#EXTM3U\n#EXT-X-VERSION:7\n"), "{p}");
+    assert!(p.ends_with("#EXT-X-ENDLIST\n"));
+    assert_eq!(count("#EXT-X-TARGETDURATION:"), 1);
+    assert_eq!(count("#EXT-X-MAP:"), segs.len());
+    assert_eq!(count("#EXT-X-DISCONTINUITY"), segs.len() - 1);
+    let fragments: u64 = segs.iter().map(|s| s["fragments"].as_u64().unwrap()).sum();
+    assert_eq!(count("#EXTINF:") as u64, fragments);
+    assert_eq!(count("#EXT-X-PROGRAM-DATE-TIME:") as u64, fragments);
+    assert_eq!(count("#EXT-X-BYTERANGE:") as u64, fragments);
+    let url = format!("http://{addr}{path}");
+    let (_, errors) = decode(&url);
+    assert_eq!(errors, "", "ffmpeg errors decoding {url}");
+    assert_eq!(
+        playlist_packets(&url),
+        total,
+        "every stored frame is in the playlist"
+    );
+    rec
+}
+
+#[test]
+fn folder_playback_playlists_ranges_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_owned();
+    record_with_gap(&out, &[]);
+    let srv = serve(&out, &[], &[]);
+    let addr = srv.addr;
+    let root = dir.path().to_path_buf();
+    let file_of = |s: &serde_json::Value| -> PathBuf { root.join(s["name"].as_str().unwrap()) };
+    let rec = check_served(addr, &|s| stored_frames(file_of(s).to_str().unwrap()));
+
+    // The bytes route: whole, a range, a suffix, past the end.
+    let seg = &rec["segments"][1];
+    let url = seg["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("/api/cameras/{CAMERA}/files/")),
+        "{url}"
+    );
+    let bytes = std::fs::read(file_of(seg)).unwrap();
+    let (code, head, body) = request(addr, url, "");
+    assert_eq!(code, 200);
+    assert!(head.contains("accept-ranges: bytes"), "{head}");
+    assert_eq!(body, bytes);
+    let (code, head, body) = request(addr, url, "Range: bytes=100-1123\r\n");
+    assert_eq!(code, 206);
+    assert!(
+        head.contains(&format!("content-range: bytes 100-1123/{}", bytes.len())),
+        "{head}"
+    );
+    assert_eq!(body, bytes[100..1124]);
+    let (code, _, body) = request(addr, url, "Range: bytes=-10\r\n");
+    assert_eq!(code, 206);
+    assert_eq!(body, bytes[bytes.len() - 10..]);
+    let (code, head, body) = request(addr, url, &format!("Range: bytes={}-\r\n", bytes.len()));
+    assert_eq!(code, 416);
+    assert!(
+        head.contains(&format!("content-range: bytes */{}", bytes.len())),
+        "{head}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("past the end"), "{v}");
+
+    // Only names the archive lists, for their own camera.
+    let name = seg["name"].as_str().unwrap();
+    assert_error(
+        addr,
+        &format!("/api/cameras/other/files/{name}"),
+        404,
+        "no segment",
+    );
+    assert_error(
+        addr,
+        &format!("/api/cameras/{CAMERA}/files/..%2F..%2Fetc%2Fpasswd"),
+        404,
+        "no segment",
+    );
+    assert_error(
+        addr,
+        &format!("/api/cameras/{CAMERA}/files/{CAMERA}/../../etc/passwd"),
+        404,
+        "no segment",
+    );
+    std::fs::write(dir.path().join(CAMERA).join("notes.txt"), "x").unwrap();
+    assert_error(
+        addr,
+        &format!("/api/cameras/{CAMERA}/files/{CAMERA}/notes.txt"),
+        404,
+        "no segment",
+    );
+
+    // Errors: missing camera, bad windows, huge windows; all JSON.
+    let (start, end) = ("2024-05-01T12:00:00Z", "2024-05-01T13:00:00Z");
+    for route in ["recordings", "hls.m3u8"] {
+        assert_error(
+            addr,
+            &format!("/api/cameras/nope/{route}?start={start}&end={end}"),
+            404,
+            "no camera \"nope\"",
+        );
+        assert_error(
+            addr,
+            &format!("/api/cameras/{CAMERA}/{route}?start={end}&end={start}"),
+            400,
+            "is not before end",
+        );
+        assert_error(
+            addr,
+            &format!("/api/cameras/{CAMERA}/{route}?end={end}"),
+            400,
+            "start is missing",
+        );
+        assert_error(
+            addr,
+            &format!("/api/cameras/{CAMERA}/{route}?start=noon&end={end}"),
+            400,
+            "not an RFC 3339",
+        );
+    }
+    assert_error(
+        addr,
+        &format!(
+            "/api/cameras/{CAMERA}/hls.m3u8?start=2024-05-01T00:00:00Z&end=2024-05-03T00:00:00Z"
+        ),
+        400,
+        "longer than the 1day allowed",
+    );
+    // A camera with nothing in the window is an empty list, not a 404.
+    let (code, v) = json(
+        addr,
+        &format!("/api/cameras/{CAMERA}/recordings?start={start}&end={end}"),
+    );
+    assert_eq!(
+        (code, v["segments"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    // The page and its script are served.
+    let (code, page) = get(addr, "/");
+    assert_eq!(code, 200);
+    assert!(page.contains("hls.min.js"));
+    let (code, head, js) = request(addr, "/hls.min.js", "");
+    assert_eq!(code, 200);
+    assert!(head.contains("text/javascript"));
+    assert!(js.len() > 100_000);
+    drop(srv);
+}
+
+#[test]
+fn bucket_playback_through_presigned_urls() {
+    let Some(g) = s3support::garage() else {
+        return;
+    };
+    let spool = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("S3_ENDPOINT", g.endpoint()),
+        ("S3_ACCESS_KEY_ID", g.key_id.clone()),
+        ("S3_SECRET_ACCESS_KEY", g.secret.clone()),
+        ("S3_REGION", g.region.clone()),
+        ("S3_SPOOL_DIR", spool.path().display().to_string()),
+    ];
+    let url = format!("s3://{}/play", s3support::GARAGE_BUCKET);
+    record_with_gap(&url, &env);
+    let srv = serve(&url, &env, &[]);
+    let addr = srv.addr;
+    // Stored frames: ffprobe reads each object through its presigned URL.
+    let rec = check_served(addr, &|s| stored_frames(s["url"].as_str().unwrap()));
+    let seg = &rec["segments"][0];
+    let presigned = seg["url"].as_str().unwrap();
+    assert!(presigned.starts_with(&g.endpoint()), "{presigned}");
+    assert!(presigned.contains("X-Amz-Signature="), "{presigned}");
+    // The playlist points at the bucket, never at camrec.
+    let w = day_window(&json(addr, "/api/cameras").1["cameras"][0]);
+    let (_, p) = get(addr, &format!("/api/cameras/{CAMERA}/hls.m3u8?{w}"));
+    assert!(!p.contains("files/"), "{p}");
+    assert_eq!(
+        p.lines().filter(|l| l.contains("X-Amz-Signature=")).count(),
+        p.lines().filter(|l| l.starts_with("#EXTINF")).count()
+            + rec["segments"].as_array().unwrap().len()
+    );
+    // The bytes route redirects to the bucket.
+    let name = seg["name"].as_str().unwrap();
+    let (code, head, _) = request(addr, &format!("/api/cameras/{CAMERA}/files/{name}"), "");
+    assert_eq!(code, 307);
+    assert!(
+        head.contains(&format!("location: {}", g.endpoint()).to_ascii_lowercase()),
+        "{head}"
+    );
+    let _ = Path::new(name);
+    drop(srv);
+}
