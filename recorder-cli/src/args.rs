@@ -47,6 +47,58 @@ pub enum Command {
     Prune(PruneArgs),
     /// Bucket tools: `camrec s3 lifecycle [--apply]` shows or applies the retention settings as the bucket's lifecycle rules.
     S3(S3Command),
+    /// List the cameras of a recordings folder or bucket, or one camera's segments and gaps.
+    List(ListArgs),
+    /// Export a camera's time range as one MP4 (no re-encoding; plays and seeks in browsers).
+    Export(ExportArgs),
+}
+
+/// Where recordings are read from (`camrec list`, `camrec export`).
+#[derive(Args, Debug)]
+pub struct ArchiveArgs {
+    /// Recordings folder, or s3://bucket/prefix (endpoint and credentials from S3_ENDPOINT,
+    /// S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY or the configuration file) [default: the configuration's storage].
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// TOML configuration file (its storage settings and key_template are used).
+    #[arg(long, short = 'c', env = "CAMREC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// File name template the recordings were written with [default: the configuration's].
+    #[arg(long)]
+    pub template: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// List this camera's segments (start, end, duration, bytes, codecs, resolution) and the gaps between them.
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Only segments that end after this time (RFC 3339, e.g. 2026-12-06T10:00:00Z).
+    #[arg(long, requires = "camera")]
+    pub start: Option<String>,
+    /// Only segments that start before this time (RFC 3339).
+    #[arg(long, requires = "camera")]
+    pub end: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// The camera.
+    #[arg(long)]
+    pub camera: String,
+    /// First instant of the export (RFC 3339): the file starts with the frame shown then.
+    #[arg(long)]
+    pub start: String,
+    /// End of the export (RFC 3339, exclusive).
+    #[arg(long)]
+    pub end: String,
+    /// The MP4 file to write.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
 }
 
 #[derive(Args, Debug)]
