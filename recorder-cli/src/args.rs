@@ -49,6 +49,58 @@ pub enum Command {
     S3(S3Command),
     /// Serve recordings read-only over HTTP: a web page, HLS playback, exports (docs/playback.md).
     Serve(ServeArgs),
+    /// List the cameras of a recordings folder or bucket, or one camera's segments and gaps.
+    List(ListArgs),
+    /// Export a camera's time range as one MP4 (no re-encoding; plays and seeks in browsers).
+    Export(ExportArgs),
+}
+
+/// Where recordings are read from (`camrec list`, `camrec export`).
+#[derive(Args, Debug)]
+pub struct ArchiveArgs {
+    /// Recordings folder, or s3://bucket/prefix (endpoint and credentials from S3_ENDPOINT,
+    /// S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY or the configuration file) [default: the configuration's storage].
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// TOML configuration file (its storage settings and key_template are used).
+    #[arg(long, short = 'c', env = "CAMREC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// File name template the recordings were written with [default: the configuration's].
+    #[arg(long)]
+    pub template: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// List this camera's segments (start, end, duration, bytes, codecs, resolution) and the gaps between them.
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Only segments that end after this time (RFC 3339, e.g. 2026-12-06T10:00:00Z).
+    #[arg(long, requires = "camera")]
+    pub start: Option<String>,
+    /// Only segments that start before this time (RFC 3339).
+    #[arg(long, requires = "camera")]
+    pub end: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// The camera.
+    #[arg(long)]
+    pub camera: String,
+    /// First instant of the export (RFC 3339): the file starts with the frame shown then.
+    #[arg(long)]
+    pub start: String,
+    /// End of the export (RFC 3339, exclusive).
+    #[arg(long)]
+    pub end: String,
+    /// The MP4 file to write.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -308,21 +360,12 @@ pub struct PruneArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Recordings folder, or s3://bucket/prefix (endpoint and keys from the
-    /// configuration or S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)
-    /// [default: the configuration's storage].
-    #[arg(long)]
-    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// Address to serve on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// File name template the recordings were written with [default: the configuration's].
-    #[arg(long)]
-    pub template: Option<String>,
     /// Longest export served, e.g. 6h (longer windows are refused with a 400).
     #[arg(long, value_parser = duration_arg::any, default_value = "24h")]
     pub max_export: Duration,
-    /// TOML configuration file (its storage and key_template are used).
-    #[arg(long, short = 'c', env = "CAMREC_CONFIG")]
-    pub config: Option<PathBuf>,
 }

@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod export;
 pub mod index;
 pub mod mp4;
 pub mod mux;

@@ -33,6 +33,15 @@ mod sink {
         sink.finish(&seg.end).await.unwrap()
     }
 
+    /// The media before the segment index appended at close, and the index.
+    fn split_index(bytes: &[u8]) -> (&[u8], recorder_core::index::SegmentIndex) {
+        let i =
+            recorder_core::index::read_tail(&mut std::io::Cursor::new(bytes), bytes.len() as u64)
+                .unwrap()
+                .expect("a segment index at the end");
+        (&bytes[..i.media_end() as usize], i)
+    }
+
     fn parts_under(root: &Path) -> Vec<String> {
         walkdir::WalkDir::new(root)
             .into_iter()
@@ -56,7 +65,11 @@ mod sink {
         assert_eq!(stored.location, path.display().to_string());
         let bytes = fs::read(&path).unwrap();
         let expected = seg.with_duration(&seg.unpatched(), 3 * 5 * 3000 / 90);
-        assert_eq!(bytes, expected);
+        let (media, index) = split_index(&bytes);
+        assert_eq!(media, expected);
+        assert_eq!(index.fragments.len(), 3);
+        assert_eq!(index.camera, "front");
+        assert_eq!(stored.index.as_deref(), Some(&index));
         assert_eq!(stored.bytes, bytes.len() as u64);
         assert_eq!(stored.fragments, 3);
         assert_eq!(u64_at(&bytes, seg.init.mvhd_duration_at), 500);
@@ -86,10 +99,12 @@ mod sink {
         let report = repair_dir(crash.path()).unwrap();
         assert_eq!(report.repaired(), 1);
         let repaired = fs::read(crash.path().join("x.mp4")).unwrap();
+        let (media, index) = split_index(&repaired);
         assert_eq!(
-            repaired,
+            media,
             seg.with_duration(&on_disk, movie_ticks(2 * 4 * 3000))
         );
+        assert_eq!(index.fragments.len(), 2);
     }
 
     #[tokio::test]
@@ -149,7 +164,10 @@ mod sink {
         let bytes = fs::read(dir.path().join(&stored.name)).unwrap();
         let expected =
             seg.with_duration(&seg.unpatched()[..seg.boundaries[1].0], 2 * 3 * 3000 / 90);
-        assert_eq!(bytes, expected);
+        let (media, index) = split_index(&bytes);
+        assert_eq!(media, expected);
+        // Rebuilt by the repair that abort runs, for the camera the sink knew.
+        assert_eq!((index.fragments.len(), index.camera.as_str()), (2, "cam"));
         assert!(parts_under(dir.path()).is_empty());
         // Nothing open any more.
         assert!(s.abort().await.unwrap().is_none());

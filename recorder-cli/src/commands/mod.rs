@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod archive;
 mod config;
 mod demo;
 mod probe;
@@ -24,5 +25,7 @@ pub async fn run(cmd: Command, tail: Option<LogTail>) -> anyhow::Result<()> {
         Command::Prune(a) => prune::run(a).await,
         Command::S3(c) => s3::run(c).await,
         Command::Serve(a) => serve::run(a).await,
+        Command::List(a) => archive::list(a).await,
+        Command::Export(a) => archive::export(a).await,
     }
 }

@@ -12,6 +12,7 @@ use axum::http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_T
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use recorder_core::archive::{Archive, ArchiveError, SegmentEntry};
+use recorder_core::export::ExportError;
 
 use super::error::ApiError;
 use super::range;
@@ -28,6 +29,12 @@ pub(super) fn archive_error(e: ArchiveError) -> ApiError {
         ArchiveError::BadRange { len, .. } => ApiError::range_not_satisfiable(e.to_string(), *len),
         ArchiveError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             ApiError::not_found(e.to_string())
+        }
+        ArchiveError::Export(ExportError::NothingRecorded { .. }) => {
+            ApiError::not_found(e.to_string())
+        }
+        ArchiveError::Export(ExportError::EmptyRange { .. }) => {
+            ApiError::bad_request(e.to_string())
         }
         _ => ApiError::store(e.to_string()),
     }

@@ -3,12 +3,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use recorder_core::archive::{gaps, Recording};
+use recorder_core::archive::{gaps, ArchiveError, Recording};
+use recorder_core::export::ExportError;
 use recorder_core::time::{Rfc3339, WallTime};
 use serde::Serialize;
 
@@ -75,6 +78,7 @@ pub fn routes(p: Arc<Playback>) -> Router {
         .route("/api/cameras/{id}/recordings", get(recordings))
         .route("/api/cameras/{id}/hls.m3u8", get(playlist))
         .route("/api/cameras/{id}/files/{*name}", get(files::file))
+        .route("/api/cameras/{id}/export.mp4", get(export))
         .merge(page::routes())
         .with_state(p)
 }
@@ -157,12 +161,8 @@ async fn recordings(
             end: time(i.wall_end),
             duration: i.duration.as_secs_f64(),
             bytes: r.entry.bytes,
-            codecs: i.tracks.iter().map(|t| t.codec.clone()).collect(),
-            resolution: i
-                .tracks
-                .iter()
-                .find(|t| t.is_video())
-                .map(|t| format!("{}x{}", t.width, t.height)),
+            codecs: i.codecs().into_iter().map(String::from).collect(),
+            resolution: i.resolution().map(|(w, h)| format!("{w}x{h}")),
             fragments: i.fragments.len(),
             video_frames: i.video_frames,
             url,
@@ -215,4 +215,41 @@ async fn playlist(
         body,
     )
         .into_response())
+}
+
+/// `GET /api/cameras/{id}/export.mp4?start=&end=`: one MP4 (progressive
+/// `moov` first, then the stored media in 1 MiB reads), streamed.
+async fn export(
+    State(p): State<Arc<Playback>>,
+    Path(camera): Path<String>,
+    Query(q): Query<WindowQuery>,
+) -> Result<Response, ApiError> {
+    let w = q.window(p.limits.max_export)?;
+    let planned = match p.archive.export(&camera, w.start, w.end).await {
+        Ok(e) => e,
+        Err(ArchiveError::Export(e @ ExportError::NothingRecorded { .. })) => {
+            // Tell a missing camera from an empty window.
+            recordings_of(&p, &camera, w).await?;
+            return Err(ApiError::not_found(e.to_string()));
+        }
+        Err(e) => return Err(archive_error(e)),
+    };
+    let plan = &planned.plan;
+    let name = format!(
+        "{}_{}.mp4",
+        camera.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+            "_"
+        ),
+        time(plan.start()).replace([':', '-'], "").replace('.', "_")
+    );
+    let len = plan.total_len();
+    let mut resp = Response::new(Body::from_stream(planned.stream(p.archive.clone())));
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
 }

@@ -318,3 +318,137 @@ impl Moto {
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     }
 }
+
+/// A Garage server on loopback (single node, one bucket `camrec-test`
+/// with a known key), killed on drop; `None` with a printed reason when
+/// garage is not installed (scripts/s3-test-servers.sh install).
+pub struct Garage {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+pub const GARAGE_KEY_ID: &str = "GK0123456789abcdef01234567";
+pub const GARAGE_SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+pub const GARAGE_BUCKET: &str = "camrec-test";
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn garage() -> Option<Garage> {
+    let bin = std::env::var_os("CAMREC_GARAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let tools = std::env::var_os("CAMREC_S3_TOOLS")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                        .join(".cache/camrec-s3")
+                });
+            tools.join("garage/bin/garage")
+        });
+    if !bin.exists() {
+        eprintln!(
+            "SKIP: garage not installed (scripts/s3-test-servers.sh install, or set CAMREC_GARAGE)"
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = dead_port();
+    let rpc = dead_port();
+    let cfg = dir.path().join("garage.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\n\
+             replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+             rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
+             [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{port}\"\n\
+             root_domain = \".s3.garage.localhost\"\n",
+            d = dir.path().display(),
+            secret = "a".repeat(64),
+        ),
+    )
+    .unwrap();
+    let child = Command::new(&bin)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("server")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start garage");
+    let g = Garage {
+        port,
+        child,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "garage did not open its port");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let admin = |args: &[&str]| -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new(&bin)
+                .arg("-c")
+                .arg(&cfg)
+                .args(args)
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "garage {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let node = admin(&["node", "id", "-q"]);
+    let node = node.trim().split('@').next().unwrap().to_owned();
+    admin(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
+    admin(&["layout", "apply", "--version", "1"]);
+    admin(&[
+        "key",
+        "import",
+        "--yes",
+        "-n",
+        "camrec",
+        GARAGE_KEY_ID,
+        GARAGE_SECRET,
+    ]);
+    admin(&["bucket", "create", GARAGE_BUCKET]);
+    admin(&[
+        "bucket",
+        "allow",
+        "--read",
+        "--write",
+        "--owner",
+        GARAGE_BUCKET,
+        "--key",
+        "camrec",
+    ]);
+    Some(g)
+}
+
+impl Garage {
+    /// A `camrec` command pointed at this server with its spool in `spool`.
+    pub fn camrec(&self, spool: &Path) -> Command {
+        let mut c = camrec();
+        c.env("S3_ENDPOINT", format!("http://127.0.0.1:{}", self.port))
+            .env("S3_REGION", "garage")
+            .env("S3_ACCESS_KEY_ID", GARAGE_KEY_ID)
+            .env("S3_SECRET_ACCESS_KEY", GARAGE_SECRET)
+            .env("S3_SPOOL_DIR", spool);
+        c
+    }
+}

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod export;
 mod local;
 #[cfg(feature = "s3")]
 mod s3;
@@ -36,6 +37,7 @@ use crate::index::{IndexError, SegmentIndex};
 use crate::sink::ObjectNameTemplate;
 use crate::time::WallTime;
 
+pub use export::Export;
 #[cfg(feature = "s3")]
 pub use s3::S3Archive;
 
@@ -86,6 +88,9 @@ pub enum ArchiveError {
         /// The name asked for.
         name: String,
     },
+    /// The export cannot be made.
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     /// The byte range asked for lies outside the segment.
     #[error("bytes {start}..{end} lie outside segment {name} ({len} bytes)")]
     BadRange {

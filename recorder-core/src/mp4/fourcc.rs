@@ -73,6 +73,16 @@ fourccs! {
     STSZ = b"stsz";
     /// Chunk offsets.
     STCO = b"stco";
+    /// 64-bit chunk offsets.
+    CO64 = b"co64";
+    /// Composition time offsets.
+    CTTS = b"ctts";
+    /// Sync samples (keyframes).
+    STSS = b"stss";
+    /// Edit container.
+    EDTS = b"edts";
+    /// Edit list.
+    ELST = b"elst";
     /// H.264 sample entry.
     AVC1 = b"avc1";
     /// H.264 decoder configuration.
