@@ -5,7 +5,7 @@
 (function () {
   const DAY_MS = 86400000;
   const $ = (id) => document.getElementById(id);
-  const state = { cameras: [], day: 0, camera: null, hls: null, frags: [], pendingSeek: null };
+  const state = { cameras: [], day: 0, camera: null, hls: null, hlsUrl: null, frags: [], pendingSeek: null };
 
   const iso = (ms) => new Date(ms).toISOString();
   const hms = (ms) => iso(ms).slice(11, 19);
@@ -57,13 +57,13 @@
     setTimeInput($("at"), t);
     const url = camPath(id) + "/hls.m3u8?" + dayRange();
     const video = $("video");
-    if (state.hls && state.hls.url === url) { seekWall(t); return; }
+    if (state.hls && state.hlsUrl === url) { seekWall(t); return; }
     if (state.hls) state.hls.destroy();
     state.frags = [];
     state.pendingSeek = t;
     if (!window.Hls || !Hls.isSupported()) { showError("this browser cannot play HLS (no Media Source Extensions)"); return; }
     const hls = new Hls({ maxBufferLength: 20 });
-    hls.url = url;
+    state.hlsUrl = url;
     state.hls = hls;
     hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
       state.frags = data.details.fragments.filter((f) => f.programDateTime !== null);
@@ -79,24 +79,53 @@
     document.querySelectorAll(".cursor").forEach((c) => c.remove());
     if (t === null || state.camera === null) return;
     $("status").textContent = state.camera + " at " + iso(t).replace("T", " ").slice(0, 23) + " UTC";
-    const row = document.querySelector('.timeline[data-camera="' + CSS.escape(state.camera) + '"]');
-    if (!row || t < state.day || t >= state.day + DAY_MS) return;
-    const c = document.createElement("div");
-    c.className = "cursor";
-    c.style.left = ((t - state.day) / DAY_MS * 100) + "%";
-    row.appendChild(c);
+    document.querySelectorAll('.timeline[data-camera="' + CSS.escape(state.camera) + '"]').forEach((row) => {
+      const from = Number(row.dataset.from), to = Number(row.dataset.to);
+      if (t < from || t >= to) return;
+      const c = document.createElement("div");
+      c.className = "cursor";
+      c.style.left = ((t - from) / (to - from) * 100) + "%";
+      row.appendChild(c);
+    });
   }
 
-  function bar(cls, start, end, title) {
+  // A bar for [start, end) on a timeline showing [from, to).
+  function bar(cls, start, end, from, to, title) {
     const d = document.createElement("div");
     d.className = cls;
-    const a = Math.max(start, state.day), b = Math.min(end, state.day + DAY_MS);
-    d.style.left = ((a - state.day) / DAY_MS * 100) + "%";
-    d.style.width = ((b - a) / DAY_MS * 100) + "%";
+    const a = Math.max(start, from), b = Math.min(end, to);
+    d.style.left = ((a - from) / (to - from) * 100) + "%";
+    d.style.width = ((b - a) / (to - from) * 100) + "%";
     d.title = title + " " + hms(start) + "–" + hms(end);
     d.dataset.start = iso(start);
     d.dataset.end = iso(end);
     return d;
+  }
+
+  // A timeline of [from, to) with the recordings and gaps of `rec`;
+  // a click plays from the time clicked.
+  function timeline(cam, rec, from, to, zoom) {
+    const line = document.createElement("div");
+    line.className = zoom ? "timeline zoom" : "timeline";
+    line.dataset.camera = cam.id;
+    line.dataset.from = from;
+    line.dataset.to = to;
+    for (const s of rec.segments) line.appendChild(bar("span", Date.parse(s.start), Date.parse(s.end), from, to, "recorded"));
+    for (const g of rec.gaps) line.appendChild(bar("gap", Date.parse(g.start), Date.parse(g.end), from, to, "gap"));
+    line.addEventListener("click", (ev) => {
+      const r = line.getBoundingClientRect();
+      play(cam.id, from + Math.round((ev.clientX - r.left) / r.width * (to - from)));
+    });
+    const ticks = document.createElement("div");
+    ticks.className = "ticks";
+    for (let i = 0; i <= 8; i++) {
+      const s = document.createElement("span");
+      s.style.left = (i / 8 * 100) + "%";
+      const t = from + (to - from) * i / 8;
+      s.textContent = zoom ? hms(t) : (i === 8 ? "24:00" : hms(t).slice(0, 5));
+      ticks.appendChild(s);
+    }
+    return [line, ticks];
   }
 
   async function drawCamera(cam) {
@@ -105,27 +134,18 @@
     const name = document.createElement("div");
     name.className = "name";
     name.textContent = cam.id;
-    const line = document.createElement("div");
-    line.className = "timeline";
-    line.dataset.camera = cam.id;
-    const ticks = document.createElement("div");
-    ticks.className = "ticks";
-    for (let h = 0; h <= 24; h += 3) {
-      const s = document.createElement("span");
-      s.style.left = (h / 24 * 100) + "%";
-      s.textContent = String(h).padStart(2, "0") + ":00";
-      ticks.appendChild(s);
-    }
-    box.append(name, line, ticks);
+    box.appendChild(name);
     $("cameras").appendChild(box);
-    line.addEventListener("click", (ev) => {
-      const r = line.getBoundingClientRect();
-      play(cam.id, state.day + Math.round((ev.clientX - r.left) / r.width * DAY_MS));
-    });
     const rec = await api(camPath(cam.id) + "/recordings?" + dayRange());
-    for (const s of rec.segments) line.appendChild(bar("span", Date.parse(s.start), Date.parse(s.end), "recorded"));
-    for (const g of rec.gaps) line.appendChild(bar("gap", Date.parse(g.start), Date.parse(g.end), "gap"));
     name.textContent = cam.id + " (" + rec.segments.length + " segments, " + rec.gaps.length + " gaps)";
+    box.append(...timeline(cam, rec, state.day, state.day + DAY_MS, false));
+    if (rec.segments.length) {
+      // The recorded part of the day, magnified (short recordings are
+      // thinner than a pixel on the day's scale).
+      const a = Date.parse(rec.segments[0].start), b = Date.parse(rec.segments[rec.segments.length - 1].end);
+      const pad = Math.max(1000, (b - a) * 0.02);
+      box.append(...timeline(cam, rec, Math.max(state.day, a - pad), Math.min(state.day + DAY_MS, b + pad), true));
+    }
     return rec;
   }
 

@@ -426,3 +426,178 @@ fn bucket_playback_through_presigned_urls() {
     let _ = Path::new(name);
     drop(srv);
 }
+
+/// The interpreter with playwright: $CAMREC_PLAYWRIGHT_PYTHON, else the
+/// venv scripts/install-test-deps.sh makes.
+fn playwright_python() -> Option<PathBuf> {
+    let p = std::env::var_os("CAMREC_PLAYWRIGHT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/camrec-browser/venv/bin/python")
+        });
+    p.exists().then_some(p)
+}
+
+fn ms(t: &serde_json::Value) -> i64 {
+    recorder_core::time::WallTime::parse_rfc3339(
+        t.as_str().unwrap_or_else(|| panic!("not a time: {t}")),
+    )
+    .unwrap()
+    .0 / 1_000_000
+}
+
+#[test]
+fn web_page_in_chromium_shows_the_gap_plays_and_seeks_by_wall_clock() {
+    let Some(python) = playwright_python() else {
+        eprintln!("SKIP: playwright not installed (run scripts/install-test-deps.sh, or set CAMREC_PLAYWRIGHT_PYTHON)");
+        return;
+    };
+    if !Path::new("/usr/bin/chromium").exists() {
+        eprintln!("SKIP: /usr/bin/chromium not installed (run scripts/install-test-deps.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_owned();
+    record_with_gap(&out, &[]);
+    let srv = serve(&out, &[], &[]);
+    let addr = srv.addr;
+    let (_, cams) = json(addr, "/api/cameras");
+    let (_, rec) = json(
+        addr,
+        &format!(
+            "/api/cameras/{CAMERA}/recordings?{}",
+            day_window(&cams["cameras"][0])
+        ),
+    );
+    let segs = rec["segments"].as_array().unwrap();
+    let gap = &rec["gaps"][0];
+    // Play from 0.5 s into the first segment; seek to 0.7 s after the gap.
+    let play_at = recorder_core::time::WallTime((ms(&segs[0]["start"]) + 500) * 1_000_000);
+    let seek_to = recorder_core::time::WallTime((ms(&gap["end"]) + 700) * 1_000_000);
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("playback_page.png");
+    let _ = std::fs::remove_file(&shot);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/playback_page.py");
+    let o = Command::new(python)
+        .arg(script)
+        .arg(format!("http://{addr}"))
+        .args([CAMERA, &play_at.to_rfc3339(), &seek_to.to_rfc3339()])
+        .arg(&shot)
+        .output()
+        .expect("run the playwright script");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "browser script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    eprintln!("browser: {v}");
+    assert_eq!(v["ready"], true, "{v}");
+    assert_eq!(v["h264"], true, "chromium plays H.264 through MSE: {v}");
+    // The day timeline: a span per segment, the one gap, at their times.
+    let spans: Vec<(i64, i64)> = v["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (ms(&s[0]), ms(&s[1])))
+        .collect();
+    let want: Vec<(i64, i64)> = segs
+        .iter()
+        .map(|s| (ms(&s["start"]), ms(&s["end"])))
+        .collect();
+    assert_eq!(spans, want, "{v}");
+    assert_eq!(v["gaps"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        (ms(&v["gaps"][0][0]), ms(&v["gaps"][0][1])),
+        (ms(&gap["start"]), ms(&gap["end"]))
+    );
+    for w in v["zoom_span_px"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["zoom_gap_px"].as_array().unwrap())
+    {
+        assert!(
+            w.as_f64().unwrap() > 10.0,
+            "visible on the magnified timeline: {v}"
+        );
+    }
+    // Plays from where asked, and keeps playing.
+    assert!(
+        (ms(&v["play_started_at"]) - play_at.0 / 1_000_000).abs() <= 1000,
+        "{v}"
+    );
+    assert!(
+        v["advanced"].as_f64().unwrap() > 1.0,
+        "currentTime advances: {v}"
+    );
+    assert_eq!(v["paused"], false);
+    // A wall-clock seek across the gap lands within 1 s and plays on.
+    let landed = ms(&v["seek_landed"]);
+    assert!(
+        (landed - seek_to.0 / 1_000_000).abs() <= 1000,
+        "seek to {seek_to:?} landed at {landed}: {v}"
+    );
+    assert!(v["advanced_after_seek"].as_f64().unwrap() > 0.5, "{v}");
+    assert_eq!(v["error_text"], "", "{v}");
+    assert_eq!(v["console_errors"].as_array().map(Vec::len), Some(0), "{v}");
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 10_000,
+        "screenshot {} ({size} bytes)",
+        shot.display()
+    );
+    eprintln!("screenshot: {}", shot.display());
+    drop(srv);
+}
+
+#[test]
+fn record_serves_the_playback_routes_for_what_it_records() {
+    let sim = sim(None);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = camrec();
+    c.args([
+        "--log-format",
+        "json",
+        "record",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ])
+    .args(["--no-thumbnails", "--status", "never", "--segment", "2s"])
+    .args(["--camera-id", CAMERA, "--out"])
+    .arg(dir.path())
+    .arg(sim.url("/stream1"));
+    let mut rec = Running::spawn(c);
+    let addr = rec.metrics_addr();
+    // Once two segments are finished, they are listed and play.
+    let cams = eventually(Duration::from_secs(30), "two finished segments", || {
+        let (code, v) = json(addr, "/api/cameras");
+        (code == 200 && v["cameras"][0]["segments"].as_u64() >= Some(2)).then_some(v)
+    });
+    let window = day_window(&cams["cameras"][0]);
+    let (code, list) = json(addr, &format!("/api/cameras/{CAMERA}/recordings?{window}"));
+    assert_eq!(code, 200);
+    let seg = &list["segments"][0];
+    let url = format!(
+        "http://{addr}/api/cameras/{CAMERA}/hls.m3u8?start={}&end={}",
+        seg["start"].as_str().unwrap(),
+        seg["end"].as_str().unwrap()
+    );
+    let (frames, errors) = decode(&url);
+    assert_eq!(errors, "");
+    let file = dir.path().join(seg["name"].as_str().unwrap());
+    assert_eq!(frames, stored_frames(file.to_str().unwrap()));
+    let (code, page) = get(addr, "/");
+    assert_eq!(code, 200);
+    assert!(page.contains("camrec recordings"));
+    rec.signal("INT");
+    let (code, _) = rec.wait(Duration::from_secs(40));
+    assert_eq!(code, 0);
+}

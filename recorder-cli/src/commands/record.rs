@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use recorder_cli::playback::{self, Playback};
+use recorder_core::archive::Archive;
 use recorder_core::mux::MuxerConfig;
 use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder, RecorderEvent};
 use recorder_core::sink::s3::{S3Config, S3Error, S3Store};
@@ -237,8 +239,9 @@ pub async fn record(
     );
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
-            let s = crate::http::serve(addr, observed.clone(), axum::Router::new()).await?;
-            tracing::info!(listen = %s.addr, "serving /metrics, /health and /ready");
+            let s = crate::http::serve(addr, observed.clone(), playback_routes(cfg, &output).await)
+                .await?;
+            tracing::info!(listen = %s.addr, "serving /metrics, /health and /ready, and the recordings at /");
             Some(s)
         }
         None => None,
@@ -310,6 +313,20 @@ pub async fn record(
         s.shutdown().await;
     }
     Ok(snapshots)
+}
+
+/// The playback routes and page (docs/playback.md) over what this
+/// process records: finished segments, read like `camrec serve` reads them.
+async fn playback_routes(cfg: &Config, output: &Output) -> axum::Router {
+    let template = cfg.key_template.v.clone();
+    let archive = match output {
+        Output::Local(dir) => Archive::local(dir.clone(), template),
+        Output::S3(_) => Archive::s3(s3_config(cfg)).await,
+    };
+    playback::router(Playback::new(
+        std::sync::Arc::new(archive),
+        playback::Limits::default(),
+    ))
 }
 
 /// The recorder's events as log lines (the library reports; the binary
