@@ -372,6 +372,7 @@ fn folder_playback_playlists_ranges_and_errors() {
         (code, v["segments"].as_array().map(Vec::len)),
         (200, Some(0))
     );
+    check_exports(addr, &out, &rec);
     // The page and its script are served.
     let (code, page) = get(addr, "/");
     assert_eq!(code, 200);
@@ -600,4 +601,126 @@ fn record_serves_the_playback_routes_for_what_it_records() {
     rec.signal("INT");
     let (code, _) = rec.wait(Duration::from_secs(40));
     assert_eq!(code, 0);
+}
+
+/// Seconds of the first video stream of an MP4 (ffprobe), and ffmpeg's
+/// error output decoding it.
+fn probe_mp4(path: &Path) -> (f64, String) {
+    let o = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "format=duration",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    let d = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(-1.0);
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    (d, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// The export route: inside a segment, across segments, across the gap;
+/// the same bytes as `camrec export` writes, a playable MP4 of the length
+/// asked for; limits and errors.
+fn check_exports(addr: SocketAddr, folder: &str, rec: &serde_json::Value) {
+    let segs = rec["segments"].as_array().unwrap();
+    let t = |v: &serde_json::Value, plus_ms: i64| {
+        recorder_core::time::WallTime((ms(v) + plus_ms) * 1_000_000).to_rfc3339()
+    };
+    let gap = &rec["gaps"][0];
+    let cases = [
+        (
+            "inside one segment",
+            t(&segs[0]["start"], 300),
+            t(&segs[0]["start"], 1500),
+        ),
+        (
+            "across segments",
+            t(&segs[0]["start"], 1000),
+            t(&segs[1]["end"], -200),
+        ),
+        (
+            "across the gap",
+            t(&gap["start"], -1000),
+            t(&gap["end"], 1000),
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (what, start, end) in &cases {
+        let path = format!("/api/cameras/{CAMERA}/export.mp4?start={start}&end={end}");
+        let (code, head, body) = request(addr, &path, "");
+        assert_eq!(code, 200, "{what}: {}", String::from_utf8_lossy(&body));
+        assert!(head.contains("content-type: video/mp4"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        assert!(head.contains("content-disposition: attachment"), "{head}");
+        let served = tmp.path().join("served.mp4");
+        std::fs::write(&served, &body).unwrap();
+        // The command line's export of the same range: the same file.
+        let cli = tmp.path().join("cli.mp4");
+        let mut c = camrec();
+        c.args([
+            "export", "--from", folder, "--camera", CAMERA, "--start", start, "--end", end, "-o",
+        ])
+        .arg(&cli);
+        let (code, _, err) = run(&mut c);
+        assert_eq!(code, 0, "camrec export: {err}");
+        assert!(
+            std::fs::read(&cli).unwrap() == body,
+            "{what}: the route serves what camrec export writes"
+        );
+        let (duration, errors) = probe_mp4(&served);
+        assert_eq!(errors, "", "{what}: ffmpeg errors");
+        // Within a frame (25 fps) of what was asked for (a gap keeps
+        // wall-clock time).
+        let asked = (ms(&serde_json::json!(end)) - ms(&serde_json::json!(start))) as f64 / 1000.0;
+        assert!(
+            (duration - asked).abs() <= 0.041,
+            "{what}: {duration} s for {asked} s asked"
+        );
+    }
+    let (s, e) = (&cases[0].1, &cases[0].2);
+    assert_error(
+        addr,
+        &format!("/api/cameras/nope/export.mp4?start={s}&end={e}"),
+        404,
+        "no camera",
+    );
+    assert_error(
+        addr,
+        &format!("/api/cameras/{CAMERA}/export.mp4?start={e}&end={s}"),
+        400,
+        "is not before end",
+    );
+    assert_error(
+        addr,
+        &format!(
+            "/api/cameras/{CAMERA}/export.mp4?start=2024-05-01T12:00:00Z&end=2024-05-01T12:01:00Z"
+        ),
+        404,
+        "nothing was recorded",
+    );
+    assert_error(
+        addr,
+        &format!(
+            "/api/cameras/{CAMERA}/export.mp4?start=2024-05-01T00:00:00Z&end=2024-05-02T00:00:01Z"
+        ),
+        400,
+        "longer than the 1day allowed",
+    );
 }

@@ -26,6 +26,10 @@ pub struct Entry<'a> {
     pub url: &'a str,
 }
 
+/// Overlap with a window below which a fragment is left out (well under
+/// a frame).
+const OVERLAP_SLACK_NS: i128 = 5_000_000;
+
 /// Where fragment `i` of `s` ends in wall-clock time.
 pub fn fragment_end(s: &SegmentIndex, i: usize) -> WallTime {
     let f = &s.fragments[i];
@@ -40,6 +44,10 @@ pub fn fragments_in(s: &SegmentIndex, start: WallTime, end: WallTime) -> Option<
     let n = s.fragments.len();
     // Fragments are in time order: the last starting at or before `start`,
     // or the next if that one ends before it.
+    // A fragment touching the window by less than a frame's rounding (a
+    // segment's end and the next one's start come from different clocks'
+    // arithmetic) is not part of it.
+    let (start, end) = (start.add_ns(OVERLAP_SLACK_NS), end.add_ns(-OVERLAP_SLACK_NS));
     let mut first = s
         .fragments
         .partition_point(|f| f.wall_start <= start)
@@ -226,6 +234,20 @@ mod tests {
         let empty = playlist(&e, at(4), at(9));
         assert!(!empty.contains("#EXTINF"));
         assert!(empty.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn a_fragment_touching_the_window_by_a_millisecond_is_left_out() {
+        let (a, b) = (seg(0, 3, 1), seg(3, 2, 1));
+        let mut a = a;
+        a.fragments[2].duration = Duration::from_millis(1001);
+        let e = [
+            Entry { segment: &a, url: "/a" },
+            Entry { segment: &b, url: "/b" },
+        ];
+        let p = playlist(&e, at(3), WallTime(at(4).0 + 1_000_000));
+        assert!(!p.contains("/a"), "{p}");
+        assert_eq!(lines_with(&p, "#EXTINF").len(), 1, "{p}");
     }
 
     #[test]

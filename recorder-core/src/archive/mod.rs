@@ -369,9 +369,12 @@ impl Archive {
             .into_iter()
             .filter(|e| e.camera == camera && e.start < end)
             .collect();
+        // Names carry whole seconds: a segment really starting after
+        // `start` can be named before it, so the one before that may
+        // still cover `start` (`recordings` drops what does not overlap).
         let before = mine.iter().rposition(|e| e.start <= start);
         Ok(match before {
-            Some(i) => mine[i..].to_vec(),
+            Some(i) => mine[i.saturating_sub(1)..].to_vec(),
             None => mine,
         })
     }
