@@ -333,6 +333,20 @@ fn list_and_export_from_a_folder() {
             top_boxes(&root.join(&s.name)).last().map(String::as_str),
             Some("cidt")
         );
+        // The index written at close equals one rebuilt from the media.
+        let data = std::fs::read(root.join(&s.name)).unwrap();
+        let len = data.len() as u64;
+        let written = recorder_core::index::read_tail(&mut std::io::Cursor::new(&data), len)
+            .unwrap()
+            .unwrap();
+        let media = written.media_end();
+        let rebuilt = recorder_core::index::rebuild(
+            &mut std::io::Cursor::new(&data[..media as usize]),
+            media,
+            "cam",
+        )
+        .unwrap();
+        assert_eq!(rebuilt, written, "{}", s.name);
     }
     three_exports(&camrec, &out, &|s: &Seg| root.join(&s.name));
     // Errors are named.
