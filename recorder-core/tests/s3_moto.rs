@@ -392,6 +392,22 @@ async fn crash_mid_segment_then_recover_from_spool() {
     let data = std::fs::read(&path).unwrap();
     let (ts, dur) = mvhd_duration(&data);
     assert!(dur > 0 && (dur as f64 / f64::from(ts) - fed as f64 / 25.0).abs() < 2.0);
+    // Recovery rebuilt the segment index from the spool and appended it:
+    // it counts every fragment kept, and equals an index rebuilt afresh.
+    let len = data.len() as u64;
+    let index = recorder_core::index::read_tail(&mut std::io::Cursor::new(&data), len)
+        .unwrap()
+        .expect("an index at the end of the recovered object");
+    assert_eq!(index.video_frames, fed);
+    assert_eq!(index.camera, "door");
+    let media = index.media_end();
+    let rebuilt = recorder_core::index::rebuild(
+        &mut std::io::Cursor::new(&data[..media as usize]),
+        media,
+        "door",
+    )
+    .unwrap();
+    assert_eq!(rebuilt, index);
     let (_, meta) = head_meta(&store, &r.key).await;
     assert_eq!(meta.get("recovered").map(String::as_str), Some("true"));
     assert_eq!(store.status().segments_recovered, 1);

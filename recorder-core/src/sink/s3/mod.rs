@@ -461,6 +461,10 @@ impl SegmentSink for S3Sink {
             inner.mark_active(&key2, false);
             inner.segment_done();
         });
+        // The sanitized id, as the manifest records it for recovery.
+        let seg_index = IndexBuilder::new(&camera_id, &start.init)
+                .map_err(|e| tracing::warn!(error = %e, "cannot index this segment's init; its index is rebuilt from the spool"))
+                .ok();
         self.open = Some(OpenSegment {
             id,
             index: start.index,
@@ -475,9 +479,7 @@ impl SegmentSink for S3Sink {
             tracks: start.tracks.clone(),
             wall_start: start.wall_start,
             camera: camera_id,
-            seg_index: IndexBuilder::new(camera, &start.init)
-                .map_err(|e| tracing::warn!(error = %e, "cannot index this segment's init; its index is rebuilt from the spool"))
-                .ok(),
+            seg_index,
             tx,
         });
         Ok(())
