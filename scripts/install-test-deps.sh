@@ -13,6 +13,11 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_
 # The stream output modules (rtp, rtsp) are in vlc-plugin-base.
 command -v cvlc >/dev/null 2>&1 && [ -n "$(ls /usr/lib/*/vlc/plugins/stream_out/libstream_out_rtp_plugin.so 2>/dev/null)" ] \
   || need_apt="$need_apt vlc-bin vlc-plugin-base"
+# The playback page's browser test: Debian's chromium, driven headless by
+# playwright (never its downloaded browsers).
+command -v chromium >/dev/null 2>&1 || need_apt="$need_apt chromium"
+/usr/bin/python3 -m venv --help >/dev/null 2>&1 && /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 \
+  || need_apt="$need_apt python3-venv"
 if [ -n "$need_apt" ]; then
   echo "installing:$need_apt"
   SUDO=""
@@ -25,3 +30,12 @@ fi
 # Garage (cargo install, several minutes on 2 cores; cached under
 # ~/.cache/camrec-s3 afterwards).
 JOBS="${JOBS:-2}" "$(dirname "$0")/s3-test-servers.sh" install
+
+# playwright (PyPI) in a venv for recorder-cli/tests/browser/playback_page.py;
+# the test finds it there or at $CAMREC_PLAYWRIGHT_PYTHON. Its own browser
+# downloads are never used (the test runs /usr/bin/chromium).
+BROWSER_VENV="$HOME/.cache/camrec-browser/venv"
+if ! "$BROWSER_VENV/bin/python" -c 'import playwright' >/dev/null 2>&1; then
+  /usr/bin/python3 -m venv "$BROWSER_VENV"
+  "$BROWSER_VENV/bin/pip" install -q 'playwright==1.65.3'
+fi
