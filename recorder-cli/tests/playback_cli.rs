@@ -110,21 +110,37 @@ fn assert_error(addr: SocketAddr, path: &str, status: u16, needle: &str) {
     assert!(msg.contains(needle), "{path}: {msg:?} lacks {needle:?}");
 }
 
-/// Video frames ffprobe decodes from a file or URL.
-fn stored_frames(input: &str) -> u64 {
+/// What ffprobe counts in the first video stream of a file or URL:
+/// `frames` decoded or `packets` read.
+fn ffprobe_count(input: &str, what: &str) -> u64 {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-v",
+            "error",
+            &format!("-count_{what}"),
+            "-select_streams",
+            "v:0",
+        ])
         .args([
             "-show_entries",
-            "stream=nb_read_frames",
+            &format!("stream=nb_read_{what}"),
             "-of",
             "csv=p=0",
             input,
         ])
         .output()
         .expect("ffprobe");
-    first_number(&out.stdout)
+    // An HLS input prints its stream once per program: the first line.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| l.trim().trim_end_matches(',').parse().ok())
         .unwrap_or_else(|| panic!("ffprobe {input}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Video frames ffprobe decodes from a file or URL.
+fn stored_frames(input: &str) -> u64 {
+    ffprobe_count(input, "frames")
 }
 
 /// Decodes a playlist with `ffmpeg -v error ... -f null -`: (video frames
@@ -145,31 +161,6 @@ fn decode(url: &str) -> (u64, String) {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     (frames, String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-/// Video packets the playlist delivers (every stored frame's bytes).
-fn playlist_packets(url: &str) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_packets", "-select_streams", "v:0"])
-        .args([
-            "-show_entries",
-            "stream=nb_read_packets",
-            "-of",
-            "csv=p=0",
-            url,
-        ])
-        .output()
-        .expect("ffprobe");
-    first_number(&out.stdout).unwrap_or(0)
-}
-
-/// The first line of ffprobe's output as a number (an HLS input prints
-/// its stream once per program).
-fn first_number(out: &[u8]) -> Option<u64> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| l.trim().trim_end_matches(',').parse().ok())
 }
 
 fn day_window(v: &serde_json::Value) -> String {
@@ -250,7 +241,7 @@ fn check_served(addr: SocketAddr, stored: &dyn Fn(&serde_json::Value) -> u64) ->
     let (_, errors) = decode(&url);
     assert_eq!(errors, "", "ffmpeg errors decoding {url}");
     assert_eq!(
-        playlist_packets(&url),
+        ffprobe_count(&url, "packets"),
         total,
         "every stored frame is in the playlist"
     );

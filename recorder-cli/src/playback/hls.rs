@@ -47,7 +47,10 @@ pub fn fragments_in(s: &SegmentIndex, start: WallTime, end: WallTime) -> Option<
     // A fragment touching the window by less than a frame's rounding (a
     // segment's end and the next one's start come from different clocks'
     // arithmetic) is not part of it.
-    let (start, end) = (start.add_ns(OVERLAP_SLACK_NS), end.add_ns(-OVERLAP_SLACK_NS));
+    let (start, end) = (
+        start.add_ns(OVERLAP_SLACK_NS),
+        end.add_ns(-OVERLAP_SLACK_NS),
+    );
     let mut first = s
         .fragments
         .partition_point(|f| f.wall_start <= start)
@@ -156,6 +159,12 @@ mod tests {
         }
     }
 
+    fn entries<'a>(list: &[(&'a SegmentIndex, &'a str)]) -> Vec<Entry<'a>> {
+        list.iter()
+            .map(|&(segment, url)| Entry { segment, url })
+            .collect()
+    }
+
     fn at(s: i64) -> WallTime {
         WallTime(T0 + s * S)
     }
@@ -167,16 +176,7 @@ mod tests {
     #[test]
     fn a_whole_window_lists_every_fragment_with_its_date_and_bytes() {
         let (a, b) = (seg(0, 3, 1), seg(10, 2, 1));
-        let e = [
-            Entry {
-                segment: &a,
-                url: "/a",
-            },
-            Entry {
-                segment: &b,
-                url: "/b",
-            },
-        ];
+        let e = entries(&[(&a, "/a"), (&b, "/b")]);
         let p = playlist(&e, at(-5), at(100));
         let expected = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n\
 #EXT-X-MAP:URI=\"/a\",BYTERANGE=\"700@0\"\n\
@@ -217,16 +217,7 @@ mod tests {
     #[test]
     fn segments_outside_the_window_are_left_out_and_an_empty_window_is_valid() {
         let (a, b) = (seg(0, 3, 1), seg(10, 2, 1));
-        let e = [
-            Entry {
-                segment: &a,
-                url: "/a",
-            },
-            Entry {
-                segment: &b,
-                url: "/b",
-            },
-        ];
+        let e = entries(&[(&a, "/a"), (&b, "/b")]);
         let p = playlist(&e, at(3), at(11));
         assert!(!p.contains("/a"));
         assert_eq!(lines_with(&p, "#EXT-X-MAP").len(), 1);
@@ -242,8 +233,14 @@ mod tests {
         let mut a = a;
         a.fragments[2].duration = Duration::from_millis(1001);
         let e = [
-            Entry { segment: &a, url: "/a" },
-            Entry { segment: &b, url: "/b" },
+            Entry {
+                segment: &a,
+                url: "/a",
+            },
+            Entry {
+                segment: &b,
+                url: "/b",
+            },
         ];
         let p = playlist(&e, at(3), WallTime(at(4).0 + 1_000_000));
         assert!(!p.contains("/a"), "{p}");

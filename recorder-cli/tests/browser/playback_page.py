@@ -37,6 +37,14 @@ def wait_for(page, expr, timeout_s):
     return None
 
 
+def advance(page, secs):
+    """How far the video's currentTime moves in `secs` of wall time."""
+    video = "document.getElementById('video').currentTime"
+    a = page.evaluate(video)
+    time.sleep(secs)
+    return page.evaluate(video) - a
+
+
 def main():
     base, camera, play_at, seek_to, shot = sys.argv[1:6]
     out = {"console_errors": []}
@@ -73,10 +81,7 @@ def main():
             page, "document.getElementById('video').currentTime > 0 && window.camrec.wallTime()", 20
         )
         out["play_started_at"] = started
-        t0 = page.evaluate("document.getElementById('video').currentTime")
-        time.sleep(2.5)
-        t1 = page.evaluate("document.getElementById('video').currentTime")
-        out["advanced"] = t1 - t0
+        out["advanced"] = advance(page, 2.5)
         out["paused"] = page.evaluate("document.getElementById('video').paused")
         # Seek to a wall-clock time after the gap; read where it landed
         # as soon as the seek completes.
@@ -88,10 +93,7 @@ def main():
             10,
         )
         out["seek_landed"] = landed
-        a = page.evaluate("document.getElementById('video').currentTime")
-        time.sleep(2)
-        b = page.evaluate("document.getElementById('video').currentTime")
-        out["advanced_after_seek"] = b - a
+        out["advanced_after_seek"] = advance(page, 2)
         out["error_text"] = page.evaluate("document.getElementById('error').textContent")
         out["status_text"] = page.evaluate("document.getElementById('status').textContent")
         page.screenshot(path=shot, full_page=True)
