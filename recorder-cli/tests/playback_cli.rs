@@ -157,7 +157,7 @@ fn decode(url: &str) -> (u64, String) {
     let frames = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("frame="))
-        .last()
+        .next_back()
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     (frames, String::from_utf8_lossy(&out.stderr).into_owned())
