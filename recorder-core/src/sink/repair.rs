@@ -349,17 +349,7 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
         return Ok(a);
     }
     let mut pos = 0u64;
-    while pos < len {
-        let mut buf = [0u8; BoxHeader::MAX_LEN];
-        let want = (len - pos).min(BoxHeader::MAX_LEN as u64) as usize;
-        let n = read_at(file, pos, &mut buf[..want])?;
-        let Ok(h) = BoxHeader::parse(&buf[..n]) else {
-            break;
-        };
-        // Size 0 ("to end of file") cannot tell a complete box from a torn one.
-        let Some(end) = pos.checked_add(h.size).filter(|&e| h.size != 0 && e <= len) else {
-            break;
-        };
+    while let Some((h, end)) = top_box_at(file, pos, len)? {
         match h.kind {
             mp4::MOOV => {
                 if a.state == State::Init || h.size > MAX_META_BOX {
@@ -402,6 +392,30 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
         a.media_end = Some((end, info.media_timescale));
     }
     Ok(a)
+}
+
+/// The complete top-level box at `pos` of a file `len` bytes long: its
+/// header and where it ends. `None` at the end, or at a torn or malformed
+/// box (nothing after it can be located).
+pub(crate) fn top_box_at<F: Read + Seek>(
+    file: &mut F,
+    pos: u64,
+    len: u64,
+) -> io::Result<Option<(BoxHeader, u64)>> {
+    if pos >= len {
+        return Ok(None);
+    }
+    let mut buf = [0u8; BoxHeader::MAX_LEN];
+    let want = (len - pos).min(BoxHeader::MAX_LEN as u64) as usize;
+    let n = read_at(file, pos, &mut buf[..want])?;
+    let Ok(h) = BoxHeader::parse(&buf[..n]) else {
+        return Ok(None);
+    };
+    // Size 0 ("to end of file") cannot tell a complete box from a torn one.
+    Ok(pos
+        .checked_add(h.size)
+        .filter(|&e| h.size != 0 && e <= len)
+        .map(|end| (h, end)))
 }
 
 pub(crate) fn read_at<F: Read + Seek>(file: &mut F, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
