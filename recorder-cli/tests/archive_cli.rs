@@ -121,19 +121,26 @@ fn frames(file: &Path) -> Vec<(f64, String)> {
     v
 }
 
+/// A recording to export from: how to run camrec on it, `--from`, its
+/// segments, and where each segment's bytes are on disk.
+#[derive(Clone, Copy)]
+struct Archive<'a> {
+    cmd: &'a dyn Fn() -> Command,
+    from: &'a str,
+    segs: &'a [Seg],
+    local_source: &'a dyn Fn(&Seg) -> std::path::PathBuf,
+}
+
 /// Exports `[start, end)` and checks the file: no decode error, duration
 /// within one frame of the range, first frame the source frame shown at
 /// `start`, audio within one AAC frame of the video.
-fn export_and_check(
-    cmd: &dyn Fn() -> Command,
-    from: &str,
-    segs: &[Seg],
-    local_source: &dyn Fn(&Seg) -> std::path::PathBuf,
-    start: WallTime,
-    end: WallTime,
-    gap_ns: i64,
-    what: &str,
-) {
+fn export_and_check(a: &Archive<'_>, start: WallTime, end: WallTime, gap_ns: i64, what: &str) {
+    let Archive {
+        cmd,
+        from,
+        segs,
+        local_source,
+    } = *a;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.mp4");
     let mut c = cmd();
@@ -215,7 +222,7 @@ fn export_and_check(
         }
     }
     let (vs, vd) = v_start.expect("a video stream");
-    let (rate_a, as_, ad) = a.map(|(r, s, d)| (r, s, d)).expect("an audio stream");
+    let (rate_a, as_, ad) = a.expect("an audio stream");
     let aac = 1024.0 / rate_a;
     assert!(
         (as_ - vs).abs() <= aac,
@@ -269,12 +276,15 @@ fn three_exports(
     let (gap_start, gap_end) = gaps[0];
     assert!(gap_end.0 - gap_start.0 >= 2_000_000_000, "{gaps:?}");
     let ms = |t: WallTime, d: i64| WallTime(t.0 + d * 1_000_000);
-    // Inside one segment, starting mid-frame.
-    export_and_check(
+    let a = Archive {
         cmd,
         from,
-        &segs,
+        segs: &segs,
         local_source,
+    };
+    // Inside one segment, starting mid-frame.
+    export_and_check(
+        &a,
         ms(segs[0].start, 530),
         ms(segs[0].start, 1_700),
         0,
@@ -283,10 +293,7 @@ fn three_exports(
     // Across two consecutive segments.
     assert!(segs[1].start.0 - segs[0].end.0 < 100_000_000, "{segs:?}");
     export_and_check(
-        cmd,
-        from,
-        &segs,
-        local_source,
+        &a,
         ms(segs[1].start, -900),
         ms(segs[1].start, 700),
         0,
@@ -294,10 +301,7 @@ fn three_exports(
     );
     // Across the gap.
     export_and_check(
-        cmd,
-        from,
-        &segs,
-        local_source,
+        &a,
         ms(gap_start, -1_100),
         ms(gap_end, 800),
         gap_end.0 - gap_start.0,

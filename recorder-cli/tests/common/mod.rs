@@ -328,9 +328,10 @@ pub struct Garage {
     _dir: tempfile::TempDir,
 }
 
-pub const GARAGE_KEY_ID: &str = "GK0123456789abcdef01234567";
-pub const GARAGE_SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-pub const GARAGE_BUCKET: &str = "camrec-test";
+#[path = "../../../recorder-core/tests/support/garage.rs"]
+mod garage_support;
+#[allow(unused_imports)]
+pub use garage_support::{GARAGE_BUCKET, GARAGE_KEY_ID, GARAGE_SECRET};
 
 impl Drop for Garage {
     fn drop(&mut self) {
@@ -359,21 +360,7 @@ pub fn garage() -> Option<Garage> {
     }
     let dir = tempfile::tempdir().unwrap();
     let port = dead_port();
-    let rpc = dead_port();
-    let cfg = dir.path().join("garage.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\n\
-             replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
-             rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
-             [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{port}\"\n\
-             root_domain = \".s3.garage.localhost\"\n",
-            d = dir.path().display(),
-            secret = "a".repeat(64),
-        ),
-    )
-    .unwrap();
+    let cfg = garage_support::write_config(dir.path(), port, dead_port());
     let child = Command::new(&bin)
         .arg("-c")
         .arg(&cfg)
@@ -393,50 +380,7 @@ pub fn garage() -> Option<Garage> {
         assert!(Instant::now() < deadline, "garage did not open its port");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let admin = |args: &[&str]| -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = Command::new(&bin)
-                .arg("-c")
-                .arg(&cfg)
-                .args(args)
-                .output()
-                .unwrap();
-            if out.status.success() {
-                return String::from_utf8_lossy(&out.stdout).into_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "garage {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    };
-    let node = admin(&["node", "id", "-q"]);
-    let node = node.trim().split('@').next().unwrap().to_owned();
-    admin(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
-    admin(&["layout", "apply", "--version", "1"]);
-    admin(&[
-        "key",
-        "import",
-        "--yes",
-        "-n",
-        "camrec",
-        GARAGE_KEY_ID,
-        GARAGE_SECRET,
-    ]);
-    admin(&["bucket", "create", GARAGE_BUCKET]);
-    admin(&[
-        "bucket",
-        "allow",
-        "--read",
-        "--write",
-        "--owner",
-        GARAGE_BUCKET,
-        "--key",
-        "camrec",
-    ]);
+    garage_support::init_cluster(&bin, &cfg);
     Some(g)
 }
 

@@ -39,6 +39,7 @@ use crate::index::SegmentIndex;
 use crate::mp4::{
     self, find_child, parse_moof, parse_moov, BoxWriter, Boxes, MovieTrack, Mp4Error,
 };
+use crate::mux::init_segment::{write_hdlr, write_minf_head, UNITY_MATRIX};
 use crate::time::{ns_to_ticks, ticks_to_ns, WallTime};
 
 /// Timescale of `mvhd`, `tkhd` and the edit lists.
@@ -577,8 +578,6 @@ fn to_movie(ns: i128) -> u64 {
     u64::try_from(ns_to_ticks(ns, MOVIE_TIMESCALE)).unwrap_or(0)
 }
 
-const UNITY_MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
-
 fn write_header(
     movie: &[MovieTrack],
     tables: &[TrackTables],
@@ -707,28 +706,9 @@ fn write_trak(
                 w.u16(0x55c4);
                 w.u16(0);
             });
-            w.full(mp4::HDLR, 0, 0, |w| {
-                w.u32(0);
-                w.bytes(if video { b"vide" } else { b"soun" });
-                w.zeros(12);
-                w.bytes(if video {
-                    b"VideoHandler\0"
-                } else {
-                    b"SoundHandler\0"
-                });
-            });
+            write_hdlr(w, video);
             w.boxed(mp4::MINF, |w| {
-                if video {
-                    w.full(mp4::VMHD, 0, 1, |w| w.zeros(8));
-                } else {
-                    w.full(mp4::SMHD, 0, 0, |w| w.zeros(4));
-                }
-                w.boxed(mp4::DINF, |w| {
-                    w.full(mp4::DREF, 0, 0, |w| {
-                        w.u32(1);
-                        w.full(mp4::URL, 0, 1, |_| {});
-                    });
-                });
+                write_minf_head(w, video);
                 w.boxed(mp4::STBL, |w| write_stbl(w, t, tab, base));
             });
         });

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{FragmentIndex, IndexError, SegmentIndex, TrackIndex};
 use crate::mp4::{self, parse_moof, parse_moov, BoxHeader, Boxes, FieldReader, MovieTrack};
-use crate::sink::repair::{read_at, read_body};
+use crate::sink::repair::{read_body, top_box_at};
 use crate::time::{ticks_to_ns, WallTime};
 
 /// The largest `moov` or `moof` read when rebuilding (as repair's limit).
@@ -215,16 +215,7 @@ pub fn rebuild<R: Read + Seek>(
     let mut frag_start: Option<u64> = None;
     let mut pending: Option<(u64, Vec<u8>)> = None;
     let mut pos = 0u64;
-    while pos < len {
-        let mut buf = [0u8; BoxHeader::MAX_LEN];
-        let want = (len - pos).min(BoxHeader::MAX_LEN as u64) as usize;
-        let n = read_at(file, pos, &mut buf[..want])?;
-        let Ok(h) = BoxHeader::parse(&buf[..n]) else {
-            break;
-        };
-        let Some(end) = pos.checked_add(h.size).filter(|&e| h.size != 0 && e <= len) else {
-            break;
-        };
+    while let Some((h, end)) = top_box_at(file, pos, len)? {
         match h.kind {
             mp4::MOOV if builder.is_none() => {
                 if h.size > MAX_META_BOX {
@@ -251,7 +242,7 @@ pub fn rebuild<R: Read + Seek>(
                     break;
                 };
                 let b = builder.as_mut().expect("a moof needs the moov first");
-                header.extend_from_slice(&buf[..h.header_len as usize]);
+                header.extend_from_slice(&read_body(file, pos, h.header_len)?);
                 b.push_fragment(start, &header, end - start)?;
             }
             _ => {

@@ -33,7 +33,9 @@ mod write;
 pub use error::Mp4Error;
 pub use flags::*;
 pub use fourcc::*;
-pub use movie::{parse_moof, parse_moov, MovieTrack, RunSample, SampleDefaults, TrackRun};
+pub use movie::{
+    parse_moof, parse_moof_with, parse_moov, MovieTrack, RunSample, SampleDefaults, TrackRun,
+};
 pub use patch::HeaderPatch;
 pub use read::{find_child, BoxHeader, BoxRef, Boxes, FieldReader};
 pub use write::BoxWriter;

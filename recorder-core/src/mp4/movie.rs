@@ -218,9 +218,21 @@ impl TrackRun {
 }
 
 /// Reads the track runs of a `moof` body. `tracks` supplies the `trex`
-/// defaults. Several `trun`s of one `traf` are merged into one run when
-/// their data is contiguous (camrec writes one per track).
+/// defaults. Several `trun`s of one `traf` are merged into one run (camrec
+/// writes one per track).
 pub fn parse_moof(moof: &[u8], tracks: &[MovieTrack]) -> Result<Vec<TrackRun>, Mp4Error> {
+    parse_moof_with(moof, |id| {
+        tracks.iter().find(|t| t.id == id).map(|t| t.defaults)
+    })
+}
+
+/// [`parse_moof`] with the `trex` defaults of each track id from
+/// `defaults` (`None`: the track has no `trex`). A run whose samples need a
+/// default duration that neither `tfhd` nor `trex` gives is an error.
+pub fn parse_moof_with(
+    moof: &[u8],
+    defaults: impl Fn(u32) -> Option<SampleDefaults>,
+) -> Result<Vec<TrackRun>, Mp4Error> {
     let mut runs = Vec::new();
     for traf in Boxes::new(moof) {
         let traf = traf?;
@@ -231,11 +243,9 @@ pub fn parse_moof(moof: &[u8], tracks: &[MovieTrack]) -> Result<Vec<TrackRun>, M
         let mut r = FieldReader::new(tfhd.body);
         let (_, flags) = r.version_flags()?;
         let track_id = r.u32()?;
-        let mut d = tracks
-            .iter()
-            .find(|t| t.id == track_id)
-            .map(|t| t.defaults)
-            .unwrap_or_default();
+        let trex = defaults(track_id);
+        let mut has_duration = trex.is_some();
+        let mut d = trex.unwrap_or_default();
         let mut base = 0i64;
         if flags & mp4::TFHD_BASE_DATA_OFFSET != 0 {
             // Relative to the file, not the `moof`: not what camrec writes,
@@ -247,6 +257,7 @@ pub fn parse_moof(moof: &[u8], tracks: &[MovieTrack]) -> Result<Vec<TrackRun>, M
         }
         if flags & mp4::TFHD_DEFAULT_DURATION != 0 {
             d.duration = r.u32()?;
+            has_duration = true;
         }
         if flags & mp4::TFHD_DEFAULT_SIZE != 0 {
             d.size = r.u32()?;
@@ -290,6 +301,9 @@ pub fn parse_moof(moof: &[u8], tracks: &[MovieTrack]) -> Result<Vec<TrackRun>, M
                     needed: needed as u64,
                     available: r.remaining() as u64,
                 });
+            }
+            if flags & mp4::TRUN_SAMPLE_DURATION == 0 && !has_duration && count > 0 {
+                return Err(Mp4Error::Missing { kind: mp4::TREX });
             }
             if first {
                 run.data_offset = base.saturating_add(i64::from(offset.unwrap_or(0)));

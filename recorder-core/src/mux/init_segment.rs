@@ -6,7 +6,7 @@ use crate::mp4::{self, BoxWriter, FourCc};
 /// Timescale of `mvhd` and `mehd`: milliseconds are plenty for a duration.
 pub(crate) const MOVIE_TIMESCALE: u32 = 1000;
 
-const UNITY_MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
+pub(crate) const UNITY_MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
 /// A built init segment and where its duration fields live.
 pub(crate) struct InitSegment {
@@ -107,28 +107,9 @@ fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
                 w.u16(0x55c4); // "und"
                 w.u16(0);
             });
-            w.full(mp4::HDLR, 0, 0, |w| {
-                w.u32(0);
-                w.bytes(if video { b"vide" } else { b"soun" });
-                w.zeros(12);
-                w.bytes(if video {
-                    b"VideoHandler\0"
-                } else {
-                    b"SoundHandler\0"
-                });
-            });
+            write_hdlr(w, video);
             w.boxed(mp4::MINF, |w| {
-                if video {
-                    w.full(mp4::VMHD, 0, 1, |w| w.zeros(8));
-                } else {
-                    w.full(mp4::SMHD, 0, 0, |w| w.zeros(4));
-                }
-                w.boxed(mp4::DINF, |w| {
-                    w.full(mp4::DREF, 0, 0, |w| {
-                        w.u32(1);
-                        w.full(mp4::URL, 0, 1, |_| {});
-                    });
-                });
+                write_minf_head(w, video);
                 w.boxed(mp4::STBL, |w| {
                     w.full(mp4::STSD, 0, 0, |w| {
                         w.u32(1);
@@ -143,6 +124,36 @@ fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
                     w.full(mp4::STCO, 0, 0, |w| w.u32(0));
                 });
             });
+        });
+    });
+}
+
+/// `hdlr` of a video or sound track.
+pub(crate) fn write_hdlr(w: &mut BoxWriter, video: bool) {
+    w.full(mp4::HDLR, 0, 0, |w| {
+        w.u32(0);
+        w.bytes(if video { b"vide" } else { b"soun" });
+        w.zeros(12);
+        w.bytes(if video {
+            b"VideoHandler\0"
+        } else {
+            b"SoundHandler\0"
+        });
+    });
+}
+
+/// What `minf` holds before its `stbl`: the media header and a `dinf`
+/// saying the samples are in this file.
+pub(crate) fn write_minf_head(w: &mut BoxWriter, video: bool) {
+    if video {
+        w.full(mp4::VMHD, 0, 1, |w| w.zeros(8));
+    } else {
+        w.full(mp4::SMHD, 0, 0, |w| w.zeros(4));
+    }
+    w.boxed(mp4::DINF, |w| {
+        w.full(mp4::DREF, 0, 0, |w| {
+            w.u32(1);
+            w.full(mp4::URL, 0, 1, |_| {});
         });
     });
 }

@@ -8,7 +8,7 @@
 mod config;
 mod error;
 mod fragment_writer;
-mod init_segment;
+pub(crate) mod init_segment;
 mod muxer;
 mod types;
 

@@ -469,8 +469,16 @@ mod tests {
             header_patches: vec![],
         };
         let stored = sink.finish(&end).await.unwrap();
-        assert_eq!((stored.fragments, stored.bytes), (1, 40 + 20));
+        assert_eq!(stored.fragments, 1);
         assert_eq!(stored.name, "cam/19700101/000000_cam.mp4");
+        // The first fragment, then the index repair rebuilt from it.
+        let data = std::fs::read(dir.path().join(&stored.name)).unwrap();
+        assert_eq!(stored.bytes, data.len() as u64);
+        let index = crate::index::read_tail(&mut std::io::Cursor::new(&data), stored.bytes)
+            .unwrap()
+            .unwrap();
+        assert_eq!((index.fragments.len(), index.media_end()), (1, 40 + 20));
+        assert_eq!(index.camera, "cam");
         assert!(!part.exists());
     }
 }

@@ -349,17 +349,7 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
         return Ok(a);
     }
     let mut pos = 0u64;
-    while pos < len {
-        let mut buf = [0u8; BoxHeader::MAX_LEN];
-        let want = (len - pos).min(BoxHeader::MAX_LEN as u64) as usize;
-        let n = read_at(file, pos, &mut buf[..want])?;
-        let Ok(h) = BoxHeader::parse(&buf[..n]) else {
-            break;
-        };
-        // Size 0 ("to end of file") cannot tell a complete box from a torn one.
-        let Some(end) = pos.checked_add(h.size).filter(|&e| h.size != 0 && e <= len) else {
-            break;
-        };
+    while let Some((h, end)) = top_box_at(file, pos, len)? {
         match h.kind {
             mp4::MOOV => {
                 if a.state == State::Init || h.size > MAX_META_BOX {
@@ -402,6 +392,30 @@ fn analyze<F: Read + Seek>(file: &mut F, len: u64) -> io::Result<Analysis> {
         a.media_end = Some((end, info.media_timescale));
     }
     Ok(a)
+}
+
+/// The complete top-level box at `pos` of a file `len` bytes long: its
+/// header and where it ends. `None` at the end, or at a torn or malformed
+/// box (nothing after it can be located).
+pub(crate) fn top_box_at<F: Read + Seek>(
+    file: &mut F,
+    pos: u64,
+    len: u64,
+) -> io::Result<Option<(BoxHeader, u64)>> {
+    if pos >= len {
+        return Ok(None);
+    }
+    let mut buf = [0u8; BoxHeader::MAX_LEN];
+    let want = (len - pos).min(BoxHeader::MAX_LEN as u64) as usize;
+    let n = read_at(file, pos, &mut buf[..want])?;
+    let Ok(h) = BoxHeader::parse(&buf[..n]) else {
+        return Ok(None);
+    };
+    // Size 0 ("to end of file") cannot tell a complete box from a torn one.
+    Ok(pos
+        .checked_add(h.size)
+        .filter(|&e| h.size != 0 && e <= len)
+        .map(|end| (h, end)))
 }
 
 pub(crate) fn read_at<F: Read + Seek>(file: &mut F, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
@@ -528,70 +542,20 @@ fn parse_moov(moov: &[u8], base: u64) -> Result<MoovInfo, Mp4Error> {
 /// in this `moof`: `tfdt` plus the `trun` sample durations. `Ok(None)` if
 /// the fragment has no such track; an error if it lacks what the sum needs.
 fn fragment_end(moof: &[u8], info: &MoovInfo) -> Result<Option<u64>, Mp4Error> {
-    let mut end = None;
-    for traf in Boxes::new(moof).map_while(Result::ok) {
-        if traf.kind != mp4::TRAF {
-            continue;
-        }
-        let tfhd = find_child(traf.body, mp4::TFHD)?;
-        let mut r = FieldReader::new(tfhd.body);
-        let (_, flags) = r.version_flags()?;
-        if r.u32()? != info.track_id {
-            continue;
-        }
-        if flags & mp4::TFHD_BASE_DATA_OFFSET != 0 {
-            r.skip(8)?;
-        }
-        if flags & mp4::TFHD_SAMPLE_DESCRIPTION_INDEX != 0 {
-            r.skip(4)?;
-        }
-        let default_duration = if flags & mp4::TFHD_DEFAULT_DURATION != 0 {
-            Some(r.u32()?)
-        } else {
-            info.trex_duration
-        };
-
-        let tfdt = find_child(traf.body, mp4::TFDT)?;
-        let mut r = FieldReader::new(tfdt.body);
-        let (version, _) = r.version_flags()?;
-        let (mut t, _) = r.versioned_u64(version)?;
-
-        for trun in Boxes::new(traf.body).map_while(Result::ok) {
-            if trun.kind != mp4::TRUN {
-                continue;
-            }
-            let mut r = FieldReader::new(trun.body);
-            let (_, flags) = r.version_flags()?;
-            let count = r.u32()?;
-            if flags & mp4::TRUN_DATA_OFFSET != 0 {
-                r.skip(4)?;
-            }
-            if flags & mp4::TRUN_FIRST_SAMPLE_FLAGS != 0 {
-                r.skip(4)?;
-            }
-            if flags & mp4::TRUN_SAMPLE_DURATION != 0 {
-                let per_sample = 4 * (flags & mp4::TRUN_PER_SAMPLE_FIELDS).count_ones() as usize;
-                // Refuse counts the box cannot hold before looping on them.
-                let needed = (count as usize).saturating_mul(per_sample);
-                if needed > r.remaining() {
-                    return Err(Mp4Error::Truncated {
-                        offset: r.pos() as u64,
-                        needed: needed as u64,
-                        available: r.remaining() as u64,
-                    });
-                }
-                for _ in 0..count {
-                    t = t.saturating_add(u64::from(r.u32()?));
-                    r.skip(per_sample - 4)?;
-                }
-            } else {
-                let d = default_duration.ok_or(Mp4Error::Missing { kind: mp4::TREX })?;
-                t = t.saturating_add(u64::from(count) * u64::from(d));
-            }
-        }
-        end = Some(end.map_or(t, |e: u64| e.max(t)));
-    }
-    Ok(end)
+    let runs = mp4::parse_moof_with(moof, |id| {
+        (id == info.track_id)
+            .then_some(info.trex_duration)
+            .flatten()
+            .map(|duration| mp4::SampleDefaults {
+                duration,
+                ..Default::default()
+            })
+    })?;
+    Ok(runs
+        .iter()
+        .filter(|r| r.track_id == info.track_id)
+        .map(|r| r.base_decode_time.saturating_add(r.duration()))
+        .max())
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 /// The fixture MP4s, read into track specs and frames.
 pub mod fixtures;
+/// A single-node Garage's configuration and set-up (std only).
+pub mod garage;
 /// Hand-built fragmented MP4 segments for the sink tests.
 pub mod hand_built;
 /// ffmpeg/ffprobe checks of files, test clips, file listings, GStreamer's

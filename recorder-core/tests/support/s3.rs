@@ -15,9 +15,7 @@ use recorder_core::sink::{SegmentSink, StoredSegment};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
-pub const GARAGE_KEY_ID: &str = "GK0123456789abcdef01234567";
-pub const GARAGE_SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-pub const GARAGE_BUCKET: &str = "camrec-test";
+pub use super::garage::{GARAGE_BUCKET, GARAGE_KEY_ID, GARAGE_SECRET};
 
 fn tools_dir() -> PathBuf {
     std::env::var_os("CAMREC_S3_TOOLS")
@@ -162,21 +160,7 @@ pub fn garage() -> Option<Server> {
     };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let rpc = free_port();
-    let cfg_path = dir.path().join("garage.toml");
-    std::fs::write(
-        &cfg_path,
-        format!(
-            "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\n\
-             replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
-             rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
-             [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{port}\"\n\
-             root_domain = \".s3.garage.localhost\"\n",
-            d = dir.path().display(),
-            secret = "a".repeat(64),
-        ),
-    )
-    .unwrap();
+    let cfg_path = super::garage::write_config(dir.path(), port, free_port());
     let bin_s = bin.to_string_lossy().into_owned();
     let cfg_s = cfg_path.to_string_lossy().into_owned();
     let mut s = Server {
@@ -190,50 +174,7 @@ pub fn garage() -> Option<Server> {
         bucket: Some(GARAGE_BUCKET.into()),
     };
     s.spawn();
-    let g = |args: &[&str]| -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = Command::new(&bin_s)
-                .args(["-c", &cfg_s])
-                .args(args)
-                .output()
-                .unwrap();
-            if out.status.success() {
-                return String::from_utf8_lossy(&out.stdout).into_owned();
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "garage {args:?} failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    };
-    let node = g(&["node", "id", "-q"]);
-    let node = node.trim().split('@').next().unwrap().to_owned();
-    g(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
-    g(&["layout", "apply", "--version", "1"]);
-    g(&[
-        "key",
-        "import",
-        "--yes",
-        "-n",
-        "camrec",
-        GARAGE_KEY_ID,
-        GARAGE_SECRET,
-    ]);
-    g(&["bucket", "create", GARAGE_BUCKET]);
-    g(&[
-        "bucket",
-        "allow",
-        "--read",
-        "--write",
-        "--owner",
-        GARAGE_BUCKET,
-        "--key",
-        "camrec",
-    ]);
+    super::garage::init_cluster(&bin, &cfg_path);
     Some(s)
 }
 
