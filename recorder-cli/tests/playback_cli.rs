@@ -4,9 +4,6 @@
 //! on the stored files, ranges and errors checked over real HTTP.
 
 mod common;
-#[allow(dead_code)]
-#[path = "../../recorder-core/tests/support/s3.rs"]
-mod s3support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -377,18 +374,19 @@ fn folder_playback_playlists_ranges_and_errors() {
 
 #[test]
 fn bucket_playback_through_presigned_urls() {
-    let Some(g) = s3support::garage() else {
+    let Some(g) = garage() else {
         return;
     };
     let spool = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", g.port);
     let env = vec![
-        ("S3_ENDPOINT", g.endpoint()),
-        ("S3_ACCESS_KEY_ID", g.key_id.clone()),
-        ("S3_SECRET_ACCESS_KEY", g.secret.clone()),
-        ("S3_REGION", g.region.clone()),
+        ("S3_ENDPOINT", endpoint.clone()),
+        ("S3_ACCESS_KEY_ID", GARAGE_KEY_ID.to_string()),
+        ("S3_SECRET_ACCESS_KEY", GARAGE_SECRET.to_string()),
+        ("S3_REGION", "garage".to_string()),
         ("S3_SPOOL_DIR", spool.path().display().to_string()),
     ];
-    let url = format!("s3://{}/play", s3support::GARAGE_BUCKET);
+    let url = format!("s3://{GARAGE_BUCKET}/play");
     record_with_gap(&url, &env);
     let srv = serve(&url, &env, &[]);
     let addr = srv.addr;
@@ -396,7 +394,7 @@ fn bucket_playback_through_presigned_urls() {
     let rec = check_served(addr, &|s| stored_frames(s["url"].as_str().unwrap()));
     let seg = &rec["segments"][0];
     let presigned = seg["url"].as_str().unwrap();
-    assert!(presigned.starts_with(&g.endpoint()), "{presigned}");
+    assert!(presigned.starts_with(&endpoint), "{presigned}");
     assert!(presigned.contains("X-Amz-Signature="), "{presigned}");
     // The playlist points at the bucket, never at camrec.
     let w = day_window(&json(addr, "/api/cameras").1["cameras"][0]);
@@ -412,7 +410,7 @@ fn bucket_playback_through_presigned_urls() {
     let (code, head, _) = request(addr, &format!("/api/cameras/{CAMERA}/files/{name}"), "");
     assert_eq!(code, 307);
     assert!(
-        head.contains(&format!("location: {}", g.endpoint()).to_ascii_lowercase()),
+        head.contains(&format!("location: {endpoint}").to_ascii_lowercase()),
         "{head}"
     );
     let _ = Path::new(name);
