@@ -338,6 +338,12 @@ fn folder_playback_playlists_ranges_and_errors() {
         );
         assert_error(
             addr,
+            &format!("/api/cameras/{CAMERA}/{route}?start={start}&start={start}&end={end}"),
+            400,
+            "query: ",
+        );
+        assert_error(
+            addr,
             &format!("/api/cameras/{CAMERA}/{route}?start=noon&end={end}"),
             400,
             "not an RFC 3339",

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -144,7 +144,7 @@ struct GapJson {
 async fn recordings(
     State(p): State<Arc<Playback>>,
     Path(camera): Path<String>,
-    Query(q): Query<WindowQuery>,
+    q: WindowQuery,
 ) -> Result<Response, ApiError> {
     let w = q.window(MAX_LIST_WINDOW)?;
     let recs = recordings_of(&p, &camera, w).await?;
@@ -190,7 +190,7 @@ async fn recordings(
 async fn playlist(
     State(p): State<Arc<Playback>>,
     Path(camera): Path<String>,
-    Query(q): Query<WindowQuery>,
+    q: WindowQuery,
 ) -> Result<Response, ApiError> {
     let w = q.window(MAX_HLS_WINDOW)?;
     let recs = recordings_of(&p, &camera, w).await?;
@@ -222,7 +222,7 @@ async fn playlist(
 async fn export(
     State(p): State<Arc<Playback>>,
     Path(camera): Path<String>,
-    Query(q): Query<WindowQuery>,
+    q: WindowQuery,
 ) -> Result<Response, ApiError> {
     let w = q.window(p.limits.max_export)?;
     let planned = match p.archive.export(&camera, w.start, w.end).await {

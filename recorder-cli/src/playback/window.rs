@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use recorder_core::time::WallTime;
 use serde::Deserialize;
 
 use super::error::ApiError;
 
-/// `?start=RFC3339&end=RFC3339` as received.
+/// `?start=RFC3339&end=RFC3339` as received (an extractor: a query
+/// string it cannot read is a JSON 400 like every other error).
 #[derive(Debug, Default, Deserialize)]
 pub struct WindowQuery {
     /// Start (RFC 3339, any offset).
@@ -36,6 +39,17 @@ fn parse(name: &str, v: &str) -> Result<WallTime, ApiError> {
 
 fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WindowQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<WindowQuery>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| q)
+            .map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))
+    }
 }
 
 impl WindowQuery {
