@@ -4,8 +4,9 @@
 "use strict";
 (function () {
   const DAY_MS = 86400000;
+  const WINDOW_BEFORE_MS = 3600000, WINDOW_AFTER_MS = 3 * 3600000;
   const $ = (id) => document.getElementById(id);
-  const state = { cameras: [], day: 0, camera: null, hls: null, hlsUrl: null, frags: [], pendingSeek: null };
+  const state = { cameras: [], day: 0, camera: null, hls: null, win: null, frags: [], pendingSeek: null };
 
   const iso = (ms) => new Date(ms).toISOString();
   const hms = (ms) => iso(ms).slice(11, 19);
@@ -43,6 +44,8 @@
 
   function seekWall(t) {
     const video = $("video");
+    const w = state.win;
+    if (w && (t < w.from || t >= w.to)) { play(w.camera, t); return true; }
     if (!state.frags.length) { state.pendingSeek = t; return false; }
     const x = wallToMedia(t);
     if (x === null) { $("status").textContent = "Nothing recorded after " + iso(t); return false; }
@@ -51,19 +54,23 @@
     return true;
   }
 
+  // Plays camera `id` from wall-clock time `t`. The playlist covers a few
+  // hours around `t` (a day of 1 s fragments is 86,400 entries); a seek
+  // outside them loads the next window.
   function play(id, t) {
     state.camera = id;
     $("camera").value = id;
     setTimeInput($("at"), t);
-    const url = camPath(id) + "/hls.m3u8?" + dayRange();
-    const video = $("video");
-    if (state.hls && state.hlsUrl === url) { seekWall(t); return; }
+    const w = state.win;
+    if (state.hls && w && w.camera === id && t >= w.from && t < w.to) { seekWall(t); return; }
+    const from = Math.max(state.day, t - WINDOW_BEFORE_MS), to = Math.min(state.day + DAY_MS, t + WINDOW_AFTER_MS);
+    const url = camPath(id) + "/hls.m3u8?start=" + iso(from) + "&end=" + iso(to);
     if (state.hls) state.hls.destroy();
     state.frags = [];
     state.pendingSeek = t;
+    state.win = { camera: id, from: from, to: to };
     if (!window.Hls || !Hls.isSupported()) { showError("this browser cannot play HLS (no Media Source Extensions)"); return; }
     const hls = new Hls({ maxBufferLength: 20 });
-    state.hlsUrl = url;
     state.hls = hls;
     hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
       state.frags = data.details.fragments.filter((f) => f.programDateTime !== null);
@@ -71,7 +78,7 @@
     });
     hls.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) showError("playback: " + data.details); });
     hls.loadSource(url);
-    hls.attachMedia(video);
+    hls.attachMedia($("video"));
   }
 
   function cursor() {
@@ -187,7 +194,7 @@
 
   $("day").addEventListener("change", () => {
     state.day = Date.parse($("day").value + "T00:00:00Z");
-    if (state.hls) { state.hls.destroy(); state.hls = null; state.frags = []; }
+    if (state.hls) { state.hls.destroy(); state.hls = null; state.frags = []; state.win = null; }
     load().catch(showError);
   });
   $("play").addEventListener("click", () => play($("camera").value, timeOfDay($("at"))));
