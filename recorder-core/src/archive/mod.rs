@@ -44,6 +44,8 @@ pub use s3::S3Archive;
 /// The longest a segment may last (the muxer's limit): a segment starting
 /// this long before a range can still reach into it.
 const MAX_SEGMENT_NS: i64 = 24 * 3600 * 1_000_000_000;
+/// Index reads in flight at once when loading a range's segments.
+const INDEX_READS_IN_FLIGHT: usize = 16;
 /// Most indexes kept in memory (about 50 KB each for 15-minute segments);
 /// beyond it the cache starts over.
 const CACHE_LIMIT: usize = 20_000;
@@ -388,9 +390,21 @@ impl Archive {
         start: WallTime,
         end: WallTime,
     ) -> Result<Vec<Recording>, ArchiveError> {
+        use futures::StreamExt;
+        let entries = self.segments(camera, start, end).await?;
+        // Index reads are small: on S3 the round trips dominate, so several
+        // run at once.
+        let loaded: Vec<_> = futures::stream::iter(entries)
+            .map(|entry| async move {
+                let index = self.index(&entry).await;
+                (entry, index)
+            })
+            .buffered(INDEX_READS_IN_FLIGHT)
+            .collect()
+            .await;
         let mut out = Vec::new();
-        for entry in self.segments(camera, start, end).await? {
-            let index = match self.index(&entry).await {
+        for (entry, index) in loaded {
+            let index = match index {
                 Ok(i) => i,
                 Err(e) => {
                     tracing::warn!(error = %e, "skipping a segment whose index cannot be read");
