@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -68,26 +67,6 @@ fn serve(from: &str, env: &[(&str, String)], extra: &[&str]) -> Serve {
     let mut run = Running::spawn(c);
     run.wait_for_line("serving recordings", Duration::from_secs(20));
     Serve { _run: run, addr }
-}
-
-/// A GET with extra header lines: (status, headers, body bytes).
-fn request(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
-    )
-    .unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head");
-    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, head.to_ascii_lowercase(), resp[split + 4..].to_vec())
 }
 
 fn json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {

@@ -162,25 +162,31 @@ impl Drop for Running {
 
 /// A minimal HTTP GET: (status, body).
 pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (code, _, body) = request(addr, path, "");
+    (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A GET with extra header lines (each ending in CRLF): (status, the
+/// response head lowercased, body bytes).
+pub fn request(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
     )
     .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let code: u16 = resp
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n");
+    let head = String::from_utf8_lossy(&resp[..split.unwrap_or(resp.len())]).into_owned();
+    let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("bad response: {resp}"));
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+        .unwrap_or_else(|| panic!("bad response: {head}"));
+    let body = split.map_or_else(Vec::new, |i| resp[i + 4..].to_vec());
+    (code, head.to_ascii_lowercase(), body)
 }
 
 /// Polls `f` until it returns Some, or panics with `what`.
