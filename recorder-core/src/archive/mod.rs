@@ -44,6 +44,8 @@ pub use s3::S3Archive;
 /// The longest a segment may last (the muxer's limit): a segment starting
 /// this long before a range can still reach into it.
 const MAX_SEGMENT_NS: i64 = 24 * 3600 * 1_000_000_000;
+/// Names carry the start in whole seconds.
+const NAME_PRECISION_NS: i64 = 1_000_000_000;
 /// Index reads in flight at once when loading a range's segments.
 const INDEX_READS_IN_FLIGHT: usize = 16;
 /// Most indexes kept in memory (about 50 KB each for 15-minute segments);
@@ -357,7 +359,8 @@ impl Archive {
     }
 
     /// `camera`'s segments that may overlap `[start, end)`, from names only:
-    /// those starting inside, and the last one starting before `start`.
+    /// those starting inside, and the last one starting before `start`
+    /// (names have whole seconds: a few more may be listed).
     pub async fn segments(
         &self,
         camera: &str,
@@ -371,12 +374,14 @@ impl Archive {
             .into_iter()
             .filter(|e| e.camera == camera && e.start < end)
             .collect();
-        // Names carry whole seconds: a segment really starting after
-        // `start` can be named before it, so the one before that may
-        // still cover `start` (`recordings` drops what does not overlap).
-        let before = mine.iter().rposition(|e| e.start <= start);
+        // Names give the start in whole seconds (floored): only a name at
+        // least a second before `start` surely names a segment that began
+        // before it; from that one on, every segment may overlap.
+        let before = mine
+            .iter()
+            .rposition(|e| e.start.0.saturating_add(NAME_PRECISION_NS) <= start.0);
         Ok(match before {
-            Some(i) => mine[i.saturating_sub(1)..].to_vec(),
+            Some(i) => mine[i..].to_vec(),
             None => mine,
         })
     }
