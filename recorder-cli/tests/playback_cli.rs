@@ -510,7 +510,7 @@ fn web_page_in_chromium_shows_the_gap_plays_and_seeks_by_wall_clock() {
         "{v}"
     );
     assert!(
-        v["advanced"].as_f64().unwrap() > 1.0,
+        v["advanced"].as_f64().unwrap() >= 2.0,
         "currentTime advances: {v}"
     );
     assert_eq!(v["paused"], false);
@@ -520,7 +520,7 @@ fn web_page_in_chromium_shows_the_gap_plays_and_seeks_by_wall_clock() {
         (landed - seek_to.0 / 1_000_000).abs() <= 1000,
         "seek to {seek_to:?} landed at {landed}: {v}"
     );
-    assert!(v["advanced_after_seek"].as_f64().unwrap() > 0.5, "{v}");
+    assert!(v["advanced_after_seek"].as_f64().unwrap() >= 1.0, "{v}");
     assert_eq!(v["error_text"], "", "{v}");
     assert_eq!(v["console_errors"].as_array().map(Vec::len), Some(0), "{v}");
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);

@@ -37,12 +37,19 @@ def wait_for(page, expr, timeout_s):
     return None
 
 
-def advance(page, secs):
-    """How far the video's currentTime moves in `secs` of wall time."""
+def advance(page, target, timeout_s):
+    """Waits until the video's currentTime has moved `target` seconds
+    forward (or `timeout_s` passed); returns (moved, wall seconds taken)."""
     video = "document.getElementById('video').currentTime"
     a = page.evaluate(video)
-    time.sleep(secs)
-    return page.evaluate(video) - a
+    t0 = time.time()
+    moved = 0.0
+    while time.time() - t0 < timeout_s:
+        moved = page.evaluate(video) - a
+        if moved >= target:
+            break
+        time.sleep(0.1)
+    return moved, time.time() - t0
 
 
 def main():
@@ -81,7 +88,7 @@ def main():
             page, "document.getElementById('video').currentTime > 0 && window.camrec.wallTime()", 20
         )
         out["play_started_at"] = started
-        out["advanced"] = advance(page, 2.5)
+        out["advanced"], out["advance_wall_s"] = advance(page, 2.0, 15)
         out["paused"] = page.evaluate("document.getElementById('video').paused")
         # Seek to a wall-clock time after the gap; read where it landed
         # as soon as the seek completes.
@@ -93,7 +100,7 @@ def main():
             10,
         )
         out["seek_landed"] = landed
-        out["advanced_after_seek"] = advance(page, 2)
+        out["advanced_after_seek"], out["advance_after_seek_wall_s"] = advance(page, 1.0, 10)
         out["error_text"] = page.evaluate("document.getElementById('error').textContent")
         out["status_text"] = page.evaluate("document.getElementById('status').textContent")
         page.screenshot(path=shot, full_page=True)
