@@ -99,9 +99,7 @@ pub async fn serve(
     observed: Arc<Observed>,
     extra: Router,
 ) -> anyhow::Result<Server> {
-    let listener = listen(addr).with_context(|| {
-        format!("cannot listen on {addr} for /metrics (set another address with --metrics-listen or METRICS_PORT, or --no-metrics)")
-    })?;
+    let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let registry = observed.registry();
     let state = Arc::new(State { observed, registry });

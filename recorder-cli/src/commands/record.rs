@@ -240,7 +240,8 @@ pub async fn record(
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
             let s = crate::http::serve(addr, observed.clone(), playback_routes(cfg, &output).await)
-                .await?;
+                .await
+                .context("serving /metrics (set another address with --metrics-listen or METRICS_PORT, or --no-metrics)")?;
             tracing::info!(listen = %s.addr, "serving /metrics, /health and /ready, and the recordings at /");
             Some(s)
         }

@@ -24,7 +24,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         playback::router(pb),
     )
     .await
-    .with_context(|| format!("serving {where_}"))?;
+    .with_context(|| format!("serving {where_} (set another address with --listen)"))?;
     tracing::info!(listen = %server.addr, archive = %where_, "serving recordings: open http://{}/", server.addr);
     let mut stop = crate::signals::install();
     let _ = stop.wait_for(|s| *s).await;
