@@ -258,14 +258,21 @@ fn describe(x: &SegmentIndex) -> String {
     parts.join(" ")
 }
 
-/// The sample tables of one output track.
+/// The sample tables of one output track, kept run-length encoded where
+/// the file's boxes are (PCM audio has thousands of equal samples a
+/// second).
 #[derive(Debug, Default)]
 struct TrackTables {
     timescale: u32,
-    durations: Vec<u32>,
+    samples: u32,
+    /// `stts` runs: (samples, duration).
+    stts: Vec<(u32, u32)>,
+    /// `ctts` runs: (samples, composition offset).
+    ctts: Vec<(u32, i32)>,
+    /// Every sample's size, unless all are `uniform_size`.
     sizes: Vec<u32>,
-    cto: Vec<i32>,
-    /// 1-based numbers of sync samples.
+    uniform_size: Option<u32>,
+    /// 1-based numbers of sync samples, once a non-sync one was seen.
     sync: Vec<u32>,
     all_sync: bool,
     /// (offset from the start of the `mdat` payload, samples).
@@ -280,6 +287,13 @@ struct TrackTables {
     pts: Vec<i64>,
 }
 
+fn push_run_length<T: PartialEq + Copy>(runs: &mut Vec<(u32, T)>, v: T) {
+    match runs.last_mut() {
+        Some((n, last)) if *last == v => *n += 1,
+        _ => runs.push((1, v)),
+    }
+}
+
 impl TrackTables {
     fn push_run(&mut self, base: i64, run: &mp4::TrackRun, chunk_offset: u64, video: bool) {
         if run.samples.is_empty() {
@@ -291,21 +305,43 @@ impl TrackTables {
             Some(last) => base.max(last + 1),
             None => base.max(0),
         };
-        if let (Some(last), Some(d)) = (self.last_dts, self.durations.last_mut()) {
+        if let Some(last) = self.last_dts {
             // The sample before a jump (a gap between segments) lasts until
             // the next one: wall-clock time is kept.
-            *d = u32::try_from(base - last).unwrap_or(u32::MAX);
+            let d = u32::try_from(base - last).unwrap_or(u32::MAX);
+            match self.stts.last_mut() {
+                Some((1, v)) => *v = d,
+                Some((n, _)) => {
+                    *n -= 1;
+                    self.stts.push((1, d));
+                }
+                None => {}
+            }
         }
         self.first_dts.get_or_insert(base);
         let mut dts = base;
         for s in &run.samples {
-            self.durations.push(s.duration);
-            self.sizes.push(s.size);
-            self.cto.push(s.composition_offset);
+            self.samples += 1;
+            push_run_length(&mut self.stts, s.duration);
+            push_run_length(&mut self.ctts, s.composition_offset);
+            match self.uniform_size {
+                None if self.samples == 1 => self.uniform_size = Some(s.size),
+                Some(u) if u == s.size => {}
+                Some(u) => {
+                    // The first different size: the table is needed.
+                    self.sizes = vec![u; self.samples as usize - 1];
+                    self.uniform_size = None;
+                    self.sizes.push(s.size);
+                }
+                None => self.sizes.push(s.size),
+            }
             if s.is_sync() {
-                self.sync.push(self.sizes.len() as u32);
-            } else {
+                if !self.all_sync {
+                    self.sync.push(self.samples);
+                }
+            } else if self.all_sync {
                 self.all_sync = false;
+                self.sync = (1..self.samples).collect();
             }
             if video {
                 self.pts.push(dts + i64::from(s.composition_offset));
@@ -616,7 +652,7 @@ fn write_moov(
     let mut w = BoxWriter::with_capacity(
         4096 + tables
             .iter()
-            .map(|t| t.sizes.len() * 12 + t.chunks.len() * 8)
+            .map(|t| t.sizes.len() * 4 + (t.stts.len() + t.ctts.len() + t.chunks.len()) * 8)
             .sum::<usize>(),
     );
     w.boxed(mp4::MOOV, |w| {
@@ -635,7 +671,7 @@ fn write_moov(
             w.u32(movie.len() as u32 + 1);
         });
         for (i, (t, tab)) in movie.iter().zip(tables).enumerate() {
-            if tab.sizes.is_empty() {
+            if tab.samples == 0 {
                 continue;
             }
             write_trak(w, i as u32 + 1, t, tab, shown_ns, edit, base);
@@ -717,20 +753,18 @@ fn write_trak(
 
 fn write_stbl(w: &mut BoxWriter, t: &MovieTrack, tab: &TrackTables, base: u64) {
     w.bytes(&t.stsd);
-    let stts = run_length(tab.durations.iter().copied());
     w.full(mp4::STTS, 0, 0, |w| {
-        w.u32(stts.len() as u32);
-        for (n, d) in &stts {
+        w.u32(tab.stts.len() as u32);
+        for (n, d) in &tab.stts {
             w.u32(*n);
             w.u32(*d);
         }
     });
-    if tab.cto.iter().any(|&c| c != 0) {
-        let ctts = run_length(tab.cto.iter().copied());
-        let version = u8::from(tab.cto.iter().any(|&c| c < 0));
+    if tab.ctts.iter().any(|&(_, c)| c != 0) {
+        let version = u8::from(tab.ctts.iter().any(|&(_, c)| c < 0));
         w.full(mp4::CTTS, version, 0, |w| {
-            w.u32(ctts.len() as u32);
-            for (n, c) in &ctts {
+            w.u32(tab.ctts.len() as u32);
+            for (n, c) in &tab.ctts {
                 w.u32(*n);
                 w.i32(*c);
             }
@@ -756,8 +790,8 @@ fn write_stbl(w: &mut BoxWriter, t: &MovieTrack, tab: &TrackTables, base: u64) {
         }
     });
     w.full(mp4::STSZ, 0, 0, |w| {
-        w.u32(0);
-        w.u32(tab.sizes.len() as u32);
+        w.u32(tab.uniform_size.unwrap_or(0));
+        w.u32(tab.samples);
         for s in &tab.sizes {
             w.u32(*s);
         }

@@ -3,7 +3,7 @@ use std::process::Command;
 use bytes::Bytes;
 
 use super::*;
-use crate::index::testutil::{synth_segments, T0};
+use crate::index::testutil::{synth_segments, synth_segments_with, Audio, T0};
 
 const MS: i64 = 1_000_000;
 
@@ -142,4 +142,40 @@ fn format_change_ends_the_export() {
     assert_eq!(plan.duration(), Duration::from_secs(2));
     let (dur, _) = check(&bytes);
     assert!((dur - 2.0).abs() <= 0.04, "duration {dur}");
+}
+
+#[test]
+fn pcm_audio_keeps_the_tables_small() {
+    // 8,000 one-byte samples a second: stored with one size and one
+    // duration for the whole track, not per sample.
+    let segs = synth_segments_with(&[(0, 10_000)], Audio::Pcm);
+    let (bytes, plan) = export(&segs, 0, 10_000);
+    assert_eq!(plan.duration(), Duration::from_secs(10));
+    assert!(
+        plan.header_bytes().len() < 8_000,
+        "{} byte header",
+        plan.header_bytes().len()
+    );
+    let (dur, _) = check(&bytes);
+    assert!((dur - 10.0).abs() <= 0.04, "duration {dur}");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("pcm.mp4");
+    std::fs::write(&f, &bytes).unwrap();
+    let audio = ffprobe(
+        &f,
+        &[
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=codec_name,duration",
+            "-of",
+            "csv=p=0",
+        ],
+    );
+    let (codec, adur) = audio.split_once(',').unwrap();
+    assert_eq!(codec, "pcm_mulaw");
+    assert!(
+        (adur.parse::<f64>().unwrap() - 10.0).abs() <= 0.05,
+        "{audio}"
+    );
 }

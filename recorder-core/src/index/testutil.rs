@@ -8,7 +8,17 @@ use crate::mux::{CodecConfig, Frame, MuxEvent, Muxer, MuxerConfig, TrackSpec, Wa
 /// Wall-clock time of the synthetic recording's first frame.
 pub(crate) const T0: i64 = 1_700_000_000_000_000_000;
 
-fn tracks(audio: bool) -> Vec<TrackSpec> {
+/// The audio track of a synthetic recording.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Audio {
+    None,
+    /// AAC at 16 kHz, 1024-sample frames.
+    Aac,
+    /// G.711 μ-law at 8 kHz, 20 ms packets.
+    Pcm,
+}
+
+fn tracks(audio: Audio) -> Vec<TrackSpec> {
     let mut t = vec![TrackSpec {
         timescale: 90_000,
         codec: CodecConfig::H264 {
@@ -19,15 +29,24 @@ fn tracks(audio: bool) -> Vec<TrackSpec> {
             height: 240,
         },
     }];
-    if audio {
-        t.push(TrackSpec {
+    match audio {
+        Audio::None => {}
+        Audio::Aac => t.push(TrackSpec {
             timescale: 16_000,
             codec: CodecConfig::Aac {
                 asc: Bytes::from_static(&[0x14, 0x08]),
                 sample_rate: 16_000,
                 channels: 1,
             },
-        });
+        }),
+        Audio::Pcm => t.push(TrackSpec {
+            timescale: 8_000,
+            codec: CodecConfig::G711 {
+                mu_law: true,
+                sample_rate: 8_000,
+                channels: 1,
+            },
+        }),
     }
     t
 }
@@ -36,6 +55,14 @@ fn tracks(audio: bool) -> Vec<TrackSpec> {
 /// keyframe every second, fragments of one second, optional 16 kHz AAC.
 /// Returns each segment's bytes (index appended) and its index.
 pub(crate) fn synth_segments(spans: &[(i64, i64)], audio: bool) -> Vec<(Vec<u8>, SegmentIndex)> {
+    synth_segments_with(spans, if audio { Audio::Aac } else { Audio::None })
+}
+
+/// [`synth_segments`] with the given audio track.
+pub(crate) fn synth_segments_with(
+    spans: &[(i64, i64)],
+    audio: Audio,
+) -> Vec<(Vec<u8>, SegmentIndex)> {
     let mut out = Vec::new();
     for &(start_ms, len_ms) in spans {
         let cfg = MuxerConfig {
@@ -61,7 +88,25 @@ pub(crate) fn synth_segments(spans: &[(i64, i64)], audio: bool) -> Vec<(Vec<u8>,
                 &mut ev,
             )
             .unwrap();
-            if audio {
+            if audio == Audio::Pcm {
+                // 20 ms packets of 160 bytes, two per video frame.
+                for k in 0..2 {
+                    let ms = start_ms + i * 40 + k * 20;
+                    m.push(
+                        Frame {
+                            track: 1,
+                            pts: ms * 8,
+                            wall: WallTime(T0 + ms * 1_000_000),
+                            keyframe: true,
+                            duration_hint: Some(160),
+                            data: Bytes::from(vec![0x7f; 160]),
+                        },
+                        &mut ev,
+                    )
+                    .unwrap();
+                }
+            }
+            if audio == Audio::Aac {
                 // 1024-sample AAC frames at 16 kHz: 64 ms each.
                 let a0 = (i * 40 * 16) / 1024;
                 let a1 = ((i + 1) * 40 * 16) / 1024;
