@@ -368,4 +368,8 @@ pub struct ServeArgs {
     /// Longest export served, e.g. 6h (longer windows are refused with a 400).
     #[arg(long, value_parser = duration_arg::any, default_value = "24h")]
     pub max_export: Duration,
+    /// On a bucket, send video through camrec instead of presigned URLs
+    /// (for browsers when the bucket has no CORS rule for this page).
+    #[arg(long)]
+    pub proxy_bucket: bool,
 }

@@ -400,6 +400,31 @@ fn bucket_playback_through_presigned_urls() {
     );
     let _ = Path::new(name);
     drop(srv);
+
+    // --proxy-bucket: the same recording through camrec's bytes route
+    // (for browsers when the bucket has no CORS rule), ranges included.
+    let srv = serve(&url, &env, &["--proxy-bucket"]);
+    let addr = srv.addr;
+    let rec = check_served(addr, &|s| {
+        let url = s["url"].as_str().unwrap();
+        assert!(url.starts_with("/api/cameras/"), "{url}");
+        stored_frames(&format!("http://{addr}{url}"))
+    });
+    let seg = &rec["segments"][0];
+    let path = seg["url"].as_str().unwrap();
+    let (code, _, whole) = request(addr, path, "");
+    assert_eq!(code, 200);
+    assert_eq!(whole.len() as u64, seg["bytes"].as_u64().unwrap());
+    let (code, head, part) = request(addr, path, "Range: bytes=100-1123\r\n");
+    assert_eq!(code, 206);
+    assert!(
+        head.contains(&format!("content-range: bytes 100-1123/{}", whole.len())),
+        "{head}"
+    );
+    assert_eq!(part, whole[100..1124]);
+    let (_, p) = get(addr, &format!("/api/cameras/{CAMERA}/hls.m3u8?{w}"));
+    assert!(!p.contains("X-Amz-Signature"), "{p}");
+    drop(srv);
 }
 
 /// The interpreter with playwright: $CAMREC_PLAYWRIGHT_PYTHON, else the

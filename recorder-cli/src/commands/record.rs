@@ -326,7 +326,7 @@ async fn playback_routes(cfg: &Config, output: &Output) -> axum::Router {
     };
     playback::router(Playback::new(
         std::sync::Arc::new(archive),
-        playback::Limits::default(),
+        playback::Settings::default(),
     ))
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use recorder_cli::playback::{self, Limits, Playback};
+use recorder_cli::playback::{self, Playback, Settings};
 
 use crate::args::ServeArgs;
 use crate::metrics;
@@ -14,8 +14,9 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let where_ = archive.describe();
     let pb = Playback::new(
         Arc::new(archive),
-        Limits {
+        Settings {
             max_export: a.max_export,
+            proxy_bucket: a.proxy_bucket,
         },
     );
     let server = crate::http::serve(

@@ -1,7 +1,8 @@
 //! A segment's bytes: `GET /api/cameras/{id}/files/{*name}` with `Range`
 //! for folders; for buckets, presigned GET URLs (the playlist carries them,
 //! and this route redirects to one), so video bytes do not pass through
-//! camrec when the store can serve them.
+//! camrec when the store can serve them; with `--proxy-bucket`, the route
+//! reads the bucket itself (ranged GETs), `Range` included.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -68,12 +69,13 @@ pub(super) fn absolute_url(entry: &SegmentEntry) -> String {
     )
 }
 
-/// A presigned GET URL of `entry` when the archive is a bucket.
+/// A presigned GET URL of `entry` when the archive is a bucket (and its
+/// bytes are not proxied).
 pub(super) async fn presigned(
-    archive: &Archive,
+    p: &Playback,
     entry: &SegmentEntry,
 ) -> Result<Option<String>, ApiError> {
-    let Some(s3) = archive.s3_archive() else {
+    let Some(s3) = p.archive.s3_archive().filter(|_| !p.settings.proxy_bucket) else {
         return Ok(None);
     };
     let cfg = aws_sdk_s3::presigning::PresigningConfig::expires_in(PRESIGN_VALIDITY)
@@ -96,12 +98,9 @@ pub(super) async fn presigned(
 }
 
 /// The URL a player fetches `entry` from: presigned for a bucket, the
-/// bytes route (relative to the playlist) for a folder.
-pub(super) async fn playlist_url(
-    archive: &Archive,
-    entry: &SegmentEntry,
-) -> Result<String, ApiError> {
-    Ok(match presigned(archive, entry).await? {
+/// bytes route (relative to the playlist) for a folder or a proxied bucket.
+pub(super) async fn playlist_url(p: &Playback, entry: &SegmentEntry) -> Result<String, ApiError> {
+    Ok(match presigned(p, entry).await? {
         Some(u) => u,
         None => relative_url(entry),
     })
@@ -149,7 +148,7 @@ pub(super) async fn file(
             "no segment named {name} for camera {camera:?}"
         )));
     }
-    if let Some(url) = presigned(&p.archive, &entry).await? {
+    if let Some(url) = presigned(&p, &entry).await? {
         let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
         let v = HeaderValue::from_str(&url)
             .map_err(|e| ApiError::internal(format!("presigned URL: {e}")))?;

@@ -38,34 +38,39 @@ pub const GAP_TOLERANCE: Duration = Duration::from_millis(500);
 /// them (only asked for when a camera has nothing in a window).
 const CAMERAS_TTL: Duration = Duration::from_secs(10);
 
-/// Limits of the playback routes.
+/// Settings of the playback routes.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct Settings {
     /// Longest export window (longer: 400).
     pub max_export: Duration,
+    /// On a bucket, serve segment bytes through camrec (the bytes route
+    /// reads the bucket) instead of presigned URLs: for browsers when the
+    /// bucket has no CORS rule for the page's origin.
+    pub proxy_bucket: bool,
 }
 
-impl Default for Limits {
+impl Default for Settings {
     fn default() -> Self {
-        Limits {
+        Settings {
             max_export: DEFAULT_MAX_EXPORT,
+            proxy_bucket: false,
         }
     }
 }
 
-/// What the playback routes serve: an archive and limits.
+/// What the playback routes serve: an archive and settings.
 pub struct Playback {
     archive: Arc<Archive>,
-    limits: Limits,
+    settings: Settings,
     known: Mutex<Option<(Instant, Vec<String>)>>,
 }
 
 impl Playback {
     /// Playback of `archive`.
-    pub fn new(archive: Arc<Archive>, limits: Limits) -> Arc<Playback> {
+    pub fn new(archive: Arc<Archive>, settings: Settings) -> Arc<Playback> {
         Arc::new(Playback {
             archive,
-            limits,
+            settings,
             known: Mutex::new(None),
         })
     }

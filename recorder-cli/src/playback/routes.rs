@@ -151,7 +151,7 @@ async fn recordings(
     let mut segments = Vec::with_capacity(recs.len());
     for r in &recs {
         let i = &r.index;
-        let url = match files::presigned(&p.archive, &r.entry).await? {
+        let url = match files::presigned(&p, &r.entry).await? {
             Some(u) => u,
             None => files::absolute_url(&r.entry),
         };
@@ -196,7 +196,7 @@ async fn playlist(
     let recs = recordings_of(&p, &camera, w).await?;
     let mut urls = Vec::with_capacity(recs.len());
     for r in &recs {
-        urls.push(files::playlist_url(&p.archive, &r.entry).await?);
+        urls.push(files::playlist_url(&p, &r.entry).await?);
     }
     let entries: Vec<hls::Entry<'_>> = recs
         .iter()
@@ -224,7 +224,7 @@ async fn export(
     Path(camera): Path<String>,
     q: WindowQuery,
 ) -> Result<Response, ApiError> {
-    let w = q.window(p.limits.max_export)?;
+    let w = q.window(p.settings.max_export)?;
     let planned = match p.archive.export(&camera, w.start, w.end).await {
         Ok(e) => e,
         Err(ArchiveError::Export(e @ ExportError::NothingRecorded { .. })) => {
