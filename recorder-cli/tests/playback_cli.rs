@@ -447,21 +447,22 @@ fn ms(t: &serde_json::Value) -> i64 {
     .0 / 1_000_000
 }
 
-#[test]
-fn web_page_in_chromium_shows_the_gap_plays_and_seeks_by_wall_clock() {
+/// The browser's interpreter, or None (skipped, with the reason printed).
+fn browser() -> Option<PathBuf> {
     let Some(python) = playwright_python() else {
         eprintln!("SKIP: playwright not installed (run scripts/install-test-deps.sh, or set CAMREC_PLAYWRIGHT_PYTHON)");
-        return;
+        return None;
     };
     if !Path::new("/usr/bin/chromium").exists() {
         eprintln!("SKIP: /usr/bin/chromium not installed (run scripts/install-test-deps.sh)");
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().to_str().unwrap().to_owned();
-    record_with_gap(&out, &[]);
-    let srv = serve(&out, &[], &[]);
-    let addr = srv.addr;
+    Some(python)
+}
+
+/// Drives the page served at `addr` in chromium and checks it; the
+/// screenshot goes to target/test-artifacts/`shot_name`.
+fn check_page(python: &Path, addr: SocketAddr, shot_name: &str) {
     let (_, cams) = json(addr, "/api/cameras");
     let (_, rec) = json(
         addr,
@@ -480,7 +481,7 @@ fn web_page_in_chromium_shows_the_gap_plays_and_seeks_by_wall_clock() {
         .unwrap()
         .join("test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("playback_page.png");
+    let shot = artifacts.join(shot_name);
     let _ = std::fs::remove_file(&shot);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/playback_page.py");
     let o = Command::new(python)
@@ -555,6 +556,18 @@ fn web_page_in_chromium_shows_the_gap_plays_and_seeks_by_wall_clock() {
         shot.display()
     );
     eprintln!("screenshot: {}", shot.display());
+}
+
+#[test]
+fn web_page_in_chromium_shows_the_gap_plays_and_seeks_by_wall_clock() {
+    let Some(python) = browser() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_owned();
+    record_with_gap(&out, &[]);
+    let srv = serve(&out, &[], &[]);
+    check_page(&python, srv.addr, "playback_page.png");
     drop(srv);
 }
 
@@ -722,4 +735,66 @@ fn check_exports(addr: SocketAddr, folder: &str, rec: &serde_json::Value) {
         400,
         "longer than the 1day allowed",
     );
+}
+
+/// Lets pages from `origin` fetch the bucket's objects (what a browser
+/// needs for presigned URLs), through the S3 API.
+fn allow_cors(endpoint: &str, origin: &str) {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = recorder_core::sink::S3Config::new(GARAGE_BUCKET)
+            .with_endpoint(endpoint)
+            .with_credentials(GARAGE_KEY_ID, GARAGE_SECRET)
+            .with_region("garage")
+            .with_force_path_style(true);
+        let archive = recorder_core::archive::Archive::s3(cfg).await;
+        let s3 = archive.s3_archive().unwrap();
+        let rule = CorsRule::builder()
+            .allowed_origins(origin)
+            .allowed_methods("GET")
+            .allowed_methods("HEAD")
+            .allowed_headers("*")
+            .expose_headers("Content-Range")
+            .expose_headers("Content-Length")
+            .build()
+            .unwrap();
+        s3.client()
+            .put_bucket_cors()
+            .bucket(GARAGE_BUCKET)
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .cors_rules(rule)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("PutBucketCors");
+    });
+}
+
+#[test]
+fn web_page_plays_a_bucket_through_presigned_urls() {
+    let Some(python) = browser() else {
+        return;
+    };
+    let Some(g) = garage() else {
+        return;
+    };
+    let spool = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", g.port);
+    let env = vec![
+        ("S3_ENDPOINT", endpoint.clone()),
+        ("S3_ACCESS_KEY_ID", GARAGE_KEY_ID.to_string()),
+        ("S3_SECRET_ACCESS_KEY", GARAGE_SECRET.to_string()),
+        ("S3_REGION", "garage".to_string()),
+        ("S3_SPOOL_DIR", spool.path().display().to_string()),
+    ];
+    let url = format!("s3://{GARAGE_BUCKET}/page");
+    record_with_gap(&url, &env);
+    let srv = serve(&url, &env, &[]);
+    allow_cors(&endpoint, &format!("http://{}", srv.addr));
+    check_page(&python, srv.addr, "playback_page_bucket.png");
+    drop(srv);
 }
