@@ -102,7 +102,7 @@ pub async fn list(a: ListArgs) -> anyhow::Result<()> {
                 "gap\t{}\t{}\t{}",
                 g.start.to_rfc3339(),
                 g.end.to_rfc3339(),
-                secs(g.end.0 - g.start.0)
+                secs(g.end.0.saturating_sub(g.start.0))
             );
         }
         let i = &r.index;
@@ -172,7 +172,7 @@ pub async fn export(a: ExportArgs) -> anyhow::Result<()> {
         a.output.display(),
         s.to_rfc3339(),
         e.to_rfc3339(),
-        secs(e.0 - s.0),
+        secs(e.0.saturating_sub(s.0)),
         frames,
         human_size(written)
     );

@@ -302,7 +302,7 @@ impl TrackTables {
         // Keep decode times increasing: a run that would start before the
         // last sample starts right after it.
         let base = match self.last_dts {
-            Some(last) => base.max(last + 1),
+            Some(last) => base.max(last.saturating_add(1)),
             None => base.max(0),
         };
         if let Some(last) = self.last_dts {
@@ -344,10 +344,11 @@ impl TrackTables {
                 self.sync = (1..self.samples).collect();
             }
             if video {
-                self.pts.push(dts + i64::from(s.composition_offset));
+                self.pts
+                    .push(dts.saturating_add(i64::from(s.composition_offset)));
             }
             self.last_dts = Some(dts);
-            dts += i64::from(s.duration);
+            dts = dts.saturating_add(i64::from(s.duration));
         }
         self.next_dts = dts;
         self.chunks.push((chunk_offset, run.samples.len() as u32));
@@ -355,7 +356,7 @@ impl TrackTables {
 
     fn media_duration(&self) -> u64 {
         let first = self.first_dts.unwrap_or(0);
-        u64::try_from(self.next_dts - first).unwrap_or(0)
+        u64::try_from(self.next_dts.saturating_sub(first)).unwrap_or(0)
     }
 }
 
@@ -466,15 +467,19 @@ impl ExportPlan {
                     let f = &x.fragments[u.fragments.start];
                     let base = (0..m.len())
                         .filter(|&ti| f.samples.get(ti).is_some_and(|&n| n > 0))
-                        .map(|ti| ticks_to_ns(i128::from(f.decode_start[ti]), ts(ti)))
+                        .map(|ti| {
+                            let d = f.decode_start.get(ti).copied().unwrap_or(0);
+                            ticks_to_ns(i128::from(d), ts(ti))
+                        })
                         .min()
                         .unwrap_or(0);
-                    start_ns = -base + this_first + i128::from(selection.start.0 - x.wall_start.0);
+                    start_ns = -base + this_first + i128::from(selection.start.0)
+                        - i128::from(x.wall_start.0);
                     -base
                 }
                 Some((p, p_first)) => {
                     let pw = indexes[p].wall_start.0;
-                    offset_ns + p_first + i128::from(x.wall_start.0 - pw) - this_first
+                    offset_ns + p_first + i128::from(x.wall_start.0) - i128::from(pw) - this_first
                 }
             };
             prev = Some((u.segment, this_first));
@@ -554,7 +559,8 @@ impl ExportPlan {
             }
             None => start_ns,
         };
-        let edit_ns = i128::from(end.0 - selection.start.0).max(0);
+        // Index times may be anything a hostile file says: no i64 overflow.
+        let edit_ns = (i128::from(end.0) - i128::from(selection.start.0)).max(0);
         let header = write_header(&m, &tables, shown_ns, edit_ns, payload_len);
         let total_len = header.len() as u64 + payload_len;
         Ok(ExportPlan {
@@ -595,7 +601,9 @@ impl ExportPlan {
 
     /// The playback duration (`end - start`).
     pub fn duration(&self) -> Duration {
-        Duration::from_nanos(u64::try_from(self.end.0 - self.start.0).unwrap_or(0))
+        Duration::from_nanos(
+            u64::try_from(i128::from(self.end.0) - i128::from(self.start.0)).unwrap_or(0),
+        )
     }
 
     /// Set when the export ends before the requested end for a reason other
