@@ -357,20 +357,26 @@ fn folder_playback_playlists_ranges_and_errors() {
     drop(srv);
 }
 
-#[test]
-fn bucket_playback_through_presigned_urls() {
-    let Some(g) = garage() else {
-        return;
-    };
-    let spool = tempfile::tempdir().unwrap();
+/// The Garage endpoint and the environment that points camrec at it.
+fn garage_env(g: &Garage, spool: &Path) -> (String, Vec<(&'static str, String)>) {
     let endpoint = format!("http://127.0.0.1:{}", g.port);
     let env = vec![
         ("S3_ENDPOINT", endpoint.clone()),
         ("S3_ACCESS_KEY_ID", GARAGE_KEY_ID.to_string()),
         ("S3_SECRET_ACCESS_KEY", GARAGE_SECRET.to_string()),
         ("S3_REGION", "garage".to_string()),
-        ("S3_SPOOL_DIR", spool.path().display().to_string()),
+        ("S3_SPOOL_DIR", spool.display().to_string()),
     ];
+    (endpoint, env)
+}
+
+#[test]
+fn bucket_playback_through_presigned_urls() {
+    let Some(g) = garage() else {
+        return;
+    };
+    let spool = tempfile::tempdir().unwrap();
+    let (endpoint, env) = garage_env(&g, spool.path());
     let url = format!("s3://{GARAGE_BUCKET}/play");
     record_with_gap(&url, &env);
     let srv = serve(&url, &env, &[]);
@@ -783,14 +789,7 @@ fn web_page_plays_a_bucket_through_presigned_urls() {
         return;
     };
     let spool = tempfile::tempdir().unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", g.port);
-    let env = vec![
-        ("S3_ENDPOINT", endpoint.clone()),
-        ("S3_ACCESS_KEY_ID", GARAGE_KEY_ID.to_string()),
-        ("S3_SECRET_ACCESS_KEY", GARAGE_SECRET.to_string()),
-        ("S3_REGION", "garage".to_string()),
-        ("S3_SPOOL_DIR", spool.path().display().to_string()),
-    ];
+    let (endpoint, env) = garage_env(&g, spool.path());
     let url = format!("s3://{GARAGE_BUCKET}/page");
     record_with_gap(&url, &env);
     let srv = serve(&url, &env, &[]);
