@@ -297,7 +297,10 @@ impl Archive {
         let mut t = from.0.div_euclid(HOUR) * HOUR;
         while t <= to.0 {
             dirs.insert(dir(WallTime(t)));
-            t = t.saturating_add(HOUR);
+            let Some(next) = t.checked_add(HOUR) else {
+                break;
+            };
+            t = next;
         }
         dirs.insert(dir(to));
         dirs
