@@ -43,6 +43,10 @@ fourccs! {
     TRAK = b"trak";
     /// Track header: id, dimensions.
     TKHD = b"tkhd";
+    /// Edit container.
+    EDTS = b"edts";
+    /// Edit list: where presentation starts in the media.
+    ELST = b"elst";
     /// Media.
     MDIA = b"mdia";
     /// Media header: the track's timescale.
