@@ -8,9 +8,7 @@ use anyhow::Context;
 use recorder_core::mux::MuxerConfig;
 use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder, RecorderEvent};
 use recorder_core::sink::s3::{S3Config, S3Error, S3Store};
-use recorder_core::sink::{
-    repair_dir, sanitize_camera_id, FolderLock, LocalSink, LocalSinkOptions,
-};
+use recorder_core::sink::{repair_dir, sanitize_camera_id, FolderLock};
 use recorder_core::source::{BackoffConfig, SourceConfig};
 
 use recorder_core::retention::{Pruner, DEFAULT_PRUNE_EVERY};
@@ -56,7 +54,12 @@ pub fn load(a: &ConfigArgs) -> Result<Config, config::ConfigErrors> {
 
 pub async fn run(a: RecordArgs, tail: Option<LogTail>) -> anyhow::Result<()> {
     let cfg = load(&a.cfg)?;
-    let snapshots = record(&cfg, a.duration, tail).await?;
+    let source = crate::control::Source {
+        path: a.cfg.config.clone(),
+        env: config::process_env(),
+        flags: flags(&a.cfg),
+    };
+    let snapshots = record(&cfg, a.duration, tail, Some(source)).await?;
     print_summary(&snapshots);
     // A timed run is a test of the setup (CI, a first try): one camera
     // that stored nothing makes it fail, with the camera's own reason.
@@ -117,14 +120,6 @@ pub fn camera_config(c: &Camera) -> CameraConfig {
         .with_backoff(BackoffConfig::default())
 }
 
-/// Adds the configured thumbnails to a camera's settings.
-fn with_thumbnails(c: CameraConfig, cfg: &Config) -> CameraConfig {
-    match cfg.thumbnails.library_config() {
-        Some(t) => c.with_thumbnails(t),
-        None => c,
-    }
-}
-
 /// Records every enabled camera until a signal or `duration`, serving
 /// metrics and showing the status view meanwhile; then closes every open
 /// segment (graceful shutdown with a deadline).
@@ -132,6 +127,7 @@ pub async fn record(
     cfg: &Config,
     duration: Option<Duration>,
     tail: Option<LogTail>,
+    source: Option<crate::control::Source>,
 ) -> anyhow::Result<Vec<CameraSnapshot>> {
     let mut stop = crate::signals::install();
     // The only place that decides between storage kinds.
@@ -172,6 +168,19 @@ pub async fn record(
     let (logs_stop_tx, logs_stop) = tokio::sync::watch::channel(false);
     let expected: Vec<Camera> = cfg.enabled_cameras().cloned().collect();
     let logs = tokio::spawn(log_events(recorder.subscribe(), expected, logs_stop));
+    let store = match &output {
+        Output::Local(dir) => crate::control::Store::Local {
+            dir: dir.clone(),
+            sync_fragments: cfg.storage.sync_fragments.v,
+        },
+        Output::S3(s3) => crate::control::Store::S3(s3.store.clone()),
+    };
+    let source = source.unwrap_or_else(|| crate::control::Source {
+        path: cfg.file.clone(),
+        env: config::process_env(),
+        flags: config::Flags::default(),
+    });
+    let control = crate::control::Control::new(recorder.clone(), store, source, cfg.clone());
     let mut watched = Vec::new();
     let mut disabled = Vec::new();
     for cam in &cfg.cameras {
@@ -180,24 +189,7 @@ pub async fn record(
             disabled.push(cam.id.v.clone());
             continue;
         }
-        let status = match &output {
-            Output::Local(dir) => {
-                let sink = LocalSink::new(dir, cfg.key_template.v.clone())
-                    .with_context(|| format!("output folder {}", dir.display()))?
-                    .with_options(LocalSinkOptions {
-                        sync_each_fragment: cfg.storage.sync_fragments.v,
-                    });
-                tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %dir.display(), "starting camera");
-                recorder.add_camera(with_thumbnails(camera_config(cam), cfg), sink)?
-            }
-            Output::S3(s3) => {
-                tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %s3.location, "starting camera");
-                recorder.add_camera(
-                    with_thumbnails(camera_config(cam), cfg),
-                    s3.store.sink(&cam.id.v),
-                )?
-            }
-        };
+        let status = control.start(cam).await?;
         watched.push(WatchedCamera {
             status,
             name: cam.name.v.clone(),
@@ -237,8 +229,20 @@ pub async fn record(
     );
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
-            let s = crate::http::serve(addr, observed.clone(), axum::Router::new()).await?;
-            tracing::info!(listen = %s.addr, "serving /metrics, /health and /ready");
+            let api = crate::api::router(std::sync::Arc::new(crate::api::Api {
+                control: control.clone(),
+                token: cfg.control.token.v.clone(),
+                allow_localhost_without_token: cfg.control.allow_localhost_without_token.v,
+            }));
+            let s = crate::http::serve(addr, observed.clone(), api).await?;
+            let api_state = if cfg.control.token.v.is_some() {
+                "token required for changes"
+            } else if cfg.control.allow_localhost_without_token.v {
+                "changes allowed from this host without a token"
+            } else {
+                "read-only: no token configured"
+            };
+            tracing::info!(listen = %s.addr, api = api_state, "serving /metrics, /health, /ready and /api");
             Some(s)
         }
         None => None,
@@ -263,6 +267,7 @@ pub async fn record(
         ))
     });
 
+    let hup = crate::signals::on_hangup(control.clone());
     match duration {
         Some(d) => {
             tokio::select! {
@@ -273,6 +278,9 @@ pub async fn record(
         None => {
             let _ = stop.wait_for(|s| *s).await;
         }
+    }
+    if let Some(h) = hup {
+        h.abort();
     }
     let all_closed = recorder.shutdown(SHUTDOWN_DEADLINE).await;
     let _ = logs_stop_tx.send(true);
