@@ -85,7 +85,7 @@ fn one_camera() -> (SimHandle, tempfile::TempDir, Running, SocketAddr) {
 
 #[test]
 fn changes_need_the_token_and_bad_input_is_a_4xx_with_a_message() {
-    let (_sim, dir, _r, addr) = one_camera();
+    let (_sim, _dir, _r, addr) = one_camera();
     // Reading is open.
     let (code, v) = request_json(addr, "GET", "/api/cameras", None, None);
     assert_eq!(code, 200);
