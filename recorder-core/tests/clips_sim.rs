@@ -331,3 +331,67 @@ async fn bad_clip_requests_are_refused() {
     assert!(e.to_string().contains("longer than camera"), "{e}");
     recorder.shutdown(Duration::from_secs(10)).await;
 }
+
+/// 100 clip requests at once on 10 cameras: every one completes (those on
+/// the same camera while its clip records extend it), and every stored
+/// clip decodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_parallel_requests_on_ten_cameras_all_complete() {
+    assert!(
+        have_ffmpeg(),
+        "ffmpeg/ffprobe are required (apt-get install ffmpeg)"
+    );
+    let mut cfg = SimConfig::new();
+    for i in 0..10 {
+        cfg = cfg.mount(MountConfig::demo(format!("/c{i}")));
+    }
+    let sim = start_sim(cfg);
+    let recorder = Recorder::new();
+    let recs: Vec<Recording> = (0..10)
+        .map(|i| {
+            add(
+                &recorder,
+                camera(
+                    &format!("c{i}"),
+                    &sim.url(&format!("/c{i}")),
+                    Duration::from_secs(60),
+                ),
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let tasks: Vec<_> = (0..100)
+        .map(|n| {
+            let recorder = recorder.clone();
+            tokio::spawn(async move {
+                let req = ClipRequest::new(
+                    Duration::from_secs(2),
+                    Some(Duration::from_secs(2)),
+                    format!("n{n}"),
+                );
+                let h = recorder.clip(&format!("c{}", n % 10), req).unwrap();
+                tokio::time::timeout(Duration::from_secs(60), h.wait())
+                    .await
+                    .expect("clip finished")
+            })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let info = t.await.unwrap();
+        location(&info);
+        ids.insert(info.id);
+    }
+    let clips = recorder.clips();
+    println!("100 requests -> {} clips", clips.len());
+    assert_eq!(ids.len(), clips.len());
+    assert!(clips.len() >= 10);
+    let extensions: u32 = clips.iter().map(|c| c.extensions).sum();
+    assert_eq!(clips.len() as u32 + extensions, 100);
+    for c in &clips {
+        let p = location(c);
+        assert!(ffmpeg_errors(&p).is_empty(), "{}", p.display());
+    }
+    recorder.shutdown(Duration::from_secs(10)).await;
+    drop(recs);
+}
