@@ -14,6 +14,7 @@ mod logging;
 mod metrics;
 mod signals;
 mod status_view;
+mod webhook;
 
 use std::io::IsTerminal;
 

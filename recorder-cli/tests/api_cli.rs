@@ -433,3 +433,112 @@ fn close_sessions(sim: &SimHandle, path: &str) {
     )
     .unwrap();
 }
+
+/// A webhook receiver: answers the first POST with 503, the rest with
+/// 200, and keeps every body it accepted.
+struct Hook {
+    addr: SocketAddr,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn hook() -> Hook {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (b, n) = (bodies.clone(), requests.clone());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let first = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            let status = if first {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            if !first {
+                b.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    Hook {
+        addr,
+        bodies,
+        requests,
+    }
+}
+
+#[test]
+fn webhook_receives_segments_and_clips_with_retries() {
+    let sim = sim_with(&["/stream1"]);
+    let h = hook();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "[api]\nwebhook_url = \"http://{}/hook?site=1\"\n\n{}\nsegment_duration_minutes = 0.05\n",
+        h.addr,
+        camera_toml("cam", &sim.url("/stream1")).trim_end()
+    );
+    let (_r, addr) = start(dir.path(), &cfg, Some(TOKEN));
+    wait_recording(addr, "cam");
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, v) = request_json(
+        addr,
+        "POST",
+        "/api/cameras/cam/clips",
+        Some(TOKEN),
+        Some(r#"{"pre_s": 1, "post_s": 1, "label": "hook"}"#),
+    );
+    assert_eq!(code, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let bodies = eventually(
+        Duration::from_secs(40),
+        "a segment and the clip posted",
+        || {
+            let b = h.bodies.lock().unwrap().clone();
+            let seg = b
+                .iter()
+                .any(|v| v["type"] == "segment" && v["camera"] == "cam");
+            let clip = b
+                .iter()
+                .any(|v| v["type"] == "clip" && v["id"] == id.as_str());
+            (seg && clip).then_some(b)
+        },
+    );
+    let clip = bodies.iter().find(|v| v["type"] == "clip").unwrap();
+    assert_eq!(clip["status"], "COMPLETED");
+    assert!(
+        Path::new(clip["location"].as_str().unwrap()).exists(),
+        "{clip}"
+    );
+    let seg = bodies.iter().find(|v| v["type"] == "segment").unwrap();
+    assert!(
+        Path::new(seg["location"].as_str().unwrap()).exists(),
+        "{seg}"
+    );
+    assert!(seg["video_frames"].as_u64().unwrap() > 0, "{seg}");
+    // The refused first POST was sent again: nothing was lost.
+    let n = h.requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(n, h.bodies.lock().unwrap().len() + 1);
+}

@@ -23,6 +23,7 @@ use crate::control::{Control, ControlError};
 
 #[allow(unused_imports)] // for the playback routes' merged JSON
 pub use cameras::camera_json;
+pub use clips::clip_json;
 
 /// What the handlers share.
 pub struct Api {

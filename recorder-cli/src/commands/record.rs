@@ -165,6 +165,15 @@ pub async fn record(
     let retention_task = pruner
         .clone()
         .map(|p| tokio::spawn(p.run(recorder.subscribe(), retention_stop, DEFAULT_PRUNE_EVERY)));
+    if let Some(url) = &cfg.control.webhook_url.v {
+        match url::Url::parse(url) {
+            Ok(u) => {
+                crate::webhook::start(u, recorder.subscribe());
+                tracing::info!(url = %config::scrub_userinfo(url), "posting stored segments and clips to the webhook");
+            }
+            Err(e) => tracing::warn!(error = %e, "webhook URL not usable; no webhook"),
+        }
+    }
     let (logs_stop_tx, logs_stop) = tokio::sync::watch::channel(false);
     let expected: Vec<Camera> = cfg.enabled_cameras().cloned().collect();
     let logs = tokio::spawn(log_events(recorder.subscribe(), expected, logs_stop));
