@@ -87,6 +87,8 @@ pub struct Control {
     store: Store,
     source: Source,
     state: tokio::sync::Mutex<State>,
+    /// What `/metrics` and `/ready` report, kept in step.
+    watched: std::sync::Mutex<Option<crate::metrics::WatchedCameras>>,
 }
 
 struct State {
@@ -129,7 +131,39 @@ impl Control {
                 cfg,
                 running: BTreeMap::new(),
             }),
+            watched: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Keeps `w` (the metrics' camera list) in step with the cameras.
+    pub fn watch(&self, w: crate::metrics::WatchedCameras) {
+        *self.watched.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
+    }
+
+    fn watched(&self) -> Option<crate::metrics::WatchedCameras> {
+        self.watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Shows a started or restarted camera in the metrics.
+    fn track(&self, status: Arc<recorder_core::CameraStatus>, c: &Camera) {
+        if let Some(w) = self.watched() {
+            w.put(crate::metrics::WatchedCamera {
+                status,
+                name: c.name.v.clone(),
+            });
+        }
+    }
+
+    /// Stops a camera and drops it from the metrics.
+    async fn stop_camera(&self, id: &str) -> Result<(), ControlError> {
+        if let Some(w) = self.watched() {
+            w.remove(id);
+        }
+        self.recorder.remove_camera(id).await?;
+        Ok(())
     }
 
     fn sink(&self, c: &Camera, cfg: &Config) -> Result<Box<dyn DynSegmentSink>, ControlError> {
@@ -171,6 +205,7 @@ impl Control {
         let sink = self.sink(c, cfg)?;
         let status = self.recorder.add_camera(lib, sink)?;
         tracing::info!(camera = %c.id.v, url = %c.url.v, "starting camera");
+        self.track(status.clone(), c);
         st.running.insert(
             c.id.v.clone(),
             Running {
@@ -285,10 +320,11 @@ impl Control {
         if !c.enabled.v {
             st.running.remove(id);
             drop(st);
-            self.recorder.remove_camera(id).await?;
+            self.stop_camera(id).await?;
             return Ok(true);
         }
-        self.recorder.reconfigure_camera(lib).await?;
+        let status = self.recorder.reconfigure_camera(lib).await?;
+        self.track(status, &c);
         st.running.insert(
             id.to_owned(),
             Running {
@@ -306,8 +342,7 @@ impl Control {
             return Err(ControlError::Unknown(id.to_owned()));
         }
         drop(st);
-        self.recorder.remove_camera(id).await?;
-        Ok(())
+        self.stop_camera(id).await
     }
 
     /// Reads the configuration again and applies the difference in
@@ -341,7 +376,7 @@ impl Control {
         for id in gone {
             st.running.remove(&id);
             tracing::info!(camera = %id, "removed from the configuration; stopping it");
-            self.recorder.remove_camera(&id).await?;
+            self.stop_camera(&id).await?;
             report.removed.push(id);
         }
         for (id, c) in &wanted {
@@ -359,7 +394,8 @@ impl Control {
                 }
                 Some(_) => {
                     tracing::info!(camera = %id, "settings changed in the configuration; restarting it");
-                    self.recorder.reconfigure_camera(lib).await?;
+                    let status = self.recorder.reconfigure_camera(lib).await?;
+                    self.track(status, c);
                     st.running.insert(
                         id.clone(),
                         Running {

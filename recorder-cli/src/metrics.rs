@@ -279,11 +279,40 @@ pub struct WatchedCamera {
     pub name: Option<String>,
 }
 
+/// The cameras being recorded; changed at run time by the control API and
+/// configuration reloads. Cheap to clone (shared).
+#[derive(Clone, Debug, Default)]
+pub struct WatchedCameras(Arc<std::sync::RwLock<Vec<WatchedCamera>>>);
+
+impl WatchedCameras {
+    /// The cameras now, in order.
+    pub fn list(&self) -> Vec<WatchedCamera> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Adds or replaces the camera with `c`'s id.
+    pub fn put(&self, c: WatchedCamera) {
+        let mut v = self.0.write().unwrap_or_else(|p| p.into_inner());
+        match v.iter_mut().find(|w| w.status.id() == c.status.id()) {
+            Some(w) => *w = c,
+            None => v.push(c),
+        }
+    }
+
+    /// Forgets a camera (it was removed).
+    pub fn remove(&self, id: &str) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|w| w.status.id() != id);
+    }
+}
+
 /// Everything `/metrics` and `/ready` read.
 #[derive(Clone, Debug)]
 pub struct Observed {
     /// Enabled cameras.
-    pub cameras: Vec<WatchedCamera>,
+    pub cameras: WatchedCameras,
     /// Ids of disabled cameras (reported, never started).
     pub disabled: Vec<String>,
     /// The storage to check for readiness.
@@ -531,6 +560,7 @@ impl Observed {
         };
         let cameras: Vec<CameraReadiness> = self
             .cameras
+            .list()
             .iter()
             .map(|c| camera_readiness(&c.status.snapshot()))
             .collect();
@@ -573,6 +603,7 @@ impl Collector for CameraCollector {
         let snaps: Vec<(CameraSnapshot, Option<String>)> = self
             .0
             .cameras
+            .list()
             .iter()
             .map(|c| (c.status.snapshot(), c.name.clone()))
             .collect();
@@ -791,8 +822,13 @@ struct LegacyCollector(Arc<Observed>);
 
 impl Collector for LegacyCollector {
     fn encode(&self, enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snaps: Vec<CameraSnapshot> =
-            self.0.cameras.iter().map(|c| c.status.snapshot()).collect();
+        let snaps: Vec<CameraSnapshot> = self
+            .0
+            .cameras
+            .list()
+            .iter()
+            .map(|c| c.status.snapshot())
+            .collect();
         let s3 = match &self.0.store {
             StoreCheck::S3(w) => Some(w.cameras()),
             StoreCheck::LocalDir(_) => None,
@@ -957,7 +993,7 @@ pub fn observed_with_retention(
     retention: Option<Pruner>,
 ) -> Arc<Observed> {
     Arc::new(Observed {
-        cameras,
+        cameras: WatchedCameras(Arc::new(std::sync::RwLock::new(cameras))),
         disabled,
         store,
         options,

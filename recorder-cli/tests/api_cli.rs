@@ -403,6 +403,18 @@ fn cameras_added_removed_and_reloaded_leave_the_others_recording() {
     let (code, v) = request_json(addr, "PUT", "/api/cameras/d", t, Some(&body));
     assert_eq!((code, &v["restarted"]), (200, &Value::Bool(false)), "{v}");
     std::thread::sleep(Duration::from_secs(2));
+    // The metrics and readiness follow: d is reported, b and c are not.
+    let (_, metrics) = get(addr, "/metrics");
+    assert!(
+        metrics.contains("camrec_camera_frames_total{camera=\"d\""),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("camera=\"b\"") && !metrics.contains("camera=\"c\""),
+        "{metrics}"
+    );
+    let (code, ready) = get(addr, "/ready");
+    assert_eq!(code, 200, "{ready}");
     // Camera a never noticed: one session, one segment, every frame the
     // simulator sent is in it.
     let (_, a) = request_json(addr, "GET", "/api/cameras/a", None, None);

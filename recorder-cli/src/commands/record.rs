@@ -236,6 +236,7 @@ pub async fn record(
         },
         pruner.clone(),
     );
+    control.watch(observed.cameras.clone());
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
             let api = crate::api::router(std::sync::Arc::new(crate::api::Api {
@@ -310,6 +311,7 @@ pub async fn record(
     }
     let snapshots: Vec<CameraSnapshot> = observed
         .cameras
+        .list()
         .iter()
         .map(|c| c.status.snapshot())
         .collect();
