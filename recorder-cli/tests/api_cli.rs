@@ -554,3 +554,55 @@ fn webhook_receives_segments_and_clips_with_retries() {
     let n = h.requests.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(n, h.bodies.lock().unwrap().len() + 1);
 }
+
+/// `config check` shows the API and clip settings with their origins, the
+/// token redacted; bad values are named with file:line.
+#[test]
+fn config_check_shows_api_and_clip_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        dir.path(),
+        "good.toml",
+        "[api]\nallow_localhost_without_token = true\n\n[clips]\npre_roll_seconds = 20\nkey_template = \"events/{camera}/{YYYYMMDD}/{HHMMSS}_{label}.mp4\"\n\n[[cameras]]\nid = \"cam\"\nurl = \"rtsp://192.0.2.1/s\"\n",
+    );
+    let (code, out, err) = run(camrec()
+        .args(["config", "check", "-c"])
+        .arg(&good)
+        .env("CAMREC_API_TOKEN", TOKEN));
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{out}");
+    let line = |k: &str| {
+        out.lines()
+            .find(|l| l.starts_with(k))
+            .unwrap_or_else(|| panic!("{k} in {out}"))
+            .to_owned()
+    };
+    assert!(
+        line("token ").contains("\"***\"") && line("token ").contains("CAMREC_API_TOKEN"),
+        "{out}"
+    );
+    assert!(
+        line("allow_localhost_without_token").contains("good.toml:2"),
+        "{out}"
+    );
+    assert!(
+        line("pre_roll_seconds").contains("20") && line("pre_roll_seconds").contains("good.toml:5"),
+        "{out}"
+    );
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[clips]\npre_roll_seconds = 61\nkey_template = \"clips/{label}.avi\"\n\n[api]\nwebhook_url = \"ftp://x\"\n\n[[cameras]]\nurl = \"rtsp://192.0.2.1/s\"\n",
+    );
+    let (code, _, err) = run(camrec().args(["config", "check", "-c"]).arg(&bad));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:2:") && err.contains("pre_roll_seconds = 61"),
+        "{err}"
+    );
+    assert!(err.contains("bad.toml:3:") && err.contains(".mp4"), "{err}");
+    assert!(
+        err.contains("bad.toml:6:") && err.contains("http://"),
+        "{err}"
+    );
+}
