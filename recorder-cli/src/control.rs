@@ -269,8 +269,22 @@ impl Control {
         table.insert("cameras".into(), toml::Value::Array(vec![cam]));
         let text = toml::to_string(&table).map_err(|e| bad(e.to_string()))?;
         let path = PathBuf::from("request body");
-        let cfg = config::build(Some(&path), &text, &self.source.env, &self.source.flags)
-            .map_err(ControlError::Invalid)?;
+        // The request's camera is the only one: camera variables
+        // (CAMERA1_RTSP_URL, ...) and URLs on the command line would
+        // otherwise apply to it or replace it.
+        let env: Env = self
+            .source
+            .env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("CAMERA"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let flags = Flags {
+            urls: Vec::new(),
+            camera_ids: Vec::new(),
+            ..self.source.flags.clone()
+        };
+        let cfg = config::build(Some(&path), &text, &env, &flags).map_err(ControlError::Invalid)?;
         let want = match id {
             Some(id) => Some(id.to_owned()),
             None => cfg.cameras.first().map(|c| c.id.v.clone()),

@@ -71,8 +71,15 @@ async fn clip_to_s3_is_an_object_with_metadata() {
     let file = download(&store, &key, dir.path()).await;
     let errors = ffmpeg_errors(&file);
     assert!(errors.is_empty(), "{errors}");
+    let thumb = key.replace(".mp4", ".jpg");
+    assert!(keys.contains(&thumb), "{keys:?}");
+    assert_eq!(
+        info.thumbnail.as_deref(),
+        Some(format!("s3://cams/{thumb}").as_str())
+    );
     recorder.delete_clip(&info.id).await.unwrap();
-    assert!(!list_keys(&store).await.contains(&key));
+    let keys = list_keys(&store).await;
+    assert!(!keys.iter().any(|k| k.contains("/clips/")), "{keys:?}");
     recorder.shutdown(Duration::from_secs(10)).await;
     // The clip's spool file is gone too.
     assert!(!spool

@@ -178,7 +178,13 @@ async fn pre_and_post_roll_start_at_the_exact_frame() {
     let ok = (0..=(hi + n - lo) % n).any(|d| (lo + d) % n == idx);
     println!("first presented frame {idx}; sent {sent_before}..{sent_after} frames at the trigger");
     assert!(ok, "first presented frame {idx}, expected {lo}..={hi}");
-    // The metadata sidecar.
+    // The thumbnail of its first keyframe, and the metadata sidecar.
+    let thumb = PathBuf::from(info.thumbnail.clone().expect("a thumbnail"));
+    assert_eq!(thumb, clip.with_extension("jpg"));
+    assert!(
+        std::fs::read(&thumb).unwrap().starts_with(&[0xff, 0xd8]),
+        "a JPEG"
+    );
     let json = std::fs::read_to_string(clip.with_extension("json")).unwrap();
     assert!(
         json.contains("\"camera\":\"cam\"") && json.contains("\"label\":\"door_bell_\""),
@@ -296,6 +302,7 @@ async fn clips_record_while_continuous_recording_is_paused() {
     let clip = location(&info);
     recorder.delete_clip(&info.id).await.unwrap();
     assert!(!clip.exists() && !clip.with_extension("json").exists());
+    assert!(!clip.with_extension("jpg").exists());
     assert!(recorder.clip_info(&info.id).is_none());
 }
 

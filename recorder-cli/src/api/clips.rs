@@ -81,6 +81,7 @@ pub fn clip_json(c: &ClipInfo) -> Value {
         "start": c.start.map(|w| w.to_rfc3339()),
         "duration_s": c.duration.map(secs),
         "bytes": c.bytes,
+        "thumbnail": c.thumbnail,
     })
 }
 

@@ -188,6 +188,7 @@ impl Recorder {
             start: None,
             duration: None,
             bytes: 0,
+            thumbnail: None,
         };
         let start_ns = now.0.saturating_sub(ns(req.pre));
         let shared = Arc::new(ClipShared {
@@ -304,11 +305,8 @@ impl Recorder {
                 reason: e.to_string(),
             };
             store.delete(&name).await.map_err(fail)?;
-            if store.is_folder() {
-                store
-                    .delete(&writer::sidecar_name(&name))
-                    .await
-                    .map_err(fail)?;
+            for other in writer::companions(&name) {
+                store.delete(&other).await.map_err(fail)?;
             }
         }
         let mut reg = self.registry();

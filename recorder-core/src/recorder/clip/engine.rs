@@ -148,7 +148,17 @@ impl ClipEngine {
             muxer.set_edit_start(Duration::from_nanos(u64::try_from(skip_ns).unwrap_or(0)));
             let start = exact.wall;
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(writer::write_clip(shared.clone(), store.clone(), rx, start));
+            let thumb = writer::Thumb {
+                track: primary.clone(),
+                key: key.clone(),
+            };
+            tokio::spawn(writer::write_clip(
+                shared.clone(),
+                store.clone(),
+                rx,
+                start,
+                thumb,
+            ));
             shared.update(|i| {
                 i.status = ClipStatus::Recording;
                 i.start = Some(start);

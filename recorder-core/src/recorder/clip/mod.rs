@@ -201,6 +201,8 @@ pub struct ClipInfo {
     pub duration: Option<Duration>,
     /// Bytes stored.
     pub bytes: u64,
+    /// Where its thumbnail (the first keyframe) was stored, once it was.
+    pub thumbnail: Option<String>,
 }
 
 /// Why a clip request was refused.

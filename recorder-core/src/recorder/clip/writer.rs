@@ -18,6 +18,12 @@ pub(crate) fn set_end(shared: &ClipShared, why: ClipEnd) {
     e.get_or_insert(why);
 }
 
+/// The clip's first keyframe, for its thumbnail.
+pub(crate) struct Thumb {
+    pub track: crate::mux::TrackSpec,
+    pub key: crate::mux::Frame,
+}
+
 struct Open {
     path: PathBuf,
     name: String,
@@ -30,7 +36,9 @@ pub(crate) async fn write_clip(
     store: SmallObjectStore,
     mut rx: mpsc::UnboundedReceiver<MuxEvent>,
     start: WallTime,
+    thumb: Thumb,
 ) {
+    let mut thumb = Some(thumb);
     let camera = shared.info.borrow().camera.clone();
     let mut open: Option<Open> = None;
     let mut failed = false;
@@ -49,8 +57,9 @@ pub(crate) async fn write_clip(
                 None => Ok(()),
             },
             MuxEvent::SegmentFinished(end) => match open.take() {
+                // The first end is the clip's: the writer returns after it.
                 Some(o) => {
-                    let r = publish(&shared, &store, o, &end, start).await;
+                    let r = publish(&shared, &store, o, &end, start, thumb.take()).await;
                     if r.is_ok() {
                         return;
                     }
@@ -114,6 +123,7 @@ async fn publish(
     o: Open,
     end: &SegmentEnd,
     start: WallTime,
+    thumb: Option<Thumb>,
 ) -> Result<(), String> {
     let Open {
         path,
@@ -180,11 +190,16 @@ async fn publish(
             tracing::warn!(clip = %info.id, error = %e, "clip stored, its metadata sidecar not");
         }
     }
-    *shared.stored.lock().unwrap_or_else(|p| p.into_inner()) = Some((store.clone(), name));
+    *shared.stored.lock().unwrap_or_else(|p| p.into_inner()) = Some((store.clone(), name.clone()));
+    let thumbnail = match thumb {
+        Some(t) => thumbnail(&info.id, &name, store, t).await,
+        None => None,
+    };
     tracing::info!(clip = %info.id, camera = %info.camera, location = %stored.location, duration = ?duration, "clip stored");
     shared.update(|i| {
         i.duration = Some(duration);
         i.bytes = bytes;
+        i.thumbnail = thumbnail;
         i.status = ClipStatus::Completed {
             location: stored.location.clone(),
             ended,
@@ -193,8 +208,57 @@ async fn publish(
     Ok(())
 }
 
+/// A picture of the clip's first keyframe next to it (`NAME.jpg`, or
+/// `NAME.keyframe.mp4` where no decoder is built in); a failure only
+/// warns: the clip is stored.
+async fn thumbnail(id: &str, name: &str, store: &SmallObjectStore, t: Thumb) -> Option<String> {
+    let jpg = format!("{}.jpg", name.strip_suffix(".mp4").unwrap_or(name));
+    let image = tokio::task::spawn_blocking(move || {
+        crate::thumbnail::render_keyframe(&t.track, &t.key, crate::thumbnail::DEFAULT_JPEG_QUALITY)
+    })
+    .await;
+    let image = match image {
+        Ok(Ok(i)) => i,
+        Ok(Err(e)) => {
+            tracing::warn!(clip = %id, error = %e, "no thumbnail for this clip");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(clip = %id, error = %e, "no thumbnail for this clip");
+            return None;
+        }
+    };
+    let object = image.object_name(&jpg);
+    match store
+        .put(
+            &object,
+            image.bytes().to_vec(),
+            image.content_type(),
+            &[("clip-id", id.to_owned())],
+        )
+        .await
+    {
+        Ok(stored) => Some(stored.location),
+        Err(e) => {
+            tracing::warn!(clip = %id, error = %e, "clip stored, its thumbnail not");
+            None
+        }
+    }
+}
+
+/// The objects stored next to a clip `NAME.mp4`: its sidecar and either
+/// form of its thumbnail.
+pub(crate) fn companions(name: &str) -> [String; 3] {
+    let stem = name.strip_suffix(".mp4").unwrap_or(name);
+    [
+        sidecar_name(name),
+        format!("{stem}.jpg"),
+        format!("{stem}{}", crate::thumbnail::KEYFRAME_MP4_SUFFIX),
+    ]
+}
+
 /// `clips/x/y.mp4` → `clips/x/y.json`.
-pub(crate) fn sidecar_name(name: &str) -> String {
+fn sidecar_name(name: &str) -> String {
     let stem = name.strip_suffix(".mp4").unwrap_or(name);
     format!("{stem}.json")
 }
