@@ -336,6 +336,13 @@ async fn bad_clip_requests_are_refused() {
         )
         .unwrap_err();
     assert!(e.to_string().contains("longer than camera"), "{e}");
+    let e = recorder
+        .clip(
+            "cam",
+            ClipRequest::new(Duration::ZERO, Some(Duration::ZERO), "x"),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("both 0"), "{e}");
     recorder.shutdown(Duration::from_secs(10)).await;
 }
 

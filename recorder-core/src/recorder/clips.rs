@@ -131,6 +131,9 @@ impl Recorder {
                 kept: settings.pre_roll,
             });
         }
+        if req.pre.is_zero() && req.post.is_some_and(|p| p.is_zero()) {
+            return Err(ClipError::Empty);
+        }
         let total = req.pre.saturating_add(req.post.unwrap_or(Duration::ZERO));
         if total > settings.max_length {
             return Err(ClipError::TooLong {

@@ -104,12 +104,14 @@ impl ClipEngine {
             self.waiting.push(req);
         }
         if !self.waiting.is_empty() {
-            self.start_waiting();
+            self.start_waiting(f.wall.0);
         }
         self.status.set_pre_roll_bytes(self.ring.bytes() as u64);
     }
 
-    fn start_waiting(&mut self) {
+    /// Starts the clips whose first frame has arrived; `now_ns` is the
+    /// newest frame's wall clock.
+    fn start_waiting(&mut self, now_ns: i64) {
         let Some(tracks) = self.tracks.clone() else {
             return;
         };
@@ -125,7 +127,17 @@ impl ClipEngine {
             };
             let from_ns = trigger.saturating_sub(i64::try_from(pre.as_nanos()).unwrap_or(0));
             let Some((frames, key, exact)) = self.ring.start_for(from_ns) else {
-                self.waiting.push(shared);
+                let expired = {
+                    let mut ctl = shared.ctl();
+                    let expired = now_ns >= ctl.max_end_ns;
+                    ctl.closed |= expired;
+                    expired
+                };
+                if expired {
+                    shared.fail("no frame arrived within the clip's maximum length".to_owned());
+                } else {
+                    self.waiting.push(shared);
+                }
                 continue;
             };
             let Some(store) = self.store.clone() else {

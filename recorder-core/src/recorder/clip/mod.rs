@@ -235,6 +235,9 @@ pub enum ClipError {
         /// The camera's maximum.
         max: Duration,
     },
+    /// `pre` and `post` both zero: nothing to record.
+    #[error("a clip needs a pre-roll or a post-roll: pre and post are both 0")]
+    Empty,
     /// The label makes no valid name with the template.
     #[error("clip name template `{template}` with label `{label}`: {reason}")]
     BadName {
