@@ -777,6 +777,30 @@ impl Collector for CameraCollector {
         }
         {
             let mut m = enc.encode_descriptor(
+                "camrec_camera_pre_roll_bytes",
+                "Bytes held in the camera's clip pre-roll ring",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, _) in &snaps {
+                let g = ConstGauge::new(i64::try_from(s.pre_roll_bytes).unwrap_or(i64::MAX));
+                g.encode(m.encode_family(&[("camera", s.id.as_str())])?)?;
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
+                "camrec_camera_recording_paused",
+                "1 while the camera's continuous recording is paused (clips still record)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, _) in &snaps {
+                let g = ConstGauge::new(i64::from(s.paused));
+                g.encode(m.encode_family(&[("camera", s.id.as_str())])?)?;
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
                 "camrec_camera_ready",
                 "1 when the camera passes the /ready rule",
                 None,

@@ -415,6 +415,11 @@ fn cameras_added_removed_and_reloaded_leave_the_others_recording() {
     );
     let (code, ready) = get(addr, "/ready");
     assert_eq!(code, 200, "{ready}");
+    let ring = metric(&metrics, "camrec_camera_pre_roll_bytes{camera=\"a\"}").unwrap();
+    assert!(
+        ring > 10_000.0,
+        "a's pre-roll ring holds its last seconds: {ring}"
+    );
     // Camera a never noticed: one session, one segment, every frame the
     // simulator sent is in it.
     let (_, a) = request_json(addr, "GET", "/api/cameras/a", None, None);
