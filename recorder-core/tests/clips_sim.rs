@@ -409,3 +409,54 @@ async fn a_hundred_parallel_requests_on_ten_cameras_all_complete() {
     recorder.shutdown(Duration::from_secs(10)).await;
     drop(recs);
 }
+
+/// The same pre/post clip from a third-party server: GStreamer's RTSP
+/// server serving an ffmpeg-made file (H.264 with a 1 s GOP + AAC).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clip_from_gstreamer_decodes_and_lasts_pre_plus_post() {
+    gst_clip(&[]).await;
+}
+
+/// With B-frames (decode times run ahead of presentation): the edit list
+/// still starts presentation at the exact frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clip_with_bframes_from_gstreamer_lasts_pre_plus_post() {
+    gst_clip(&["-bf", "2"]).await;
+}
+
+async fn gst_clip(encoder: &[&str]) {
+    assert!(
+        have_ffmpeg(),
+        "ffmpeg/ffprobe are required (apt-get install ffmpeg)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("src.mp4");
+    make_clip(&file, 40, "640x360", 16000, encoder);
+    let Some(server) = GstServer::start(&file) else {
+        return;
+    };
+    let recorder = Recorder::new();
+    let _rec = add(
+        &recorder,
+        camera("gst", &server.url(), Duration::from_secs(60)),
+    );
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let h = recorder
+        .clip(
+            "gst",
+            ClipRequest::new(Duration::from_secs(5), Some(Duration::from_secs(5)), "gst"),
+        )
+        .unwrap();
+    let info = wait(&h).await;
+    let clip = location(&info);
+    let errors = ffmpeg_errors(&clip);
+    assert!(errors.is_empty(), "{errors}");
+    let len = presented(&clip);
+    println!("gst clip {encoder:?} presents {len} s");
+    // Time 0 is a frame, not between frames.
+    let first = video_pts(&clip).into_iter().find(|p| *p >= -1e-6).unwrap();
+    assert!(first.abs() < 1e-3, "first presented frame at {first}");
+    assert!((len - 10.0).abs() <= FRAME + 1e-6, "presented {len} s");
+    assert!(decoded_frames(&clip, "a") > 0, "audio is in the clip");
+    recorder.shutdown(Duration::from_secs(10)).await;
+}
