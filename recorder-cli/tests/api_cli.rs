@@ -402,6 +402,21 @@ fn cameras_added_removed_and_reloaded_leave_the_others_recording() {
     assert_eq!((code, &v["restarted"]), (200, &Value::Bool(true)), "{v}");
     let (code, v) = request_json(addr, "PUT", "/api/cameras/d", t, Some(&body));
     assert_eq!((code, &v["restarted"]), (200, &Value::Bool(false)), "{v}");
+    // A reload with d changed in the file restarts d only.
+    std::fs::write(
+        &file,
+        camera_toml("a", &sim.url("/a"))
+            + &camera_toml("d", &sim.url("/d"))
+            + "fragment_seconds = 3\n",
+    )
+    .unwrap();
+    let (code, report) = request_json(addr, "POST", "/api/reload", t, None);
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["changed"], serde_json::json!(["d"]), "{report}");
+    assert_eq!(report["unchanged"], serde_json::json!(["a"]), "{report}");
+    assert_eq!(report["added"], serde_json::json!([]), "{report}");
+    assert_eq!(report["removed"], serde_json::json!([]), "{report}");
+    wait_recording(addr, "d");
     std::thread::sleep(Duration::from_secs(2));
     // The metrics and readiness follow: d is reported, b and c are not.
     let (_, metrics) = get(addr, "/metrics");
