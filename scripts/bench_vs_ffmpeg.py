@@ -152,8 +152,16 @@ def camrec_video_frames(log_path):
     return frames
 
 
-def run_camrec(camrec, url, n, secs, out):
+def run_camrec(camrec, url, n, secs, out, pre_roll=None, thumbnails=True):
     args = [camrec, "--log-format", "json", "record", "--out", out, "--segment", "15m", "--duration", f"{secs}s"]
+    if pre_roll is not None:
+        # The clip pre-roll ring (default 10 s per camera) through a config file.
+        conf = os.path.join(out, "camrec.toml")
+        with open(conf, "w") as f:
+            f.write(f"[clips]\npre_roll_seconds = {pre_roll}\n")
+        args += ["--config", conf]
+    if not thumbnails:
+        args += ["--no-thumbnails"]
     for i in range(n):
         args += [url]
     for i in range(n):
@@ -195,6 +203,9 @@ def main():
     ap.add_argument("--cameras", default="1,10,100")
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--only", choices=["camrec", "ffmpeg"], help="run one recorder (capacity runs)")
+    ap.add_argument("--pre-roll", type=float, default=None,
+                    help="camrec's clip pre-roll ring in seconds (default: camrec's own, 10 s; 0 turns it off)")
+    ap.add_argument("--no-thumbnails", action="store_true", help="camrec without thumbnails")
     ap.add_argument("--camrec", default=CAMREC, help="camrec binary to measure (default: %(default)s)")
     ap.add_argument("--clip-only", action="store_true",
                     help="make the stream's clip if missing, print its path and exit")
@@ -219,7 +230,7 @@ def main():
                 out = tempfile.mkdtemp(prefix=f"bench-{name}-{n}-")
                 url = server.fresh()
                 if name == "camrec":
-                    cpu, rss, csw = run_camrec(a.camrec, url, n, a.seconds, out)
+                    cpu, rss, csw = run_camrec(a.camrec, url, n, a.seconds, out, a.pre_roll, not a.no_thumbnails)
                 else:
                     cpu, rss, csw = run_ffmpeg(url, n, a.seconds, out)
                 per_hour = cpu / n / a.seconds * 3600

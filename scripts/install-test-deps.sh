@@ -26,6 +26,15 @@ if [ -n "$need_apt" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need_apt
 fi
 
+# schemathesis (PyPI) for the control API's fuzz test
+# (recorder-cli/tests/api_schemathesis.rs), in its own venv.
+ST_VENV="${CAMREC_TOOLS:-$HOME/.cache/camrec-tools}/schemathesis"
+if [ ! -x "$ST_VENV/bin/st" ]; then
+  echo "installing: schemathesis (PyPI) into $ST_VENV"
+  python3 -m venv "$ST_VENV"
+  "$ST_VENV/bin/pip" install -q schemathesis
+fi
+
 # Real S3 servers for the S3 sink's tests: moto 5.1.22 (in a venv) and
 # Garage (cargo install, several minutes on 2 cores; cached under
 # ~/.cache/camrec-s3 afterwards).

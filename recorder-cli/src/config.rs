@@ -29,6 +29,7 @@ use recorder_core::sink::ObjectNameTemplate;
 use recorder_core::source::CameraUrl;
 
 mod cameras;
+pub mod control;
 mod env;
 mod file;
 pub mod lifecycle;
@@ -75,6 +76,8 @@ pub struct Config {
     pub retention: Retention,
     /// Thumbnails (`[thumbnails]`).
     pub thumbnails: Thumbnails,
+    /// The control API and event clips (`[api]`, `[clips]`).
+    pub control: control::Control,
 }
 
 impl Config {
@@ -191,6 +194,7 @@ fn build_inner(
     let key_template = settings::key_template(&globals.template, &mut errors);
     let retention = retention::build(&file, &cx, flags, &mut errors);
     let thumbnails = thumbnails::build(&file, &cx, flags, &mut errors);
+    let control = control::build(&file, &cx, env, &mut errors);
     let cameras = cameras::build(&file, &cx, env, flags, &globals, &retention, &mut errors);
     if require_cameras && cameras.iter().all(|c| !c.enabled.v) && errors.is_empty() {
         let at = match path {
@@ -221,6 +225,7 @@ fn build_inner(
             metrics_legacy_names: metrics.legacy_names,
             retention,
             thumbnails,
+            control,
         };
         // On S3, retention becomes the bucket's lifecycle rules: what has
         // no rule form, or a plan S3 would not follow, is an error here.

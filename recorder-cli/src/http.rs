@@ -57,6 +57,10 @@ const ACCEPT_BACKLOG: u32 = 1024;
 /// Over the cap, warn at most this often.
 const REFUSED_WARN_EVERY: Duration = Duration::from_secs(60);
 
+/// The address a request came from (a request extension).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
 struct State {
     observed: Arc<Observed>,
     registry: Registry,
@@ -131,7 +135,7 @@ pub async fn serve(
                 a = listener.accept() => a,
                 _ = stop.changed() => break,
             };
-            let (stream, _) = match accepted {
+            let (stream, peer) = match accepted {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics server: accept failed");
@@ -156,7 +160,8 @@ pub async fn serve(
                 continue;
             };
             shedding = false;
-            let svc = TowerToHyperService::new(app.clone());
+            // The peer address, for the API's loopback rule.
+            let svc = TowerToHyperService::new(app.clone().layer(axum::Extension(PeerAddr(peer))));
             let mut conn_stop = stop.clone();
             tokio::spawn(async move {
                 let _permit = permit;

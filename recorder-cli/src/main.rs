@@ -3,8 +3,10 @@
 //! Exit codes: 0 success; 1 a runtime failure (see the message); 2 a usage
 //! or configuration error; 130 stopped by a second signal.
 
+mod api;
 mod args;
 mod commands;
+mod control;
 use recorder_cli::config;
 mod duration_arg;
 mod http;
@@ -12,6 +14,7 @@ mod logging;
 mod metrics;
 mod signals;
 mod status_view;
+mod webhook;
 
 use std::io::IsTerminal;
 

@@ -279,11 +279,40 @@ pub struct WatchedCamera {
     pub name: Option<String>,
 }
 
+/// The cameras being recorded; changed at run time by the control API and
+/// configuration reloads. Cheap to clone (shared).
+#[derive(Clone, Debug, Default)]
+pub struct WatchedCameras(Arc<std::sync::RwLock<Vec<WatchedCamera>>>);
+
+impl WatchedCameras {
+    /// The cameras now, in order.
+    pub fn list(&self) -> Vec<WatchedCamera> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Adds or replaces the camera with `c`'s id.
+    pub fn put(&self, c: WatchedCamera) {
+        let mut v = self.0.write().unwrap_or_else(|p| p.into_inner());
+        match v.iter_mut().find(|w| w.status.id() == c.status.id()) {
+            Some(w) => *w = c,
+            None => v.push(c),
+        }
+    }
+
+    /// Forgets a camera (it was removed).
+    pub fn remove(&self, id: &str) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|w| w.status.id() != id);
+    }
+}
+
 /// Everything `/metrics` and `/ready` read.
 #[derive(Clone, Debug)]
 pub struct Observed {
     /// Enabled cameras.
-    pub cameras: Vec<WatchedCamera>,
+    pub cameras: WatchedCameras,
     /// Ids of disabled cameras (reported, never started).
     pub disabled: Vec<String>,
     /// The storage to check for readiness.
@@ -534,6 +563,7 @@ impl Observed {
         };
         let cameras: Vec<CameraReadiness> = self
             .cameras
+            .list()
             .iter()
             .map(|c| camera_readiness(&c.status.snapshot()))
             .collect();
@@ -576,6 +606,7 @@ impl Collector for CameraCollector {
         let snaps: Vec<(CameraSnapshot, Option<String>)> = self
             .0
             .cameras
+            .list()
             .iter()
             .map(|c| (c.status.snapshot(), c.name.clone()))
             .collect();
@@ -749,6 +780,30 @@ impl Collector for CameraCollector {
         }
         {
             let mut m = enc.encode_descriptor(
+                "camrec_camera_pre_roll_bytes",
+                "Bytes held in the camera's clip pre-roll ring",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, _) in &snaps {
+                let g = ConstGauge::new(i64::try_from(s.pre_roll_bytes).unwrap_or(i64::MAX));
+                g.encode(m.encode_family(&[("camera", s.id.as_str())])?)?;
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
+                "camrec_camera_recording_paused",
+                "1 while the camera's continuous recording is paused (clips still record)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, _) in &snaps {
+                let g = ConstGauge::new(i64::from(s.paused));
+                g.encode(m.encode_family(&[("camera", s.id.as_str())])?)?;
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
                 "camrec_camera_ready",
                 "1 when the camera passes the /ready rule",
                 None,
@@ -794,8 +849,13 @@ struct LegacyCollector(Arc<Observed>);
 
 impl Collector for LegacyCollector {
     fn encode(&self, enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snaps: Vec<CameraSnapshot> =
-            self.0.cameras.iter().map(|c| c.status.snapshot()).collect();
+        let snaps: Vec<CameraSnapshot> = self
+            .0
+            .cameras
+            .list()
+            .iter()
+            .map(|c| c.status.snapshot())
+            .collect();
         let s3 = match &self.0.store {
             StoreCheck::S3(w) => Some(w.cameras()),
             StoreCheck::LocalDir(_) | StoreCheck::ReadOnly => None,
@@ -972,7 +1032,7 @@ pub fn observed_with_retention(
     retention: Option<Pruner>,
 ) -> Arc<Observed> {
     Arc::new(Observed {
-        cameras,
+        cameras: WatchedCameras(Arc::new(std::sync::RwLock::new(cameras))),
         disabled,
         store,
         options,

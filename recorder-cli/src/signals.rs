@@ -1,5 +1,6 @@
 //! SIGINT/SIGTERM: the first asks for a graceful stop, a second exits at
-//! once (crash recovery handles the rest on the next start).
+//! once (crash recovery handles the rest on the next start). SIGHUP reads
+//! the configuration file again ([`on_hangup`]).
 
 use tokio::sync::watch;
 
@@ -39,5 +40,34 @@ async fn wait_one() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Reloads the configuration on every SIGHUP (Unix; `None` elsewhere or if
+/// the handler cannot be installed).
+pub fn on_hangup(
+    control: std::sync::Arc<crate::control::Control>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with POST /api/reload");
+                return None;
+            }
+        };
+        Some(tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reading the configuration again");
+                control.reload_and_log().await;
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = control;
+        None
     }
 }

@@ -196,7 +196,7 @@ fn check_served(addr: SocketAddr, stored: &dyn Fn(&serde_json::Value) -> u64) ->
 
     // The whole window: one playlist over every segment and the gap.
     let path = format!("/api/cameras/{CAMERA}/hls.m3u8?{window}");
-    let (code, head, body) = request(addr, &path, "");
+    let (code, head, body) = get_with_headers(addr, &path, "");
     assert_eq!(code, 200);
     assert!(
         head.contains("content-type: application/vnd.apple.mpegurl"),
@@ -243,21 +243,21 @@ fn folder_playback_playlists_ranges_and_errors() {
         "{url}"
     );
     let bytes = std::fs::read(file_of(seg)).unwrap();
-    let (code, head, body) = request(addr, url, "");
+    let (code, head, body) = get_with_headers(addr, url, "");
     assert_eq!(code, 200);
     assert!(head.contains("accept-ranges: bytes"), "{head}");
     assert_eq!(body, bytes);
-    let (code, head, body) = request(addr, url, "Range: bytes=100-1123\r\n");
+    let (code, head, body) = get_with_headers(addr, url, "Range: bytes=100-1123\r\n");
     assert_eq!(code, 206);
     assert!(
         head.contains(&format!("content-range: bytes 100-1123/{}", bytes.len())),
         "{head}"
     );
     assert_eq!(body, bytes[100..1124]);
-    let (code, _, body) = request(addr, url, "Range: bytes=-10\r\n");
+    let (code, _, body) = get_with_headers(addr, url, "Range: bytes=-10\r\n");
     assert_eq!(code, 206);
     assert_eq!(body, bytes[bytes.len() - 10..]);
-    let (code, head, body) = request(addr, url, &format!("Range: bytes={}-\r\n", bytes.len()));
+    let (code, head, body) = get_with_headers(addr, url, &format!("Range: bytes={}-\r\n", bytes.len()));
     assert_eq!(code, 416);
     assert!(
         head.contains(&format!("content-range: bytes */{}", bytes.len())),
@@ -350,7 +350,7 @@ fn folder_playback_playlists_ranges_and_errors() {
     let (code, page) = get(addr, "/");
     assert_eq!(code, 200);
     assert!(page.contains("hls.min.js"));
-    let (code, head, js) = request(addr, "/hls.min.js", "");
+    let (code, head, js) = get_with_headers(addr, "/hls.min.js", "");
     assert_eq!(code, 200);
     assert!(head.contains("text/javascript"));
     assert!(js.len() > 100_000);
@@ -398,7 +398,7 @@ fn bucket_playback_through_presigned_urls() {
     );
     // The bytes route redirects to the bucket.
     let name = seg["name"].as_str().unwrap();
-    let (code, head, _) = request(addr, &format!("/api/cameras/{CAMERA}/files/{name}"), "");
+    let (code, head, _) = get_with_headers(addr, &format!("/api/cameras/{CAMERA}/files/{name}"), "");
     assert_eq!(code, 307);
     assert!(
         head.contains(&format!("location: {endpoint}").to_ascii_lowercase()),
@@ -418,10 +418,10 @@ fn bucket_playback_through_presigned_urls() {
     });
     let seg = &rec["segments"][0];
     let path = seg["url"].as_str().unwrap();
-    let (code, _, whole) = request(addr, path, "");
+    let (code, _, whole) = get_with_headers(addr, path, "");
     assert_eq!(code, 200);
     assert_eq!(whole.len() as u64, seg["bytes"].as_u64().unwrap());
-    let (code, head, part) = request(addr, path, "Range: bytes=100-1123\r\n");
+    let (code, head, part) = get_with_headers(addr, path, "Range: bytes=100-1123\r\n");
     assert_eq!(code, 206);
     assert!(
         head.contains(&format!("content-range: bytes 100-1123/{}", whole.len())),
@@ -679,7 +679,7 @@ fn check_exports(addr: SocketAddr, folder: &str, rec: &serde_json::Value) {
     let tmp = tempfile::tempdir().unwrap();
     for (what, start, end) in &cases {
         let path = format!("/api/cameras/{CAMERA}/export.mp4?start={start}&end={end}");
-        let (code, head, body) = request(addr, &path, "");
+        let (code, head, body) = get_with_headers(addr, &path, "");
         assert_eq!(code, 200, "{what}: {}", String::from_utf8_lossy(&body));
         assert!(head.contains("content-type: video/mp4"), "{head}");
         assert!(

@@ -48,7 +48,8 @@ pub mod time;
 
 pub use mux::{CodecConfig, EndReason, Frame, MuxEvent, Muxer, MuxerConfig, TrackSpec, WallTime};
 pub use recorder::{
-    CameraConfig, CameraSnapshot, CameraState, CameraStatus, ErrorKind, NotStoringReason, Recorder,
+    CameraConfig, CameraSnapshot, CameraState, CameraStatus, ClipEnd, ClipError, ClipHandle,
+    ClipInfo, ClipRequest, ClipSettings, ClipStatus, ErrorKind, NotStoringReason, Recorder,
     RecorderError, RecorderEvent, SegmentRecord,
 };
 pub use sink::{

@@ -259,3 +259,68 @@ fn g711_audio_is_stored_so_ffmpeg_decodes_it() {
         assert!((dur - 6.0).abs() < 0.1, "{codec_name} audio lasts {dur} s");
     }
 }
+
+/// An edit list makes players start between keyframes: the frames before
+/// the edit are stored (they are needed to decode the first presented
+/// one) and sit before presentation time zero. ffmpeg applies a fragmented
+/// file's edit as a time offset: those frames get negative timestamps, and
+/// time 0 is the frame the edit names.
+#[test]
+fn edit_start_presents_from_the_exact_frame() {
+    if !have_ffmpeg() {
+        panic!("ffmpeg/ffprobe are required (apt-get install ffmpeg)");
+    }
+    let (specs, frames) = load_fixture(&fixture("h264_aac.mp4"));
+    let mut mux = Muxer::new(specs, MuxerConfig::default()).unwrap();
+    // 13 frames (0.52 s at 25 fps) after the first keyframe.
+    mux.set_edit_start(Duration::from_millis(520));
+    let mut events = Vec::new();
+    for f in frames {
+        mux.push(f, &mut events).unwrap();
+    }
+    mux.finish(EndReason::Finished, &mut events);
+    let segments = assemble(events);
+    assert_eq!(segments.len(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    std::fs::write(&clip, &segments[0].bytes).unwrap();
+    let errors = ffmpeg_errors(&clip);
+    assert!(errors.is_empty(), "{errors}");
+    let parsed = parse_segment(&segments[0].bytes);
+    // Presented: 6 s of video less 0.52 s (audio runs 16 ms longer).
+    assert!(
+        (5480..=5500).contains(&parsed.mvhd_duration_ms),
+        "presented duration {}",
+        parsed.mvhd_duration_ms
+    );
+    let pts: Vec<f64> = ffprobe_values(
+        &clip,
+        &["-select_streams", "v:0", "-show_entries", "frame=pts_time"],
+    )
+    .into_iter()
+    .map(|(_, v)| v.parse().unwrap())
+    .collect();
+    assert_eq!(pts.len(), 150);
+    let zero = pts.iter().position(|p| *p >= -0.001).unwrap();
+    assert_eq!(zero, 13, "{pts:?}");
+    assert!(pts[zero].abs() < 0.001, "{}", pts[zero]);
+    // The picture at time 0 is the source's frame 13.
+    let md5 = |p: &std::path::Path| -> Vec<String> {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(p)
+            .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.rsplit(',').next().unwrap().trim().to_owned())
+            .collect()
+    };
+    let ours = md5(&clip);
+    let theirs = md5(&fixture("h264_aac.mp4"));
+    assert_eq!(ours.len(), 150);
+    assert_eq!(ours[zero], theirs[13]);
+    assert_ne!(theirs[12], theirs[13], "the fixture's frames differ");
+}

@@ -29,24 +29,6 @@ fn ready() -> bool {
     true
 }
 
-async fn head_meta(
-    store: &S3Store,
-    key: &str,
-) -> (Option<String>, std::collections::HashMap<String, String>) {
-    let h = store
-        .client()
-        .head_object()
-        .bucket(&store.config().bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    (
-        h.content_type().map(str::to_owned),
-        h.metadata().cloned().unwrap_or_default(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_segment_plays_with_patched_duration_and_metadata() {
     let Some(moto) = moto() else { return };

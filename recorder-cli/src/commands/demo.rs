@@ -32,7 +32,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     };
     let cfg = config::build(None, "", &config::Env::new(), &flags)?;
     let before = list_mp4(&a.rec.out.join("demo"));
-    let snaps = record(&cfg, Some(a.rec.duration), None).await?;
+    let snaps = record(&cfg, Some(a.rec.duration), None, None).await?;
     sim.shutdown();
     let written: Vec<PathBuf> = list_mp4(&a.rec.out.join("demo"))
         .into_iter()

@@ -10,9 +10,7 @@ use recorder_core::archive::Archive;
 use recorder_core::mux::MuxerConfig;
 use recorder_core::recorder::{CameraConfig, CameraSnapshot, Recorder, RecorderEvent};
 use recorder_core::sink::s3::{S3Config, S3Error, S3Store};
-use recorder_core::sink::{
-    repair_dir, sanitize_camera_id, FolderLock, LocalSink, LocalSinkOptions,
-};
+use recorder_core::sink::{repair_dir, sanitize_camera_id, FolderLock};
 use recorder_core::source::{BackoffConfig, SourceConfig};
 
 use recorder_core::retention::{Pruner, DEFAULT_PRUNE_EVERY};
@@ -58,7 +56,12 @@ pub fn load(a: &ConfigArgs) -> Result<Config, config::ConfigErrors> {
 
 pub async fn run(a: RecordArgs, tail: Option<LogTail>) -> anyhow::Result<()> {
     let cfg = load(&a.cfg)?;
-    let snapshots = record(&cfg, a.duration, tail).await?;
+    let source = crate::control::Source {
+        path: a.cfg.config.clone(),
+        env: config::process_env(),
+        flags: flags(&a.cfg),
+    };
+    let snapshots = record(&cfg, a.duration, tail, Some(source)).await?;
     print_summary(&snapshots);
     // A timed run is a test of the setup (CI, a first try): one camera
     // that stored nothing makes it fail, with the camera's own reason.
@@ -119,14 +122,6 @@ pub fn camera_config(c: &Camera) -> CameraConfig {
         .with_backoff(BackoffConfig::default())
 }
 
-/// Adds the configured thumbnails to a camera's settings.
-fn with_thumbnails(c: CameraConfig, cfg: &Config) -> CameraConfig {
-    match cfg.thumbnails.library_config() {
-        Some(t) => c.with_thumbnails(t),
-        None => c,
-    }
-}
-
 /// Records every enabled camera until a signal or `duration`, serving
 /// metrics and showing the status view meanwhile; then closes every open
 /// segment (graceful shutdown with a deadline).
@@ -134,6 +129,7 @@ pub async fn record(
     cfg: &Config,
     duration: Option<Duration>,
     tail: Option<LogTail>,
+    source: Option<crate::control::Source>,
 ) -> anyhow::Result<Vec<CameraSnapshot>> {
     let mut stop = crate::signals::install();
     // The only place that decides between storage kinds.
@@ -171,9 +167,31 @@ pub async fn record(
     let retention_task = pruner
         .clone()
         .map(|p| tokio::spawn(p.run(recorder.subscribe(), retention_stop, DEFAULT_PRUNE_EVERY)));
+    if let Some(url) = &cfg.control.webhook_url.v {
+        match url::Url::parse(url) {
+            Ok(u) => {
+                crate::webhook::start(u, recorder.subscribe());
+                tracing::info!(url = %config::scrub_userinfo(url), "posting stored segments and clips to the webhook");
+            }
+            Err(e) => tracing::warn!(error = %e, "webhook URL not usable; no webhook"),
+        }
+    }
     let (logs_stop_tx, logs_stop) = tokio::sync::watch::channel(false);
     let expected: Vec<Camera> = cfg.enabled_cameras().cloned().collect();
     let logs = tokio::spawn(log_events(recorder.subscribe(), expected, logs_stop));
+    let store = match &output {
+        Output::Local(dir) => crate::control::Store::Local {
+            dir: dir.clone(),
+            sync_fragments: cfg.storage.sync_fragments.v,
+        },
+        Output::S3(s3) => crate::control::Store::S3(s3.store.clone()),
+    };
+    let source = source.unwrap_or_else(|| crate::control::Source {
+        path: cfg.file.clone(),
+        env: config::process_env(),
+        flags: config::Flags::default(),
+    });
+    let control = crate::control::Control::new(recorder.clone(), store, source, cfg.clone());
     let mut watched = Vec::new();
     let mut disabled = Vec::new();
     for cam in &cfg.cameras {
@@ -182,24 +200,7 @@ pub async fn record(
             disabled.push(cam.id.v.clone());
             continue;
         }
-        let status = match &output {
-            Output::Local(dir) => {
-                let sink = LocalSink::new(dir, cfg.key_template.v.clone())
-                    .with_context(|| format!("output folder {}", dir.display()))?
-                    .with_options(LocalSinkOptions {
-                        sync_each_fragment: cfg.storage.sync_fragments.v,
-                    });
-                tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %dir.display(), "starting camera");
-                recorder.add_camera(with_thumbnails(camera_config(cam), cfg), sink)?
-            }
-            Output::S3(s3) => {
-                tracing::info!(camera = %cam.id.v, url = %cam.url.v, out = %s3.location, "starting camera");
-                recorder.add_camera(
-                    with_thumbnails(camera_config(cam), cfg),
-                    s3.store.sink(&cam.id.v),
-                )?
-            }
-        };
+        let status = control.start(cam).await?;
         watched.push(WatchedCamera {
             status,
             name: cam.name.v.clone(),
@@ -237,12 +238,30 @@ pub async fn record(
         },
         pruner.clone(),
     );
+    control.watch(observed.cameras.clone());
     let server = match cfg.metrics_listen.v {
         Some(addr) => {
-            let s = crate::http::serve(addr, observed.clone(), playback_routes(cfg, &output).await)
+            let playback = playback_state(cfg, &output).await;
+            let api = crate::api::router(std::sync::Arc::new(crate::api::Api {
+                control: control.clone(),
+                token: cfg.control.token.v.clone(),
+                allow_localhost_without_token: cfg.control.allow_localhost_without_token.v,
+                playback: Some(playback.clone()),
+            }));
+            // `GET /api/cameras` is the API's (live state with the recorded
+            // span merged in); every other playback route is served as is.
+            let routes = api.merge(playback::routes(playback));
+            let s = crate::http::serve(addr, observed.clone(), routes)
                 .await
                 .context("serving /metrics (set another address with --metrics-listen or METRICS_PORT, or --no-metrics)")?;
-            tracing::info!(listen = %s.addr, "serving /metrics, /health and /ready, and the recordings at /");
+            let api_state = if cfg.control.token.v.is_some() {
+                "token required for changes"
+            } else if cfg.control.allow_localhost_without_token.v {
+                "changes allowed from this host without a token"
+            } else {
+                "read-only: no token configured"
+            };
+            tracing::info!(listen = %s.addr, api = api_state, "serving /metrics, /health, /ready, /api and the recordings at /");
             Some(s)
         }
         None => None,
@@ -267,6 +286,7 @@ pub async fn record(
         ))
     });
 
+    let hup = crate::signals::on_hangup(control.clone());
     match duration {
         Some(d) => {
             tokio::select! {
@@ -277,6 +297,9 @@ pub async fn record(
         None => {
             let _ = stop.wait_for(|s| *s).await;
         }
+    }
+    if let Some(h) = hup {
+        h.abort();
     }
     let all_closed = recorder.shutdown(SHUTDOWN_DEADLINE).await;
     let _ = logs_stop_tx.send(true);
@@ -297,6 +320,7 @@ pub async fn record(
     }
     let snapshots: Vec<CameraSnapshot> = observed
         .cameras
+        .list()
         .iter()
         .map(|c| c.status.snapshot())
         .collect();
@@ -318,16 +342,13 @@ pub async fn record(
 
 /// The playback routes and page (docs/playback.md) over what this
 /// process records: finished segments, read like `camrec serve` reads them.
-async fn playback_routes(cfg: &Config, output: &Output) -> axum::Router {
+async fn playback_state(cfg: &Config, output: &Output) -> std::sync::Arc<Playback> {
     let template = cfg.key_template.v.clone();
     let archive = match output {
         Output::Local(dir) => Archive::local(dir.clone(), template),
         Output::S3(_) => Archive::s3(s3_config(cfg)).await,
     };
-    playback::router(Playback::new(
-        std::sync::Arc::new(archive),
-        playback::Settings::default(),
-    ))
+    Playback::new(std::sync::Arc::new(archive), playback::Settings::default())
 }
 
 /// The recorder's events as log lines (the library reports; the binary

@@ -24,6 +24,24 @@ pub(super) struct FileConfig {
     pub metrics: Option<FileMetrics>,
     pub retention: Option<FileRetention>,
     pub thumbnails: Option<FileThumbnails>,
+    pub api: Option<FileApi>,
+    pub clips: Option<FileClips>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileApi {
+    pub token: Option<Spanned<String>>,
+    pub allow_localhost_without_token: Option<Spanned<bool>>,
+    pub webhook_url: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileClips {
+    pub pre_roll_seconds: Option<Spanned<f64>>,
+    pub max_length_minutes: Option<Spanned<f64>>,
+    pub key_template: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug)]

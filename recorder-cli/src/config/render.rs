@@ -199,6 +199,45 @@ impl Config {
             &t.key_template.at,
         );
         lines.push(String::new());
+        lines.push("[api]".into());
+        let c = &self.control;
+        kv(&mut lines, "token", secret(&c.token.v), &c.token.at);
+        kv(
+            &mut lines,
+            "allow_localhost_without_token",
+            c.allow_localhost_without_token.v.to_string(),
+            &c.allow_localhost_without_token.at,
+        );
+        kv(
+            &mut lines,
+            "webhook_url",
+            c.webhook_url
+                .v
+                .as_deref()
+                .map_or("(not set)".into(), |u| q(&scrub_userinfo(u))),
+            &c.webhook_url.at,
+        );
+        lines.push(String::new());
+        lines.push("[clips]".into());
+        kv(
+            &mut lines,
+            "pre_roll_seconds",
+            format!("{}", c.pre_roll.v.as_secs_f64()),
+            &c.pre_roll.at,
+        );
+        kv(
+            &mut lines,
+            "max_length_minutes",
+            format!("{}", c.clip_max_length.v.as_secs_f64() / 60.0),
+            &c.clip_max_length.at,
+        );
+        kv(
+            &mut lines,
+            "key_template",
+            q(&c.clip_template.v),
+            &c.clip_template.at,
+        );
+        lines.push(String::new());
         lines.push("[retention]".into());
         let r = &self.retention;
         let age =

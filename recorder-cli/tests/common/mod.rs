@@ -162,13 +162,13 @@ impl Drop for Running {
 
 /// A minimal HTTP GET: (status, body).
 pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let (code, _, body) = request(addr, path, "");
+    let (code, _, body) = get_with_headers(addr, path, "");
     (code, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A GET with extra header lines (each ending in CRLF): (status, the
 /// response head lowercased, body bytes).
-pub fn request(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+pub fn get_with_headers(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
@@ -401,4 +401,57 @@ impl Garage {
             .env("S3_SPOOL_DIR", spool);
         c
     }
+
+/// A minimal HTTP request with an optional bearer token and JSON body:
+/// (status, body).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    head.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    ));
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code: u16 = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad response: {resp}"));
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// [`request`] whose body must be JSON.
+pub fn request_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let (code, text) = request(addr, method, path, token, body);
+    let v = if text.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"))
+    };
+    (code, v)
 }

@@ -43,6 +43,10 @@ fourccs! {
     TRAK = b"trak";
     /// Track header: id, dimensions.
     TKHD = b"tkhd";
+    /// Edit container.
+    EDTS = b"edts";
+    /// Edit list: where presentation starts in the media.
+    ELST = b"elst";
     /// Media.
     MDIA = b"mdia";
     /// Media header: the track's timescale.
@@ -79,10 +83,6 @@ fourccs! {
     CTTS = b"ctts";
     /// Sync samples (keyframes).
     STSS = b"stss";
-    /// Edit container.
-    EDTS = b"edts";
-    /// Edit list.
-    ELST = b"elst";
     /// H.264 sample entry.
     AVC1 = b"avc1";
     /// H.264 decoder configuration.

@@ -15,10 +15,16 @@ pub(crate) struct InitSegment {
     pub(crate) mvhd_duration_at: usize,
     /// Offset of the 64-bit `mehd` fragment duration.
     pub(crate) mehd_duration_at: usize,
+    /// Per track, with an edit list: offsets of its 64-bit
+    /// `segment_duration` (movie timescale) and `media_time` (the track's
+    /// timescale), known only when the segment ends.
+    pub(crate) edits_at: Vec<(usize, usize)>,
 }
 
-/// Writes `ftyp` and `moov` for `tracks`; track ids are index + 1.
-pub(crate) fn write_init(tracks: &[TrackSpec]) -> InitSegment {
+/// Writes `ftyp` and `moov` for `tracks`; track ids are index + 1. With
+/// `edit_list`, every track gets an `edts`/`elst` with one edit whose
+/// fields are zero until patched (see [`InitSegment::edits_at`]).
+pub(crate) fn write_init(tracks: &[TrackSpec], edit_list: bool) -> InitSegment {
     let mut w = BoxWriter::with_capacity(1024);
     w.boxed(mp4::FTYP, |w| {
         w.bytes(b"iso6");
@@ -29,6 +35,7 @@ pub(crate) fn write_init(tracks: &[TrackSpec]) -> InitSegment {
     });
     let mut mvhd_duration_at = 0;
     let mut mehd_duration_at = 0;
+    let mut edits_at = Vec::new();
     w.boxed(mp4::MOOV, |w| {
         w.full(mp4::MVHD, 1, 0, |w| {
             w.u64(0); // creation_time
@@ -46,7 +53,9 @@ pub(crate) fn write_init(tracks: &[TrackSpec]) -> InitSegment {
             w.u32(tracks.len() as u32 + 1); // next_track_ID
         });
         for (i, t) in tracks.iter().enumerate() {
-            write_trak(w, i as u32 + 1, t);
+            if let Some(at) = write_trak(w, i as u32 + 1, t, edit_list) {
+                edits_at.push(at);
+            }
         }
         w.boxed(mp4::MVEX, |w| {
             w.full(mp4::MEHD, 1, 0, |w| {
@@ -73,11 +82,18 @@ pub(crate) fn write_init(tracks: &[TrackSpec]) -> InitSegment {
         bytes: w.into_inner(),
         mvhd_duration_at,
         mehd_duration_at,
+        edits_at,
     }
 }
 
-fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
+fn write_trak(
+    w: &mut BoxWriter,
+    id: u32,
+    t: &TrackSpec,
+    edit_list: bool,
+) -> Option<(usize, usize)> {
     let video = t.codec.is_video();
+    let mut edit = None;
     w.boxed(mp4::TRAK, |w| {
         // flags: enabled | in_movie
         w.full(mp4::TKHD, 0, 3, |w| {
@@ -98,6 +114,21 @@ fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
             w.u32(u32::from(width) << 16);
             w.u32(u32::from(height) << 16);
         });
+        if edit_list {
+            // Version 1 (64-bit fields), so any patched value fits.
+            w.boxed(mp4::EDTS, |w| {
+                w.full(mp4::ELST, 1, 0, |w| {
+                    w.u32(1);
+                    let duration_at = w.pos();
+                    w.u64(0); // segment_duration
+                    let media_time_at = w.pos();
+                    w.u64(0); // media_time
+                    w.u16(1); // media_rate 1.0
+                    w.u16(0);
+                    edit = Some((duration_at, media_time_at));
+                });
+            });
+        }
         w.boxed(mp4::MDIA, |w| {
             w.full(mp4::MDHD, 0, 0, |w| {
                 w.u32(0);
@@ -126,6 +157,7 @@ fn write_trak(w: &mut BoxWriter, id: u32, t: &TrackSpec) {
             });
         });
     });
+    edit
 }
 
 /// `hdlr` of a video or sound track.
@@ -321,7 +353,7 @@ mod tests {
                 },
             },
         ];
-        let init = write_init(&tracks);
+        let init = write_init(&tracks, false);
         let b = &init.bytes;
         assert_eq!(&b[4..8], b"ftyp");
         let ftyp_len = u32::from_be_bytes(b[0..4].try_into().unwrap()) as usize;

@@ -91,6 +91,9 @@ pub struct Muxer {
     /// A too-large frame was warned about; cleared by the next fragment so
     /// a camera sending them steadily logs once per fragment, not per frame.
     warned_too_large: bool,
+    /// With an edit list: presentation of a segment starts this long (ns)
+    /// after its first keyframe ([`Muxer::set_edit_start`]).
+    edit_start_ns: Option<i64>,
 }
 
 struct Track {
@@ -145,6 +148,8 @@ struct Segment {
     end_request: Option<EndReason>,
     mvhd_duration_at: usize,
     mehd_duration_at: usize,
+    /// Per track, where its edit list's duration and media time go.
+    edits_at: Vec<(usize, usize)>,
     /// First primary timestamp of the open fragment.
     fragment_start_pts: Option<i64>,
     /// Wall clock (ns) at which the open fragment ends even if timestamps
@@ -259,6 +264,7 @@ impl Muxer {
                 .min(i64::MAX as u128) as i64,
             max_frame_len: cfg.max_frame_bytes.min(u32::MAX as usize),
             warned_too_large: false,
+            edit_start_ns: None,
             cfg,
         })
     }
@@ -285,6 +291,17 @@ impl Muxer {
                     .unwrap_or_else(|| t.spec.codec.clone()),
             })
             .collect()
+    }
+
+    /// Makes segments started from now on begin their presentation `skip`
+    /// after their first keyframe: an edit list (`edts`/`elst`) in each
+    /// track of the init segment, its fields filled in by the segment's
+    /// [`SegmentEnd::header_patches`]. The samples before are still stored
+    /// (they are needed to decode the first presented frame); players
+    /// start at the exact frame. An event clip uses it for a pre-roll that
+    /// starts between keyframes.
+    pub fn set_edit_start(&mut self, skip: std::time::Duration) {
+        self.edit_start_ns = Some(i64::try_from(skip.as_nanos()).unwrap_or(i64::MAX / 4));
     }
 
     /// True while a segment is open.
@@ -703,7 +720,7 @@ impl Muxer {
             }
         }
         let specs: Vec<TrackSpec> = self.tracks.iter().map(|t| t.spec.clone()).collect();
-        let init = write_init(&specs);
+        let init = write_init(&specs, self.edit_start_ns.is_some());
         let seg_ns = self
             .cfg
             .segment_duration
@@ -729,6 +746,7 @@ impl Muxer {
             end_request: None,
             mvhd_duration_at: init.mvhd_duration_at,
             mehd_duration_at: init.mehd_duration_at,
+            edits_at: init.edits_at,
             fragment_start_pts: None,
             fragment_wall_deadline: i64::MAX,
             max_primary_pts: i64::MIN,
@@ -762,10 +780,32 @@ impl Muxer {
             })
             .max()
             .unwrap_or(0);
-        let header_patches = vec![
+        let mut header_patches = vec![
             HeaderPatch::u64(seg.mvhd_duration_at as u64, millis),
             HeaderPatch::u64(seg.mehd_duration_at as u64, millis),
         ];
+        if let Some(skip) = self.edit_start_ns {
+            // Presentation starts at the first keyframe + skip; on each
+            // track's media timeline that is counted from the segment's
+            // time zero (where decode times start).
+            let start_ns = (seg.start_ns + skip - seg.origin_ns.unwrap_or(seg.start_ns)).max(0);
+            let start_ms = time::rescale(start_ns as u64, 1_000_000_000, MOVIE_TIMESCALE);
+            for (t, (duration_at, media_time_at)) in self.tracks.iter().zip(&seg.edits_at) {
+                let media_time = to_ticks(start_ns, t.spec.timescale).max(0) as u64;
+                let end_ms = t.next_dts.map_or(0, |end| {
+                    let ticks = u64::try_from(end - t.origin_ticks).unwrap_or(0);
+                    time::rescale(ticks, t.spec.timescale, MOVIE_TIMESCALE)
+                });
+                header_patches.push(HeaderPatch::u64(
+                    *duration_at as u64,
+                    end_ms.saturating_sub(start_ms),
+                ));
+                header_patches.push(HeaderPatch::u64(*media_time_at as u64, media_time));
+            }
+            // The movie lasts as long as it is presented.
+            header_patches[0] =
+                HeaderPatch::u64(seg.mvhd_duration_at as u64, millis.saturating_sub(start_ms));
+        }
         let samples = self
             .tracks
             .iter_mut()

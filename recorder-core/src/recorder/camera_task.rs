@@ -10,7 +10,10 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+use super::clip::engine::ClipEngine;
+use super::clip::ClipShared;
 
 use super::config::CameraConfig;
 use super::events::{ErrorKind, RecorderEvent};
@@ -55,6 +58,9 @@ struct Reader<'a> {
     frames_refused: u64,
     silence: SilenceWatch,
     thumbnails: Option<Thumbnailer>,
+    clips: ClipEngine,
+    /// Continuous recording is paused: frames feed only the clips.
+    paused: bool,
 }
 
 impl Reader<'_> {
@@ -122,6 +128,27 @@ impl Reader<'_> {
         self.cuts_reported_at = Some(Instant::now());
     }
 
+    /// Applies a pause or resume of continuous recording: pausing closes
+    /// the open segment; resuming starts the next at a keyframe.
+    fn follow_pause(&mut self) {
+        let paused = self.ctx.status.paused();
+        if paused == self.paused {
+            return;
+        }
+        self.paused = paused;
+        if paused {
+            tracing::info!(camera = %self.ctx.id, "continuous recording paused");
+            self.finish(EndReason::Finished);
+        } else {
+            tracing::info!(camera = %self.ctx.id, "continuous recording resumed");
+            if let Some(m) = &mut self.muxer {
+                m.restart_timeline(&mut self.events);
+            }
+            self.silence.restart();
+            self.flush();
+        }
+    }
+
     /// Feeds the silence watch after a frame and reports a changed verdict.
     fn watch_storing(&mut self, wall_ns: i64) {
         let Some(m) = &self.muxer else { return };
@@ -187,6 +214,7 @@ pub(crate) async fn run_camera(
     sink: &mut dyn DynSegmentSink,
     ctx: &CameraContext,
     stop: watch::Receiver<bool>,
+    clip_requests: mpsc::UnboundedReceiver<std::sync::Arc<ClipShared>>,
 ) {
     let (tx, rx) = queue(ctx.status.clone(), cfg.queue_limit_bytes);
     let thumbnails = match (&cfg.thumbnails, sink.small_objects_dyn()) {
@@ -197,7 +225,14 @@ pub(crate) async fn run_camera(
         }
         (None, _) => None,
     };
-    let reader = read_camera(&cfg, ctx, tx, stop, thumbnails);
+    let clips = ClipEngine::new(
+        cfg.clips.clone(),
+        &cfg.muxer,
+        clip_requests,
+        sink.small_objects_dyn(),
+        ctx.status.clone(),
+    );
+    let reader = read_camera(&cfg, ctx, tx, stop, thumbnails, clips);
     let writer = write_segments(sink, rx, ctx);
     tokio::join!(reader, writer);
     ctx.set_state(CameraState::Stopped);
@@ -210,6 +245,7 @@ async fn read_camera(
     queue: QueueTx,
     mut stop: watch::Receiver<bool>,
     thumbnails: Option<Thumbnailer>,
+    clips: ClipEngine,
 ) {
     // One stop future for the whole run: polling it again costs nothing
     // until the stop is signalled (no new waiter per frame).
@@ -229,8 +265,11 @@ async fn read_camera(
         frames_refused: 0,
         silence: SilenceWatch::new(cfg.muxer.fragment_duration),
         thumbnails,
+        clips,
+        paused: ctx.status.paused(),
     };
     read_sessions(cfg, &mut r, &mut stopped).await;
+    r.clips.stop();
     r.finish(EndReason::Finished);
     if let Some(t) = &mut r.thumbnails {
         t.finish().await;
@@ -295,6 +334,11 @@ async fn read_sessions(
         let mut primary_spec = primary.map(|i| tracks[i].clone());
         ctx.status
             .set_video_resolution(tracks.iter().find_map(|t| t.codec.dimensions()));
+        let same = r
+            .muxer
+            .as_ref()
+            .is_some_and(|m| same_layout(&m.tracks(), &tracks));
+        r.clips.session(&tracks, same);
         match &mut r.muxer {
             Some(m) if same_layout(&m.tracks(), &tracks) => {
                 m.restart_timeline(&mut r.events);
@@ -341,8 +385,19 @@ async fn read_sessions(
                 _ = stopped.as_mut() => return,
                 ev = session.next() => ev,
             };
+            if let Ok(SourceEvent::Frame(f)) = &event {
+                r.clips.on_frame(f);
+                r.follow_pause();
+            }
             let Some(m) = r.muxer.as_mut() else { break };
             match event {
+                Ok(SourceEvent::Frame(f)) if r.paused => {
+                    ctx.status.add(Counter::Frames, 1);
+                    if video_tracks.get(f.track).copied().unwrap_or(false) {
+                        ctx.status.add(Counter::VideoFrames, 1);
+                    }
+                    ctx.status.set_last_frame(f.wall.0);
+                }
                 Ok(SourceEvent::Frame(f)) => {
                     ctx.status.add(Counter::Frames, 1);
                     let wall_ns = f.wall.0;
@@ -378,6 +433,7 @@ async fn read_sessions(
                             spec.codec = codec.clone();
                         }
                     }
+                    r.clips.parameters_changed(track, codec.clone());
                     if let Err(e) = m.update_track(track, codec) {
                         tracing::warn!(camera = %cfg.id, error = %e, "new codec parameters refused");
                         ctx.error(ErrorKind::Mux, e.to_string());

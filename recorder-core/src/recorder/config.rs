@@ -39,6 +39,8 @@ pub struct CameraConfig {
     /// Thumbnails of keyframes, stored where the sink stores segments
     /// (`None`, the default: none).
     pub thumbnails: Option<ThumbnailConfig>,
+    /// Event clips: pre-roll ring, maximum length, name template.
+    pub clips: super::ClipSettings,
 }
 
 impl CameraConfig {
@@ -57,6 +59,7 @@ impl CameraConfig {
             backoff: BackoffConfig::default(),
             queue_limit_bytes: DEFAULT_QUEUE_LIMIT_BYTES,
             thumbnails: None,
+            clips: super::ClipSettings::default(),
         }
     }
 
@@ -79,6 +82,12 @@ impl CameraConfig {
     /// reading the camera never waits for it.
     pub fn with_thumbnails(mut self, cfg: ThumbnailConfig) -> Self {
         self.thumbnails = Some(cfg);
+        self
+    }
+
+    /// Replaces the clip settings.
+    pub fn with_clips(mut self, clips: super::ClipSettings) -> Self {
+        self.clips = clips;
         self
     }
 

@@ -120,6 +120,16 @@ pub enum RecorderEvent {
         /// What failed.
         message: String,
     },
+    /// A clip's status changed (see [`Recorder::clip`](super::Recorder::clip)):
+    /// created, recording, processing, completed or failed, or extended.
+    Clip(Arc<super::ClipInfo>),
+    /// Continuous recording of a camera was paused (`true`) or resumed.
+    RecordingPaused {
+        /// Camera id.
+        camera: String,
+        /// Paused now.
+        paused: bool,
+    },
     /// Something failed; the camera keeps retrying or recording.
     Error {
         /// Camera id.
@@ -145,8 +155,10 @@ impl RecorderEvent {
             | RecorderEvent::FragmentsCutByLimit { camera, .. }
             | RecorderEvent::ThumbnailStored { camera, .. }
             | RecorderEvent::ThumbnailFailed { camera, .. }
+            | RecorderEvent::RecordingPaused { camera, .. }
             | RecorderEvent::Error { camera, .. } => camera,
             RecorderEvent::SegmentStored(s) => &s.camera,
+            RecorderEvent::Clip(c) => &c.camera,
         }
     }
 }

@@ -23,6 +23,8 @@
 //! ```
 
 mod camera_task;
+pub mod clip;
+mod clips;
 mod config;
 mod events;
 mod queue;
@@ -39,6 +41,10 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 pub use camera_task::SHUTDOWN_GRACE;
+pub use clip::{
+    sanitize_label, ClipEnd, ClipError, ClipHandle, ClipInfo, ClipRequest, ClipSettings,
+    ClipStatus, DEFAULT_CLIP_TEMPLATE, MAX_PRE_ROLL,
+};
 pub use config::{CameraConfig, DEFAULT_QUEUE_LIMIT_BYTES};
 pub use events::{ErrorKind, RecorderEvent, SegmentRecord};
 pub use silence::NotStoringReason;
@@ -126,6 +132,8 @@ struct CameraEntry {
     status: Arc<CameraStatus>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Box<dyn DynSegmentSink>>,
+    /// Clip requests to the camera task.
+    clip_tx: tokio::sync::mpsc::UnboundedSender<Arc<clip::ClipShared>>,
 }
 
 struct Shared {
@@ -141,6 +149,7 @@ struct Shared {
     /// intervals line up (all started together) never take every core
     /// from the readers.
     thumbnail_permits: Arc<tokio::sync::Semaphore>,
+    clips: Mutex<clips::Registry>,
 }
 
 impl Drop for Shared {
@@ -206,6 +215,7 @@ impl Recorder {
                 thumbnail_permits: Arc::new(tokio::sync::Semaphore::new(
                     thumbnails::concurrent_decodes(),
                 )),
+                clips: Mutex::new(clips::Registry::default()),
             }),
         }
     }
@@ -267,10 +277,11 @@ impl Recorder {
             camera: cfg.id.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
+        let (clip_tx, clip_rx) = tokio::sync::mpsc::unbounded_channel();
         let task_cfg = cfg.clone();
         let task = tokio::spawn(async move {
             let mut sink = sink;
-            camera_task::run_camera(task_cfg, sink.as_mut(), &ctx, stop_rx).await;
+            camera_task::run_camera(task_cfg, sink.as_mut(), &ctx, stop_rx, clip_rx).await;
             sink
         });
         cameras.insert(
@@ -280,6 +291,7 @@ impl Recorder {
                 status: status.clone(),
                 stop,
                 task,
+                clip_tx,
             },
         );
         Ok(status)

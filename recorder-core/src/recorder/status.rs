@@ -109,6 +109,14 @@ pub struct CameraStatus {
     not_storing: AtomicU8,
     thumbnails_stored: AtomicU64,
     thumbnail_errors: AtomicU64,
+    /// Continuous recording paused ([`Recorder::pause_recording`](super::Recorder::pause_recording)).
+    paused: AtomicBool,
+    /// Bytes in the clip pre-roll ring.
+    pre_roll_bytes: AtomicU64,
+    /// Wall clock (Unix ns) when the status was made (the camera added).
+    started_unix_ns: AtomicU64,
+    /// Wall clock (Unix ns) of the last segment stored; 0 before any.
+    last_segment_unix_ns: AtomicU64,
 }
 
 /// A copy of a camera's status at one moment.
@@ -173,6 +181,14 @@ pub struct CameraSnapshot {
     pub thumbnails_stored: u64,
     /// Thumbnails that could not be made or stored.
     pub thumbnail_errors: u64,
+    /// True while continuous recording is paused (clips still record).
+    pub paused: bool,
+    /// Bytes held in the clip pre-roll ring right now.
+    pub pre_roll_bytes: u64,
+    /// Wall clock (Unix ns) when the camera was added.
+    pub started_unix_ns: u64,
+    /// Wall clock (Unix ns) when the last segment was stored; 0 before any.
+    pub last_segment_unix_ns: u64,
 }
 
 impl CameraStatus {
@@ -203,7 +219,30 @@ impl CameraStatus {
             not_storing: AtomicU8::new(0),
             thumbnails_stored: AtomicU64::new(0),
             thumbnail_errors: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
+            pre_roll_bytes: AtomicU64::new(0),
+            started_unix_ns: AtomicU64::new(crate::WallTime::now().0.max(0) as u64),
+            last_segment_unix_ns: AtomicU64::new(0),
         }
+    }
+
+    /// True while continuous recording is paused.
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    /// Sets the pause flag; returns the previous value.
+    pub(crate) fn set_paused(&self, on: bool) -> bool {
+        self.paused.swap(on, Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_pre_roll_bytes(&self, n: u64) {
+        self.pre_roll_bytes.store(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_last_segment(&self, wall_ns: i64) {
+        self.last_segment_unix_ns
+            .store(wall_ns.max(0) as u64, Ordering::Relaxed);
     }
 
     /// The camera id.
@@ -337,6 +376,10 @@ impl CameraStatus {
             },
             thumbnails_stored: l(&self.thumbnails_stored),
             thumbnail_errors: l(&self.thumbnail_errors),
+            paused: self.paused(),
+            pre_roll_bytes: l(&self.pre_roll_bytes),
+            started_unix_ns: l(&self.started_unix_ns),
+            last_segment_unix_ns: l(&self.last_segment_unix_ns),
         }
     }
 }

@@ -253,6 +253,7 @@ fn stored_segment(
 ) {
     ctx.status.add(Counter::SegmentsRecorded, 1);
     ctx.status.set_segment(None);
+    ctx.status.set_last_segment(crate::WallTime::now().0);
     let record = SegmentRecord {
         camera: ctx.id.clone(),
         index: seg.index,

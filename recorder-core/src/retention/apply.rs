@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::account::PIN_SUFFIX;
+use super::account::{FileKind, PIN_SUFFIX};
 use super::plan::{Deletion, Plan};
 use super::RetentionError;
 
@@ -58,11 +58,23 @@ pub fn delete_planned(
             }
         };
         if matches!(outcome, DeleteOutcome::Deleted | DeleteOutcome::AlreadyGone) {
+            if d.file.kind == FileKind::Clip {
+                remove_clip_companions(&path);
+            }
             remove_empty_parents(root, &path, keep_dirs);
         }
         out.push((d.clone(), outcome));
     }
     out
+}
+
+/// A clip's metadata sidecar and thumbnail (`NAME.json`, `NAME.jpg`,
+/// `NAME.keyframe.mp4`) go with it; they are not in the account.
+fn remove_clip_companions(clip: &Path) {
+    let stem = clip.with_extension("");
+    for ext in ["json", "jpg", "keyframe.mp4"] {
+        let _ = std::fs::remove_file(stem.with_extension(ext));
+    }
 }
 
 /// The file a `/`-separated name maps to under `root`.
@@ -112,6 +124,33 @@ mod tests {
     use crate::retention::policy::{Limits, RetentionPolicy};
     use crate::time::WallTime;
     use std::fs;
+
+    /// A deleted clip takes its sidecar and thumbnail along, and the
+    /// folder they leave empty.
+    #[test]
+    fn clip_companions_go_with_the_clip() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let name = "clips/c/20240101/120000_door.mp4";
+        let mut a = Account::new();
+        let p = path_of(root, name);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        for f in ["120000_door.mp4", "120000_door.json", "120000_door.jpg"] {
+            fs::write(p.parent().unwrap().join(f), [0u8; 10]).unwrap();
+        }
+        let other = p.parent().unwrap().join("120500_other.jpg");
+        fs::write(&other, [0u8; 10]).unwrap();
+        a.insert(file(name, "c", FileKind::Clip, 0, 10));
+        let policy = RetentionPolicy::new().with_clips(Limits::none().with_max_bytes(0));
+        let plan = plan(&a, &policy, WallTime(0), None);
+        assert_eq!(plan.deletions.len(), 1);
+        delete_planned(root, &plan, &HashSet::new());
+        let left: Vec<_> = fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["120500_other.jpg"]);
+    }
 
     #[test]
     fn deletes_files_and_emptied_folders_but_not_pins_or_kept_folders() {

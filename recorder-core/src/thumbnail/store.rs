@@ -136,3 +136,121 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
         SinkError::from_io("renaming into place", path, e)
     })
 }
+
+/// Why a whole file could not be stored or an object deleted.
+pub(crate) type StoreFailure = Box<dyn std::error::Error + Send + Sync>;
+
+impl SmallObjectStore {
+    /// True for a folder (no object metadata: clips get a JSON sidecar).
+    pub(crate) fn is_folder(&self) -> bool {
+        matches!(self.0, Kind::Folder(_))
+    }
+
+    /// Where a file bound for `name` is written before [`Self::put_file`]:
+    /// next to its final place in a folder (the rename is then atomic), in
+    /// the spool folder for a bucket.
+    pub(crate) fn spool_path(&self, name: &str) -> PathBuf {
+        match &self.0 {
+            Kind::Folder(root) => {
+                let mut p = root.join(name).into_os_string();
+                p.push(".part");
+                PathBuf::from(p)
+            }
+            #[cfg(feature = "s3")]
+            Kind::S3 { inner, .. } => {
+                let flat: String = name
+                    .chars()
+                    .map(|c| if c == '/' { '_' } else { c })
+                    .collect();
+                inner
+                    .cfg
+                    .spool_dir
+                    .join("clips")
+                    .join(format!("{flat}.part"))
+            }
+        }
+    }
+
+    /// Publishes the finished file at `path` (from [`Self::spool_path`])
+    /// under `name`: a rename in a folder, one `PutObject` (with
+    /// `metadata` as `x-amz-meta-*`) to a bucket, after which the file is
+    /// removed.
+    pub(crate) async fn put_file(
+        &self,
+        name: &str,
+        path: &Path,
+        content_type: &'static str,
+        metadata: &[(&'static str, String)],
+    ) -> Result<StoredObject, StoreFailure> {
+        #[cfg(not(feature = "s3"))]
+        let _ = (content_type, metadata);
+        match &self.0 {
+            Kind::Folder(root) => {
+                let dest = root.join(name);
+                tokio::fs::rename(path, &dest)
+                    .await
+                    .map_err(|e| SinkError::from_io("renaming into place", &dest, e))?;
+                Ok(StoredObject {
+                    name: name.to_owned(),
+                    location: dest.display().to_string(),
+                })
+            }
+            #[cfg(feature = "s3")]
+            Kind::S3 { inner, uploads } => {
+                let key = format!("{}{name}", inner.prefix);
+                // Clips are bounded by their maximum length; one read into
+                // memory keeps the retrying upload simple.
+                let body = tokio::fs::read(path)
+                    .await
+                    .map_err(|e| SinkError::from_io("reading", path, e))?;
+                crate::sink::s3::put_small_object(
+                    inner,
+                    uploads,
+                    &key,
+                    bytes::Bytes::from(body),
+                    content_type,
+                    metadata,
+                )
+                .await?;
+                let _ = tokio::fs::remove_file(path).await;
+                Ok(StoredObject {
+                    name: name.to_owned(),
+                    location: inner.key_display(&key),
+                })
+            }
+        }
+    }
+
+    /// Deletes the object `name`; one that is already gone is no error.
+    pub(crate) async fn delete(&self, name: &str) -> Result<(), StoreFailure> {
+        match &self.0 {
+            Kind::Folder(root) => {
+                let path = root.join(name);
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(SinkError::from_io("deleting", &path, e).into()),
+                }
+            }
+            #[cfg(feature = "s3")]
+            Kind::S3 { inner, .. } => {
+                let key = format!("{}{name}", inner.prefix);
+                inner
+                    .client
+                    .delete_object()
+                    .bucket(&inner.cfg.bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "deleting {}: {}",
+                            inner.key_display(&key),
+                            aws_sdk_s3::error::DisplayErrorContext(e)
+                        )
+                    })?;
+                Ok(())
+            }
+        }
+    }
+}

@@ -469,3 +469,22 @@ pub fn one_segment() -> MuxerConfig {
         ..MuxerConfig::default()
     }
 }
+
+/// Content type and user metadata of an object.
+pub async fn head_meta(
+    store: &S3Store,
+    key: &str,
+) -> (Option<String>, std::collections::HashMap<String, String>) {
+    let h = store
+        .client()
+        .head_object()
+        .bucket(&store.config().bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    (
+        h.content_type().map(str::to_owned),
+        h.metadata().cloned().unwrap_or_default(),
+    )
+}
