@@ -257,7 +257,8 @@ fn folder_playback_playlists_ranges_and_errors() {
     let (code, _, body) = get_with_headers(addr, url, "Range: bytes=-10\r\n");
     assert_eq!(code, 206);
     assert_eq!(body, bytes[bytes.len() - 10..]);
-    let (code, head, body) = get_with_headers(addr, url, &format!("Range: bytes={}-\r\n", bytes.len()));
+    let (code, head, body) =
+        get_with_headers(addr, url, &format!("Range: bytes={}-\r\n", bytes.len()));
     assert_eq!(code, 416);
     assert!(
         head.contains(&format!("content-range: bytes */{}", bytes.len())),
@@ -398,7 +399,8 @@ fn bucket_playback_through_presigned_urls() {
     );
     // The bytes route redirects to the bucket.
     let name = seg["name"].as_str().unwrap();
-    let (code, head, _) = get_with_headers(addr, &format!("/api/cameras/{CAMERA}/files/{name}"), "");
+    let (code, head, _) =
+        get_with_headers(addr, &format!("/api/cameras/{CAMERA}/files/{name}"), "");
     assert_eq!(code, 307);
     assert!(
         head.contains(&format!("location: {endpoint}").to_ascii_lowercase()),

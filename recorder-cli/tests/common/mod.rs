@@ -401,6 +401,7 @@ impl Garage {
             .env("S3_SPOOL_DIR", spool);
         c
     }
+}
 
 /// A minimal HTTP request with an optional bearer token and JSON body:
 /// (status, body).
