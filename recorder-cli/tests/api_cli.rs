@@ -377,13 +377,21 @@ fn cameras_added_removed_and_reloaded_leave_the_others_recording() {
     assert_eq!(code, 400, "{v}");
     assert!(error_of(&v).contains("camrec.toml:"), "{v}");
     let (_, list) = request_json(addr, "GET", "/api/cameras", None, None);
-    let ids: Vec<&str> = list["cameras"]
-        .as_array()
-        .unwrap()
+    // Cameras that are gone but have recordings stay listed, marked
+    // `configured: false`, so their recordings can still be played.
+    let cams = list["cameras"].as_array().unwrap();
+    let ids: Vec<&str> = cams
         .iter()
+        .filter(|c| c["configured"] != false)
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["a", "c"]);
+    let b = cams
+        .iter()
+        .find(|c| c["id"] == "b")
+        .expect("b's recordings listed");
+    assert_eq!(b["configured"], false, "{b}");
+    assert!(b["first_recording"].is_string(), "{b}");
     // SIGHUP with a file of a (unchanged) and d (new); c is not in the
     // file, so it goes.
     std::fs::write(
