@@ -643,10 +643,17 @@ fn probe_mp4(path: &Path) -> (f64, String) {
         .trim()
         .parse()
         .unwrap_or(-1.0);
+    // `-enc_time_base:v -1`: the null output keeps the file's own time
+    // base. ffmpeg otherwise picks 1/avg_frame_rate when its r_frame_rate
+    // guess fails (a simulator stamping late frames under load), and an
+    // export across a gap (the last frame held for seconds) has a low
+    // average rate: frames 40 ms apart then collide in the output's time
+    // base and ffmpeg reports non-increasing dts to its own muxer, which
+    // says nothing of whether the file decodes.
     let o = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(path)
-        .args(["-f", "null", "-"])
+        .args(["-enc_time_base:v", "-1", "-f", "null", "-"])
         .output()
         .expect("ffmpeg");
     (d, String::from_utf8_lossy(&o.stderr).into_owned())
