@@ -1,7 +1,8 @@
-//! An event clip stored to S3 (moto on loopback; skipped with a message
-//! when `moto_server` is not installed): one object under `clips/`, with
-//! the clip's metadata as `x-amz-meta-*`, playable, and gone after
-//! `delete_clip`.
+//! An event clip stored to S3 (moto and Garage on loopback; each skipped
+//! with a message when not installed): one object under `clips/`, with
+//! the clip's metadata as `x-amz-meta-*` and the unpinned tag the clip
+//! lifecycle rule expires (moto; Garage has no object tags), playable, and
+//! gone after `delete_clip`.
 
 mod support;
 
@@ -17,13 +18,25 @@ use support::s3::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clip_to_s3_is_an_object_with_metadata() {
     let Some(moto) = moto() else { return };
+    clip_to(&moto, "cams", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clip_to_garage_is_an_object_with_metadata() {
+    let Some(garage) = garage() else { return };
+    clip_to(&garage, support::garage::GARAGE_BUCKET, false).await;
+}
+
+/// Records a clip to `bucket` on `server` and checks the object; `tags`:
+/// the server keeps object tags (moto; the bucket is created).
+async fn clip_to(server: &Server, bucket: &str, tags: bool) {
     assert!(
         have_ffmpeg(),
         "ffmpeg/ffprobe are required (apt-get install ffmpeg)"
     );
     let spool = tempfile::tempdir().unwrap();
-    let mut cfg = moto.config("cams", spool.path());
-    cfg.create_bucket = true;
+    let mut cfg = server.config(bucket, spool.path());
+    cfg.create_bucket = tags;
     cfg.prefix = "site1".into();
     let store = S3Store::connect(cfg).await.unwrap();
     let sim = start_sim(SimConfig::new().mount(MountConfig::demo("/stream1")));
@@ -50,7 +63,7 @@ async fn clip_to_s3_is_an_object_with_metadata() {
     };
     let name = info.name.clone().unwrap();
     let key = format!("site1/{name}");
-    assert_eq!(location, &format!("s3://cams/{key}"));
+    assert_eq!(location, &format!("s3://{bucket}/{key}"));
     assert!(
         name.starts_with("clips/porch/") && name.ends_with("_door_bell.mp4"),
         "{name}"
@@ -67,6 +80,23 @@ async fn clip_to_s3_is_an_object_with_metadata() {
     assert_eq!(meta["post"], "2.000");
     assert_eq!(meta["source"], "test");
     assert_eq!(meta["trigger"], info.trigger.to_rfc3339());
+    // Tagged for the clip lifecycle rule (expires unpinned clips only).
+    if tags {
+        let tags = store
+            .client()
+            .get_object_tagging()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let tags: Vec<(&str, &str)> = tags
+            .tag_set()
+            .iter()
+            .map(|t| (t.key(), t.value()))
+            .collect();
+        assert_eq!(tags, [("camrec-pinned", "false")]);
+    }
     let dir = tempfile::tempdir().unwrap();
     let file = download(&store, &key, dir.path()).await;
     let errors = ffmpeg_errors(&file);
@@ -75,7 +105,7 @@ async fn clip_to_s3_is_an_object_with_metadata() {
     assert!(keys.contains(&thumb), "{keys:?}");
     assert_eq!(
         info.thumbnail.as_deref(),
-        Some(format!("s3://cams/{thumb}").as_str())
+        Some(format!("s3://{bucket}/{thumb}").as_str())
     );
     recorder.delete_clip(&info.id).await.unwrap();
     let keys = list_keys(&store).await;

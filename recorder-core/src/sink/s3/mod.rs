@@ -151,8 +151,11 @@ impl S3Store {
     }
 }
 
-/// One `PutObject` of a small whole object (a thumbnail), with a few
-/// retries: the next one is minutes away, a lost one is no loss of video.
+/// One `PutObject` of a small whole object (a thumbnail, a clip), with a
+/// few retries: the next one is minutes away, a lost one is no loss of
+/// video. Objects under `clips/` are tagged
+/// [`lifecycle::PINNED_TAG_KEY`]`=`[`lifecycle::UNPINNED`], which the
+/// bucket's clip rule expires (re-tagging one `true` pins it).
 pub(crate) async fn put_small_object(
     inner: &Inner,
     uploads: &CameraUploads,
@@ -162,6 +165,11 @@ pub(crate) async fn put_small_object(
     metadata: &[(&'static str, String)],
 ) -> Result<(), S3Error> {
     let len = body.len() as u64;
+    let relative = key.strip_prefix(inner.prefix.as_str()).unwrap_or(key);
+    let tagging = relative
+        .starts_with("clips/")
+        .then(|| format!("{}={}", lifecycle::PINNED_TAG_KEY, lifecycle::UNPINNED));
+    let tagging = tagging.as_deref();
     let meta: std::collections::HashMap<String, String> = metadata
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
@@ -185,6 +193,7 @@ pub(crate) async fn put_small_object(
                         .content_length(len as i64)
                         .body(aws_sdk_s3::primitives::ByteStream::from(body))
                         .set_metadata(Some(meta))
+                        .set_tagging(tagging.map(str::to_owned))
                         .send()
                         .await
                         .map_err(store::classify)?;
