@@ -107,7 +107,10 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let registry = observed.registry();
     let state = Arc::new(State { observed, registry });
-    let app = router(state).merge(extra);
+    // After the merge: the 405 answer applies to the routes registered so far.
+    let app = router(state)
+        .merge(extra)
+        .method_not_allowed_fallback(method_not_allowed);
     let (stop_tx, mut stop) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
@@ -237,10 +240,24 @@ async fn ready(Extract(state): Extract<Arc<State>>) -> Response {
     text(code, "application/json", body)
 }
 
-async fn not_found() -> Response {
-    text(
+/// Every error of the listener is JSON with a message, like the API's.
+fn json_error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    json_error(
         StatusCode::NOT_FOUND,
-        "text/plain; charset=utf-8",
-        "not found; try /metrics, /health or /ready\n".into(),
+        format!(
+            "no route for {method} {}; try /metrics, /health, /ready, /api/cameras or /",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method}", uri.path()),
     )
 }
