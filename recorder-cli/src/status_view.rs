@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use recorder_core::recorder::{CameraSnapshot, CameraStatus};
+use recorder_core::recorder::CameraSnapshot;
 use recorder_core::sink::s3::S3Status;
 use tokio::sync::watch;
 
@@ -160,14 +160,19 @@ fn terminal_width() -> usize {
 
 /// Runs the view until `stop` turns true; leaves the last table on screen.
 pub async fn run(
-    statuses: Vec<Arc<CameraStatus>>,
+    snapshots: impl Fn() -> Vec<CameraSnapshot>,
     expected: std::collections::HashMap<String, (u32, u32)>,
     s3: Option<Arc<S3Watch>>,
     tail: LogTail,
     mut stop: watch::Receiver<bool>,
 ) {
     tail.set_capturing(true);
-    let mut prev: Vec<CameraSnapshot> = statuses.iter().map(|s| s.snapshot()).collect();
+    // Keyed by id: cameras come and go at run time (the control API, a
+    // reload), and a new one starts with zero rates.
+    let by_id = |v: &[CameraSnapshot]| -> std::collections::HashMap<String, CameraSnapshot> {
+        v.iter().map(|s| (s.id.clone(), s.clone())).collect()
+    };
+    let mut prev = by_id(&snapshots());
     let mut prev_t = Instant::now();
     let mut drawn = 0usize;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -179,11 +184,15 @@ pub async fn run(
             _ = stop.wait_for(|s| *s) => true,
         };
         let now_t = Instant::now();
-        let now: Vec<CameraSnapshot> = statuses.iter().map(|s| s.snapshot()).collect();
+        let now = snapshots();
         let rows: Vec<(CameraSnapshot, Rates)> = now
             .iter()
-            .zip(&prev)
-            .map(|(n, p)| (n.clone(), rates(p, n, now_t - prev_t)))
+            .map(|n| {
+                (
+                    n.clone(),
+                    rates(prev.get(&n.id).unwrap_or(n), n, now_t - prev_t),
+                )
+            })
             .collect();
         let footer: Vec<String> = s3
             .iter()
@@ -208,7 +217,7 @@ pub async fn run(
         let _ = stderr.write_all(buf.as_bytes());
         let _ = stderr.flush();
         drawn = lines.len();
-        prev = now;
+        prev = by_id(&now);
         prev_t = now_t;
         if stopping {
             break;
@@ -221,6 +230,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use recorder_core::recorder::CameraStatus;
 
     #[test]
     fn rates_and_rendering() {

@@ -268,7 +268,7 @@ pub async fn record(
     };
     let (view_stop_tx, view_stop) = tokio::sync::watch::channel(false);
     let view = tail.map(|t| {
-        let statuses = recorder.statuses().to_vec();
+        let rec = recorder.clone();
         let expected = cfg
             .enabled_cameras()
             .filter_map(|c| {
@@ -278,7 +278,7 @@ pub async fn record(
             })
             .collect();
         tokio::spawn(crate::status_view::run(
-            statuses,
+            move || rec.snapshot(),
             expected,
             s3_watch.clone(),
             t,
