@@ -32,7 +32,7 @@ ST_VENV="${CAMREC_TOOLS:-$HOME/.cache/camrec-tools}/schemathesis"
 if [ ! -x "$ST_VENV/bin/st" ]; then
   echo "installing: schemathesis (PyPI) into $ST_VENV"
   python3 -m venv "$ST_VENV"
-  "$ST_VENV/bin/pip" install -q schemathesis
+  "$ST_VENV/bin/pip" install -q 'schemathesis==4.32.5'
 fi
 
 # Real S3 servers for the S3 sink's tests: moto 5.1.22 (in a venv) and

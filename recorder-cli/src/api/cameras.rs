@@ -10,7 +10,7 @@ use axum::Json;
 use recorder_core::recorder::{CameraSnapshot, CameraState};
 use serde_json::{json, Value};
 
-use super::{json_body, time_json, Api, ApiError};
+use super::{json_body, live, set_recording, time_json, Api, ApiError};
 
 /// One camera's live state as the API shows it (the playback routes add
 /// their recorded span to the same object).
@@ -105,21 +105,18 @@ pub(super) async fn one(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = api
-        .control
-        .recorder
-        .status(&id)
-        .ok_or_else(|| unknown(&id))?;
-    let name = api.control.camera(&id).await.and_then(|c| c.name.v);
-    Ok(Json(camera_json(&status.snapshot(), name.as_deref())))
+    let (snap, name) = live(&api, &id).await.ok_or_else(|| unknown(&id))?;
+    Ok(Json(camera_json(&snap, name.as_deref())))
 }
 
 pub(super) async fn add(State(api): State<Arc<Api>>, body: Bytes) -> Result<Response, ApiError> {
     let body = json_body(&body)?;
     let id = api.control.add(&body).await?;
-    let snap = api.control.recorder.status(&id).map(|s| s.snapshot());
-    let name = api.control.camera(&id).await.and_then(|c| c.name.v);
-    let body = snap.map_or(json!({ "id": id }), |s| camera_json(&s, name.as_deref()));
+    let body = live(&api, &id)
+        .await
+        .map_or(json!({ "id": id }), |(s, name)| {
+            camera_json(&s, name.as_deref())
+        });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -145,10 +142,9 @@ pub(super) async fn start(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    api.control
-        .recorder
-        .resume_recording(&id)
-        .map_err(|_| unknown(&id))?;
+    if !set_recording(&api, &id, true) {
+        return Err(unknown(&id));
+    }
     one(State(api), Path(id)).await
 }
 
@@ -156,9 +152,8 @@ pub(super) async fn stop(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    api.control
-        .recorder
-        .pause_recording(&id)
-        .map_err(|_| unknown(&id))?;
+    if !set_recording(&api, &id, false) {
+        return Err(unknown(&id));
+    }
     one(State(api), Path(id)).await
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use recorder_core::recorder::{CameraSnapshot, CameraState};
 use serde_json::{json, Map, Value};
 
-use super::{time_json, Api, ApiError};
+use super::{live, set_recording, time_json, Api, ApiError};
 
 /// `recording`, `stopped` (paused or ended), `connecting`, or `error`
 /// (retrying after a failure).
@@ -34,24 +34,22 @@ fn recording(s: &CameraSnapshot, name: Option<&str>) -> Value {
     })
 }
 
+fn unknown(id: &str) -> ApiError {
+    ApiError::not_found(format!("camera {id} not found"))
+}
+
 async fn one(api: &Api, id: &str) -> Result<Json<Value>, ApiError> {
-    let status = api
-        .control
-        .recorder
-        .status(id)
-        .ok_or_else(|| ApiError::not_found(format!("camera {id} not found")))?;
-    let name = api.control.camera(id).await.and_then(|c| c.name.v);
-    Ok(Json(recording(&status.snapshot(), name.as_deref())))
+    let (snap, name) = live(api, id).await.ok_or_else(|| unknown(id))?;
+    Ok(Json(recording(&snap, name.as_deref())))
 }
 
 pub(super) async fn start(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    api.control
-        .recorder
-        .resume_recording(&id)
-        .map_err(|_| ApiError::not_found(format!("camera {id} not found")))?;
+    if !set_recording(&api, &id, true) {
+        return Err(unknown(&id));
+    }
     one(&api, &id).await
 }
 
@@ -59,10 +57,9 @@ pub(super) async fn stop(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    api.control
-        .recorder
-        .pause_recording(&id)
-        .map_err(|_| ApiError::not_found(format!("camera {id} not found")))?;
+    if !set_recording(&api, &id, false) {
+        return Err(unknown(&id));
+    }
     one(&api, &id).await
 }
 

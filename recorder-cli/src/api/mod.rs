@@ -144,6 +144,28 @@ impl From<ControlError> for ApiError {
 }
 
 /// A request body as JSON (any content type); empty is `null`.
+/// A camera's live snapshot and configured name; `None` when the recorder
+/// has no such camera.
+async fn live(
+    api: &Api,
+    id: &str,
+) -> Option<(recorder_core::recorder::CameraSnapshot, Option<String>)> {
+    let status = api.control.recorder.status(id)?;
+    let name = api.control.camera(id).await.and_then(|c| c.name.v);
+    Some((status.snapshot(), name))
+}
+
+/// Turns a camera's continuous recording on or off; false when the
+/// recorder has no such camera.
+fn set_recording(api: &Api, id: &str, on: bool) -> bool {
+    let r = &api.control.recorder;
+    if on {
+        r.resume_recording(id).is_ok()
+    } else {
+        r.pause_recording(id).is_ok()
+    }
+}
+
 fn json_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);

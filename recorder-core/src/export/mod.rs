@@ -726,21 +726,7 @@ fn write_trak(
         } else {
             0
         };
-        w.boxed(mp4::EDTS, |w| {
-            w.full(mp4::ELST, 1, 0, |w| {
-                w.u32(if empty > 0 { 2 } else { 1 });
-                if empty > 0 {
-                    w.u64(empty);
-                    w.u64(u64::MAX); // media_time -1: nothing shown
-                    w.u16(1);
-                    w.u16(0);
-                }
-                w.u64(edit - empty);
-                w.u64(media_time.max(0) as u64);
-                w.u16(1);
-                w.u16(0);
-            });
-        });
+        w.edit_list(empty, edit - empty, media_time.max(0) as u64);
         w.boxed(mp4::MDIA, |w| {
             w.full(mp4::MDHD, 1, 0, |w| {
                 w.u64(0);

@@ -53,6 +53,34 @@ impl BoxWriter {
         });
     }
 
+    /// Writes `edts` with a version-1 `elst` (64-bit fields, so any later
+    /// patch fits): an empty edit of `empty` movie ticks first when it is
+    /// not zero (nothing shown), then one edit showing `duration` movie
+    /// ticks of the media from `media_time` (media ticks). Returns where
+    /// that edit's duration and media time are, for values only known
+    /// later.
+    pub fn edit_list(&mut self, empty: u64, duration: u64, media_time: u64) -> (usize, usize) {
+        let mut at = (0, 0);
+        self.boxed(super::EDTS, |w| {
+            w.full(super::ELST, 1, 0, |w| {
+                w.u32(if empty > 0 { 2 } else { 1 });
+                if empty > 0 {
+                    w.u64(empty);
+                    w.u64(u64::MAX); // media_time -1: an empty edit
+                    w.u16(1);
+                    w.u16(0);
+                }
+                at.0 = w.pos();
+                w.u64(duration);
+                at.1 = w.pos();
+                w.u64(media_time);
+                w.u16(1); // media_rate 1.0
+                w.u16(0);
+            });
+        });
+        at
+    }
+
     /// A byte.
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);

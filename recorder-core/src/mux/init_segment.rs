@@ -115,19 +115,8 @@ fn write_trak(
             w.u32(u32::from(height) << 16);
         });
         if edit_list {
-            // Version 1 (64-bit fields), so any patched value fits.
-            w.boxed(mp4::EDTS, |w| {
-                w.full(mp4::ELST, 1, 0, |w| {
-                    w.u32(1);
-                    let duration_at = w.pos();
-                    w.u64(0); // segment_duration
-                    let media_time_at = w.pos();
-                    w.u64(0); // media_time
-                    w.u16(1); // media_rate 1.0
-                    w.u16(0);
-                    edit = Some((duration_at, media_time_at));
-                });
-            });
+            // Duration and media time are patched at the segment's end.
+            edit = Some(w.edit_list(0, 0, 0));
         }
         w.boxed(mp4::MDIA, |w| {
             w.full(mp4::MDHD, 0, 0, |w| {
