@@ -4,20 +4,6 @@
 
 use recorder_core::time::WallTime;
 
-/// The calendar date of a day count since 1970-01-01 (proleptic
-/// Gregorian; H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 fn digits(out: &mut String, v: u64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut v = v;
@@ -28,22 +14,24 @@ fn digits(out: &mut String, v: u64, width: usize) {
     out.extend(buf[..width].iter().map(|&b| b as char));
 }
 
-/// Appends `t` (truncated to milliseconds) as RFC 3339 in UTC. Years
-/// outside 0..=9999 fall back to the general formatter.
+/// Appends `t` (truncated to milliseconds) as RFC 3339 in UTC. The date
+/// comes from the library's calendar ([`WallTime::to_utc`]); only the
+/// digits are written here. Years outside 0..=9999 fall back to the
+/// general formatter.
 pub fn push_rfc3339(out: &mut String, t: WallTime) {
-    let ms = t.0.div_euclid(1_000_000);
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
+    let ms_of_day = t.0.div_euclid(1_000_000).rem_euclid(86_400_000) as u64;
+    // Truncating to milliseconds never crosses midnight: `t`'s own date.
+    let date = t.to_utc().date();
+    let (y, m, d) = (date.year(), date.month(), date.day());
     if !(0..=9999).contains(&y) {
         out.push_str(&t.to_rfc3339());
         return;
     }
-    let ms_of_day = ms_of_day as u64;
     digits(out, y as u64, 4);
     out.push('-');
-    digits(out, u64::from(m), 2);
+    digits(out, m as u64, 2);
     out.push('-');
-    digits(out, u64::from(d), 2);
+    digits(out, d as u64, 2);
     out.push('T');
     digits(out, ms_of_day / 3_600_000, 2);
     out.push(':');
