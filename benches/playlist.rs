@@ -10,7 +10,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::Duration;
 
-use recorder_cli::playback::hls::{playlist, Entry};
+use recorder_cli::playback::hls::{playlist, Entry, Timeline};
 use recorder_core::index::{FragmentIndex, SegmentIndex};
 use recorder_core::time::WallTime;
 
@@ -65,11 +65,19 @@ fn bench(c: &mut Criterion) {
         .map(|(segment, url)| Entry { segment, url })
         .collect();
     let (start, end) = (WallTime(DAY_START), WallTime(DAY_START + 86_400 * S));
-    let p = playlist(&entries, start, end);
+    let p = playlist(&entries, start, end, Timeline::Stored);
     assert_eq!(p.matches("#EXTINF").count(), SEGMENTS * FRAGMENTS);
     eprintln!("playlist: {} bytes", p.len());
     c.bench_function("hls_playlist_24h_96x900", |b| {
-        b.iter(|| playlist(black_box(&entries), start, end))
+        b.iter(|| playlist(black_box(&entries), start, end, Timeline::Stored))
+    });
+    // What a folder serves by default: every later segment's fragment
+    // URLs carry its shift.
+    let p = playlist(&entries, start, end, Timeline::Continuous);
+    assert_eq!(p.matches("shift_us=").count(), (SEGMENTS - 1) * FRAGMENTS);
+    eprintln!("continuous playlist: {} bytes", p.len());
+    c.bench_function("hls_playlist_24h_96x900_continuous", |b| {
+        b.iter(|| playlist(black_box(&entries), start, end, Timeline::Continuous))
     });
 }
 

@@ -3,17 +3,23 @@
 //! and this route redirects to one), so video bytes do not pass through
 //! camrec when the store can serve them; with `--proxy-bucket`, the route
 //! reads the bucket itself (ranged GETs), `Range` included.
+//!
+//! `?shift_us=N` (what a continuous playlist asks for) serves whole
+//! fragments with their decode times moved `N` µs later (`0`: as stored),
+//! read by camrec even from a bucket: see [`super::hls::Timeline`].
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use recorder_core::archive::{Archive, ArchiveError, SegmentEntry};
 use recorder_core::export::ExportError;
+use serde::Deserialize;
 
 use super::error::ApiError;
 use super::range;
@@ -69,13 +75,19 @@ pub(super) fn absolute_url(entry: &SegmentEntry) -> String {
     )
 }
 
+/// True when players fetch segment bytes from presigned URLs (a bucket
+/// whose bytes are not proxied).
+pub(super) fn presigns(p: &Playback) -> bool {
+    p.archive.s3_archive().is_some() && !p.settings.proxy_bucket
+}
+
 /// A presigned GET URL of `entry` when the archive is a bucket (and its
 /// bytes are not proxied).
 pub(super) async fn presigned(
     p: &Playback,
     entry: &SegmentEntry,
 ) -> Result<Option<String>, ApiError> {
-    let Some(s3) = p.archive.s3_archive().filter(|_| !p.settings.proxy_bucket) else {
+    let Some(s3) = p.archive.s3_archive().filter(|_| presigns(p)) else {
         return Ok(None);
     };
     let cfg = aws_sdk_s3::presigning::PresigningConfig::expires_in(PRESIGN_VALIDITY)
@@ -130,12 +142,83 @@ pub(super) fn stream_range(archive: Arc<Archive>, entry: SegmentEntry, range: Ra
     Body::from_stream(stream)
 }
 
+/// Most bytes a `?shift_us=` response holds (it is moved in memory): a
+/// fragment is at most 32 MiB (the recorder's cap), a playlist asks for
+/// one at a time.
+pub(super) const MAX_SHIFTED: u64 = 64 << 20;
+
+/// `?shift_us=` of the bytes route.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct FileQuery {
+    shift_us: Option<u64>,
+}
+
+/// `ticks` µs in a track of `timescale` ticks per second, rounded.
+fn ticks(shift_us: u64, timescale: u32) -> u64 {
+    let t = (u128::from(shift_us) * u128::from(timescale) + 500_000) / 1_000_000;
+    u64::try_from(t).unwrap_or(u64::MAX)
+}
+
+/// `range` of `entry` (whole fragments) with its decode times moved
+/// `shift_us` later.
+async fn shifted(
+    p: &Playback,
+    entry: &SegmentEntry,
+    range: Range<u64>,
+    shift_us: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let index = p.archive.index(entry).await.map_err(archive_error)?;
+    let aligned = index
+        .fragments
+        .binary_search_by_key(&range.start, |f| f.offset)
+        .is_ok();
+    if !aligned {
+        return Err(ApiError::bad_request(format!(
+            "shift_us moves whole fragments: bytes {}- of {} do not start a fragment \
+             (ask for the byte ranges a playlist lists)",
+            range.start, entry.name
+        )));
+    }
+    if range.end - range.start > MAX_SHIFTED {
+        return Err(ApiError::bad_request(format!(
+            "shift_us serves at most {} MiB at a time; ask for the playlist's byte ranges \
+             (one fragment each)",
+            MAX_SHIFTED >> 20
+        )));
+    }
+    let mut bytes = p
+        .archive
+        .read(entry, range)
+        .await
+        .map_err(archive_error)?
+        .to_vec();
+    let timescales: Vec<u32> = index.tracks.iter().map(|t| t.timescale).collect();
+    recorder_core::mp4::shift_decode_times(&mut bytes, |track_id| {
+        let timescale = (track_id as usize)
+            .checked_sub(1)
+            .and_then(|i| timescales.get(i))
+            .copied()
+            .unwrap_or(0);
+        ticks(shift_us, timescale)
+    })
+    .map_err(|e| {
+        ApiError::store(format!(
+            "moving the decode times of {} failed, the stored fragment is damaged: {e}",
+            entry.name
+        ))
+    })?;
+    Ok(bytes)
+}
+
 /// `GET /api/cameras/{id}/files/{*name}`.
 pub(super) async fn file(
     State(p): State<Arc<Playback>>,
     Path((camera, name)): Path<(String, String)>,
+    query: Result<Query<FileQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
     // Only a name the archive lists (for this camera) is served: the
     // path never reaches the file system as given.
     let entry = p
@@ -148,7 +231,10 @@ pub(super) async fn file(
             "no segment named {name} for camera {camera:?}"
         )));
     }
-    if let Some(url) = presigned(&p, &entry).await? {
+    // Any `shift_us` (0 included) is served here: a continuous playlist's
+    // player stays on camrec's host instead of being redirected.
+    let shift = query.shift_us;
+    if let (None, Some(url)) = (shift, presigned(&p, &entry).await?) {
         let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
         let v = HeaderValue::from_str(&url)
             .map_err(|e| ApiError::internal(format!("presigned URL: {e}")))?;
@@ -165,7 +251,11 @@ pub(super) async fn file(
         None => (StatusCode::OK, 0..total),
     };
     let len = span.end - span.start;
-    let mut resp = Response::new(stream_range(p.archive.clone(), entry, span.clone()));
+    let body = match shift {
+        Some(us) if us > 0 => Body::from(shifted(&p, &entry, span.clone(), us).await?),
+        _ => stream_range(p.archive.clone(), entry, span.clone()),
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
@@ -183,6 +273,16 @@ pub(super) async fn file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shift_in_microseconds_becomes_each_tracks_ticks_rounded() {
+        assert_eq!(ticks(10_000_000, 90_000), 900_000);
+        assert_eq!(ticks(1, 90_000), 0);
+        assert_eq!(ticks(6, 90_000), 1);
+        assert_eq!(ticks(3_040_000, 48_000), 145_920);
+        assert_eq!(ticks(u64::MAX, u32::MAX), u64::MAX);
+        assert_eq!(ticks(5, 0), 0);
+    }
 
     #[test]
     fn names_are_encoded_for_a_path_with_slashes_kept() {

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -13,7 +14,7 @@ use axum::{Json, Router};
 use recorder_core::archive::{gaps, ArchiveError, Recording};
 use recorder_core::export::ExportError;
 use recorder_core::time::{Rfc3339, WallTime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::files::{self, archive_error};
@@ -187,16 +188,51 @@ async fn recordings(
     .into_response())
 }
 
+/// `?timeline=` of a playlist.
+#[derive(Debug, Default, Deserialize)]
+struct TimelineQuery {
+    timeline: Option<String>,
+}
+
+impl TimelineQuery {
+    /// The timeline asked for; by default continuous when camrec serves
+    /// the fragments anyway (a folder, a proxied bucket), as stored when
+    /// players fetch them from presigned URLs.
+    fn timeline(&self, p: &Playback) -> Result<hls::Timeline, ApiError> {
+        match self.timeline.as_deref() {
+            None => Ok(if files::presigns(p) {
+                hls::Timeline::Stored
+            } else {
+                hls::Timeline::Continuous
+            }),
+            Some("continuous") => Ok(hls::Timeline::Continuous),
+            Some("stored") => Ok(hls::Timeline::Stored),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "timeline={other:?} is not one of: continuous (one increasing decode timeline; \
+                 fragments served by camrec), stored (each segment from zero, as stored)"
+            ))),
+        }
+    }
+}
+
 async fn playlist(
     State(p): State<Arc<Playback>>,
     Path(camera): Path<String>,
     q: WindowQuery,
+    t: Result<Query<TimelineQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let w = q.window(MAX_HLS_WINDOW)?;
+    let Query(t) = t.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
+    let timeline = t.timeline(&p)?;
     let recs = recordings_of(&p, &camera, w).await?;
     let mut urls = Vec::with_capacity(recs.len());
     for r in &recs {
-        urls.push(files::playlist_url(&p, &r.entry).await?);
+        // Moved fragments can only come from camrec: a presigned URL
+        // serves the stored bytes.
+        urls.push(match timeline {
+            hls::Timeline::Continuous => files::relative_url(&r.entry),
+            hls::Timeline::Stored => files::playlist_url(&p, &r.entry).await?,
+        });
     }
     let entries: Vec<hls::Entry<'_>> = recs
         .iter()
@@ -206,7 +242,7 @@ async fn playlist(
             url,
         })
         .collect();
-    let body = hls::playlist(&entries, w.start, w.end);
+    let body = hls::playlist(&entries, w.start, w.end, timeline);
     Ok((
         [
             (CONTENT_TYPE, "application/vnd.apple.mpegurl"),

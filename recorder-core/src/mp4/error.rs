@@ -60,4 +60,16 @@ pub enum Mp4Error {
         /// Length of the data it was applied to.
         data_len: u64,
     },
+    /// Moving a fragment's decode time would overflow its field.
+    #[error("moving the decode time {value} of track {track_id} by {add} ticks overflows its {width}-byte field")]
+    DecodeTimeOverflow {
+        /// The track whose `tfdt` it is.
+        track_id: u32,
+        /// The stored decode time.
+        value: u64,
+        /// The ticks to add.
+        add: u64,
+        /// The field's width in bytes (4 for a version 0 `tfdt`).
+        width: u8,
+    },
 }

@@ -28,6 +28,7 @@ mod fourcc;
 mod movie;
 mod patch;
 mod read;
+mod retime;
 mod write;
 
 pub use error::Mp4Error;
@@ -38,4 +39,5 @@ pub use movie::{
 };
 pub use patch::HeaderPatch;
 pub use read::{find_child, BoxHeader, BoxRef, Boxes, FieldReader};
+pub use retime::shift_decode_times;
 pub use write::BoxWriter;
