@@ -213,7 +213,15 @@ fn check_served(addr: SocketAddr, stored: &dyn Fn(&serde_json::Value) -> u64) ->
     assert_eq!(count("#EXTINF:") as u64, fragments);
     assert_eq!(count("#EXT-X-PROGRAM-DATE-TIME:") as u64, fragments);
     assert_eq!(count("#EXT-X-BYTERANGE:") as u64, fragments);
+    // ffmpeg gets the continuous timeline by default (its User-Agent),
+    // whatever the store: it decodes every stored frame.
     let url = format!("http://{addr}{path}");
+    let (frames, errors) = decode(&url);
+    assert_eq!(errors, "", "ffmpeg errors decoding {url}");
+    assert_eq!(frames, total, "frames decoded from {url}");
+    // As stored (each segment from zero): every frame is delivered;
+    // ffmpeg, ignoring EXT-X-DISCONTINUITY, would drop some of them.
+    let url = format!("http://{addr}{path}&timeline=stored");
     let (_, errors) = decode(&url);
     assert_eq!(errors, "", "ffmpeg errors decoding {url}");
     assert_eq!(

@@ -6,8 +6,10 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::HeaderValue;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT,
+};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -195,12 +197,14 @@ struct TimelineQuery {
 }
 
 impl TimelineQuery {
-    /// The timeline asked for; by default continuous when camrec serves
-    /// the fragments anyway (a folder, a proxied bucket), as stored when
-    /// players fetch them from presigned URLs.
-    fn timeline(&self, p: &Playback) -> Result<hls::Timeline, ApiError> {
+    /// The timeline asked for. By default continuous when camrec serves
+    /// the fragments anyway (a folder, a proxied bucket) or when the player
+    /// is libavformat (ffmpeg, ffplay: `User-Agent: Lavf/…`), which ignores
+    /// `EXT-X-DISCONTINUITY`; as stored when players fetch fragments from
+    /// presigned URLs.
+    fn timeline(&self, p: &Playback, user_agent: &str) -> Result<hls::Timeline, ApiError> {
         match self.timeline.as_deref() {
-            None => Ok(if files::presigns(p) {
+            None => Ok(if files::presigns(p) && !user_agent.starts_with("Lavf/") {
                 hls::Timeline::Stored
             } else {
                 hls::Timeline::Continuous
@@ -220,10 +224,15 @@ async fn playlist(
     Path(camera): Path<String>,
     q: WindowQuery,
     t: Result<Query<TimelineQuery>, QueryRejection>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let w = q.window(MAX_HLS_WINDOW)?;
     let Query(t) = t.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
-    let timeline = t.timeline(&p)?;
+    let agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let timeline = t.timeline(&p, agent)?;
     let recs = recordings_of(&p, &camera, w).await?;
     let mut urls = Vec::with_capacity(recs.len());
     for r in &recs {
