@@ -2,16 +2,20 @@
 //! with a message when not installed): one object under `clips/`, with
 //! the clip's metadata as `x-amz-meta-*` and the unpinned tag the clip
 //! lifecycle rule expires (moto; Garage has no object tags), playable, and
-//! gone after `delete_clip`.
+//! gone after `delete_clip`. A clip bigger than the store's part size is
+//! a multipart upload with the same metadata and tag, byte for byte the
+//! clip file; one whose store goes away mid-upload fails with the reason
+//! and leaves no open upload behind once the store is back.
 
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use camera_sim::{MountConfig, SimConfig};
 use recorder_core::recorder::{ClipRequest, ClipStatus, Recorder};
-use recorder_core::sink::s3::S3Store;
-use support::media::{ffmpeg_errors, have_ffmpeg};
+use recorder_core::sink::s3::{S3Config, S3Store, MIN_PART_SIZE};
+use support::media::{decoded_frames, ffmpeg_errors, have_ffmpeg, make_clip};
 use support::recording::{camera, start_sim};
 use support::s3::*;
 
@@ -82,20 +86,10 @@ async fn clip_to(server: &Server, bucket: &str, tags: bool) {
     assert_eq!(meta["trigger"], info.trigger.to_rfc3339());
     // Tagged for the clip lifecycle rule (expires unpinned clips only).
     if tags {
-        let tags = store
-            .client()
-            .get_object_tagging()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
-        let tags: Vec<(&str, &str)> = tags
-            .tag_set()
-            .iter()
-            .map(|t| (t.key(), t.value()))
-            .collect();
-        assert_eq!(tags, [("camrec-pinned", "false")]);
+        assert_eq!(
+            pinned_tag(&store, bucket, &key).await,
+            [("camrec-pinned".to_owned(), "false".to_owned())]
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let file = download(&store, &key, dir.path()).await;
@@ -117,4 +111,248 @@ async fn clip_to(server: &Server, bucket: &str, tags: bool) {
         .join("clips")
         .read_dir()
         .is_ok_and(|mut d| d.next().is_some()));
+}
+
+/// A camera source of about 7 Mbit/s (noise defeats the encoder), so a
+/// clip of a few seconds is several 5 MiB parts; 20 s, looped by the sim.
+fn busy_source(dir: &Path) -> PathBuf {
+    let file = dir.join("busy.mp4");
+    make_clip(
+        &file,
+        20,
+        "640x360",
+        16000,
+        &["-vf", "noise=alls=30:allf=t", "-crf", "28"],
+    );
+    file
+}
+
+/// The clip's local file, kept by a hard link taken while it records
+/// (the writer patches it in place and deletes its own name after the
+/// upload): exactly the bytes that were uploaded.
+async fn keep_clip_file(recorder: &Recorder, id: &str, spool: &Path) -> PathBuf {
+    let kept = spool.join("kept-clip.mp4");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = recorder.clip_info(id).unwrap();
+        if let Some(name) = &info.name {
+            let flat = name.replace('/', "_");
+            let file = spool.join("clips").join(format!("{flat}.part"));
+            if std::fs::hard_link(&file, &kept).is_ok() {
+                return kept;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clip file never appeared: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A recorder with one camera serving [`busy_source`] into `store`.
+async fn busy_camera(store: &S3Store, dir: &Path) -> (Recorder, camera_sim::SimHandle) {
+    let src = busy_source(dir);
+    let sim = start_sim(SimConfig::new().mount(MountConfig::new("/busy", src)));
+    let recorder = Recorder::new();
+    recorder
+        .add_camera(
+            camera("yard", &sim.url("/busy"), Duration::from_secs(60)),
+            store.sink("yard"),
+        )
+        .unwrap();
+    // A full pre-roll.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    (recorder, sim)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_clip_to_s3_is_a_multipart_upload() {
+    let Some(moto) = moto() else { return };
+    big_clip_to(&moto, "big", true, MIN_PART_SIZE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_clip_to_garage_is_a_multipart_upload() {
+    let Some(garage) = garage() else { return };
+    // Garage takes parts under S3's 5 MiB minimum: more of them.
+    big_clip_to(&garage, support::garage::GARAGE_BUCKET, false, 1 << 20).await;
+}
+
+/// A clip of several parts of `part_size` to `bucket` on `server` (`tags`
+/// as in [`clip_to`]): one multipart object, byte for byte the clip file,
+/// with the clip's content type, metadata and tag.
+async fn big_clip_to(server: &Server, bucket: &str, tags: bool, part_size: u64) {
+    assert!(
+        have_ffmpeg(),
+        "ffmpeg/ffprobe are required (apt-get install ffmpeg)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let mut cfg = server.config(bucket, spool.path());
+    cfg.create_bucket = tags;
+    cfg.part_size = part_size;
+    cfg.allow_small_parts = part_size < MIN_PART_SIZE;
+    let store = S3Store::connect(cfg).await.unwrap();
+    let (recorder, _sim) = busy_camera(&store, dir.path()).await;
+    let req = ClipRequest::new(Duration::from_secs(3), Some(Duration::from_secs(5)), "gate")
+        .with_source("test");
+    let h = recorder.clip("yard", req).unwrap();
+    let kept = keep_clip_file(&recorder, h.id(), spool.path()).await;
+    let info = tokio::time::timeout(Duration::from_secs(120), h.wait())
+        .await
+        .unwrap();
+    let ClipStatus::Completed { .. } = &info.status else {
+        panic!("{info:?}");
+    };
+    let key = info.name.clone().unwrap();
+    let local = std::fs::read(&kept).unwrap();
+    assert_eq!(local.len() as u64, info.bytes);
+    let parts = info.bytes.div_ceil(part_size);
+    assert!(parts >= 2, "a {} byte clip is one part", info.bytes);
+    let head = store
+        .client()
+        .head_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(info.bytes as i64));
+    // A multipart object's ETag ends in its part count.
+    let etag = head
+        .e_tag()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned();
+    assert!(
+        etag.ends_with(&format!("-{parts}")),
+        "ETag {etag}, {parts} parts"
+    );
+    assert_eq!(head.content_type(), Some("video/mp4"));
+    let meta = head.metadata().cloned().unwrap_or_default();
+    assert_eq!(meta["camera"], "yard");
+    assert_eq!(meta["label"], "gate");
+    assert_eq!(meta["source"], "test");
+    assert_eq!(meta["clip-id"], info.id);
+    assert_eq!(meta["pre"], "3.000");
+    assert_eq!(meta["post"], "5.000");
+    if tags {
+        assert_eq!(
+            pinned_tag(&store, bucket, &key).await,
+            [("camrec-pinned".to_owned(), "false".to_owned())]
+        );
+    }
+    let file = download(&store, &key, dir.path()).await;
+    let remote = std::fs::read(&file).unwrap();
+    assert!(remote == local, "the object differs from the clip file");
+    let errors = ffmpeg_errors(&file);
+    assert!(errors.is_empty(), "{errors}");
+    // 25 fps for pre + post, give or take the GOP the pre-roll starts on.
+    let frames = decoded_frames(&file, "v");
+    assert!((175..=260).contains(&frames), "{frames} frames");
+    assert!(
+        !open_uploads(&store)
+            .await
+            .iter()
+            .any(|k| k.contains("clips/")),
+        "a clip upload is left open"
+    );
+    println!(
+        "clip of {} bytes uploaded as {parts} parts of {part_size}",
+        info.bytes
+    );
+    recorder.shutdown(Duration::from_secs(10)).await;
+}
+
+/// The object's tags.
+async fn pinned_tag(store: &S3Store, bucket: &str, key: &str) -> Vec<(String, String)> {
+    let tags = store
+        .client()
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    tags.tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
+}
+
+/// The store stops answering once the clip's multipart upload is open: the
+/// clip fails saying which request failed, and when the store is back no
+/// upload of it is left open (the recorder's abort, or recovery's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_clip_fails_cleanly_when_the_store_goes_away() {
+    let Some(moto) = moto() else { return };
+    assert!(
+        have_ffmpeg(),
+        "ffmpeg/ffprobe are required (apt-get install ffmpeg)"
+    );
+    let proxy = Proxy::start(moto.port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let mut cfg: S3Config = moto.config("gone", spool.path());
+    cfg.endpoint = Some(proxy.endpoint());
+    cfg.create_bucket = true;
+    cfg.part_size = MIN_PART_SIZE;
+    let store = S3Store::connect(cfg).await.unwrap();
+    // Sees the server directly, past the proxy.
+    let direct_spool = tempfile::tempdir().unwrap();
+    let direct = S3Store::connect(moto.config("gone", direct_spool.path()))
+        .await
+        .unwrap();
+    let (recorder, _sim) = busy_camera(&store, dir.path()).await;
+    let req = ClipRequest::new(Duration::from_secs(3), Some(Duration::from_secs(9)), "gate");
+    let h = recorder.clip("yard", req).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if open_uploads(&direct)
+            .await
+            .iter()
+            .any(|k| k.contains("clips/"))
+        {
+            break;
+        }
+        let info = recorder.clip_info(h.id()).unwrap();
+        assert!(
+            !info.status.is_final() && std::time::Instant::now() < deadline,
+            "the clip's upload was never seen open: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    proxy.set(Mode::Refuse);
+    let info = tokio::time::timeout(Duration::from_secs(60), h.wait())
+        .await
+        .unwrap();
+    let ClipStatus::Failed { reason } = &info.status else {
+        panic!("{info:?}");
+    };
+    let name = info.name.clone().unwrap();
+    assert!(
+        reason.contains(&name)
+            && (reason.contains("UploadPart") || reason.contains("CompleteMultipartUpload")),
+        "{reason}"
+    );
+    assert!(!reason.contains(&moto.secret), "{reason}");
+    proxy.set(Mode::Pass);
+    // The abort could not reach the store either: recovery aborts what is
+    // left open under clips/.
+    let report = store.recover().await.unwrap();
+    assert!(report.discarded.contains(&name), "{report:?}");
+    assert!(
+        open_uploads(&direct)
+            .await
+            .iter()
+            .all(|k| !k.contains("clips/")),
+        "{report:?}"
+    );
+    assert!(
+        !list_keys(&direct).await.contains(&name),
+        "a failed clip was published"
+    );
+    println!("failed clip: {reason}; recovery: {report:?}");
+    recorder.shutdown(Duration::from_secs(10)).await;
 }

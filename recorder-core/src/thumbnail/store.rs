@@ -172,9 +172,10 @@ impl SmallObjectStore {
     }
 
     /// Publishes the finished file at `path` (from [`Self::spool_path`])
-    /// under `name`: a rename in a folder, one `PutObject` (with
-    /// `metadata` as `x-amz-meta-*`) to a bucket, after which the file is
-    /// removed.
+    /// under `name`: a rename in a folder; to a bucket (with `metadata` as
+    /// `x-amz-meta-*`) one `PutObject`, or a multipart upload streamed from
+    /// the file when it is bigger than the store's part size, after which
+    /// the file is removed.
     pub(crate) async fn put_file(
         &self,
         name: &str,
@@ -198,16 +199,11 @@ impl SmallObjectStore {
             #[cfg(feature = "s3")]
             Kind::S3 { inner, uploads } => {
                 let key = format!("{}{name}", inner.prefix);
-                // Clips are bounded by their maximum length; one read into
-                // memory keeps the retrying upload simple.
-                let body = tokio::fs::read(path)
-                    .await
-                    .map_err(|e| SinkError::from_io("reading", path, e))?;
-                crate::sink::s3::put_small_object(
+                crate::sink::s3::put_file_object(
                     inner,
                     uploads,
                     &key,
-                    bytes::Bytes::from(body),
+                    path,
                     content_type,
                     metadata,
                 )

@@ -25,7 +25,8 @@ pub enum S3Operation {
     CreateBucket,
     /// `HeadObject` (is the object name taken?).
     HeadObject,
-    /// `PutObject` (a segment too small for a multipart upload).
+    /// `PutObject` (a segment too small for a multipart upload, a thumbnail,
+    /// a clip no bigger than a part).
     PutObject,
     /// `CopyObject` (the final metadata).
     CopyObject,

@@ -151,11 +151,35 @@ impl S3Store {
     }
 }
 
-/// One `PutObject` of a small whole object (a thumbnail, a clip), with a
-/// few retries: the next one is minutes away, a lost one is no loss of
-/// video. Objects under `clips/` are tagged
+/// Where clips go below the prefix: objects there are tagged
+/// [`lifecycle::PINNED_TAG_KEY`]`=`[`lifecycle::UNPINNED`], and recovery
+/// aborts their open uploads rather than completing them.
+pub(crate) const CLIPS_DIR: &str = "clips/";
+
+/// Attempts per request of a whole object (a thumbnail, a clip): the next
+/// one is minutes away, a lost one is no loss of recorded video.
+const WHOLE_OBJECT_ATTEMPTS: u32 = 3;
+
+/// The `x-amz-tagging` of `key`: objects under `clips/` are tagged
 /// [`lifecycle::PINNED_TAG_KEY`]`=`[`lifecycle::UNPINNED`], which the
 /// bucket's clip rule expires (re-tagging one `true` pins it).
+fn whole_object_tagging(inner: &Inner, key: &str) -> Option<String> {
+    let relative = key.strip_prefix(inner.prefix.as_str()).unwrap_or(key);
+    relative
+        .starts_with(CLIPS_DIR)
+        .then(|| format!("{}={}", lifecycle::PINNED_TAG_KEY, lifecycle::UNPINNED))
+}
+
+fn metadata_of(metadata: &[(&'static str, String)]) -> std::collections::HashMap<String, String> {
+    metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// One `PutObject` of a small whole object (a thumbnail, a clip no bigger
+/// than a part), with a few retries, tagged as [`whole_object_tagging`]
+/// says.
 pub(crate) async fn put_small_object(
     inner: &Inner,
     uploads: &CameraUploads,
@@ -165,21 +189,15 @@ pub(crate) async fn put_small_object(
     metadata: &[(&'static str, String)],
 ) -> Result<(), S3Error> {
     let len = body.len() as u64;
-    let relative = key.strip_prefix(inner.prefix.as_str()).unwrap_or(key);
-    let tagging = relative
-        .starts_with("clips/")
-        .then(|| format!("{}={}", lifecycle::PINNED_TAG_KEY, lifecycle::UNPINNED));
+    let tagging = whole_object_tagging(inner, key);
     let tagging = tagging.as_deref();
-    let meta: std::collections::HashMap<String, String> = metadata
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
+    let meta = metadata_of(metadata);
     inner
         .retry(
             error::S3Operation::PutObject,
             key,
             Some(uploads),
-            Some(3),
+            Some(WHOLE_OBJECT_ATTEMPTS),
             |_| false,
             || {
                 let (body, meta) = (body.clone(), meta.clone());
@@ -205,6 +223,98 @@ pub(crate) async fn put_small_object(
         .map_err(|f| f.into_error(error::S3Operation::PutObject, &inner.cfg.bucket, key))?;
     add(&inner.counters.bytes_uploaded, len);
     Ok(())
+}
+
+/// Uploads the finished file at `path` (a clip) as `key`, holding at most
+/// one part of it in memory: a file no bigger than the configured part
+/// size is one [`put_small_object`]; a bigger one a multipart upload whose
+/// parts stream from the file, with the same content type, metadata and
+/// tagging. A failed multipart upload is aborted (or, if the store cannot
+/// be reached for that either, left for [`S3Store::recover`], which aborts
+/// open uploads under `clips/`).
+pub(crate) async fn put_file_object(
+    inner: &Inner,
+    uploads: &CameraUploads,
+    key: &str,
+    path: &Path,
+    content_type: &'static str,
+    metadata: &[(&'static str, String)],
+) -> Result<(), S3Error> {
+    let local = |action, source| S3Error::Spool {
+        action,
+        path: path.to_owned(),
+        source,
+    };
+    let len = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| local("reading", e))?
+        .len();
+    if len <= inner.cfg.part_size {
+        let body = tokio::fs::read(path)
+            .await
+            .map_err(|e| local("reading", e))?;
+        return put_small_object(inner, uploads, key, body.into(), content_type, metadata).await;
+    }
+    let target = upload::Target {
+        inner,
+        camera: Some(uploads),
+        max_attempts: Some(WHOLE_OBJECT_ATTEMPTS),
+        key,
+    };
+    let tagging = whole_object_tagging(inner, key);
+    // A recovery running meanwhile must not abort the upload.
+    inner.mark_active(key, true);
+    let sent = match target
+        .create(
+            content_type,
+            Some(metadata_of(metadata)),
+            tagging.as_deref(),
+        )
+        .await
+    {
+        Ok(upload_id) => {
+            let sent = send_file_parts(&target, &upload_id, path, len).await;
+            if sent.is_err() {
+                upload::abort_upload(inner, Some(uploads), key, &upload_id).await;
+            }
+            sent
+        }
+        Err(e) => Err(e),
+    };
+    inner.mark_active(key, false);
+    sent
+}
+
+/// The parts of `path` (`len` bytes) in order, then the completion.
+async fn send_file_parts(
+    target: &upload::Target<'_>,
+    upload_id: &str,
+    path: &Path,
+    len: u64,
+) -> Result<(), S3Error> {
+    let cfg = &target.inner.cfg;
+    let fail = |f: store::Failure, op| f.into_error(op, &cfg.bucket, target.key);
+    let mut plan = PartPlan::new(cfg.part_size, cfg.max_parts);
+    let mut parts = Vec::new();
+    let (mut start, mut n) = (0u64, 1i32);
+    while start < len {
+        let end = if plan.room_for(n) {
+            start.saturating_add(plan.size).min(len)
+        } else {
+            len
+        };
+        let etag = target
+            .send_part(upload_id, n, path, start, end)
+            .await
+            .map_err(|f| fail(f, error::S3Operation::UploadPart))?;
+        parts.push(upload::completed_part(n, &etag));
+        plan.uploaded(n);
+        (start, n) = (end, n + 1);
+    }
+    target
+        .complete(upload_id, parts)
+        .await
+        .map_err(|f| fail(f, error::S3Operation::CompleteMultipartUpload))
 }
 
 impl S3Sink {

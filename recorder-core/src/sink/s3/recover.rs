@@ -13,8 +13,9 @@ use super::error::{chain_text, S3Error, S3Operation};
 use super::push_end_and_duration;
 use super::store::{add, classify, sub, S3Store};
 use super::upload::{
-    abort_upload, manifest_path, remove_spool, Manifest, Outcome, PartPlan, Upload,
+    abort_upload, completed_part, manifest_path, remove_spool, Manifest, Outcome, PartPlan, Upload,
 };
+use super::CLIPS_DIR;
 use crate::index;
 use crate::sink::fs::files_under;
 use crate::sink::repair::scan_segment;
@@ -393,6 +394,18 @@ impl S3Store {
                 tracing::debug!(key = %key, "open upload belongs to another recorder; left alone");
                 continue;
             }
+            if key
+                .strip_prefix(inner.prefix.as_str())
+                .is_some_and(|k| k.starts_with(CLIPS_DIR))
+            {
+                // A clip's upload is only open while its process sends it:
+                // one left open is a clip that failed, and its parts end
+                // anywhere, not on fragment boundaries.
+                abort_upload(inner, None, &key, &id).await;
+                tracing::info!(key = %key, "aborted the upload of a clip that never completed");
+                report.discarded.push(key);
+                continue;
+            }
             match self.complete_orphan(&key, &id).await {
                 Ok(Some(bytes)) => {
                     add(&inner.counters.segments_recovered, 1);
@@ -451,7 +464,7 @@ impl S3Store {
         let bytes = run.iter().map(|p| p.2).sum();
         let completed: Vec<CompletedPart> = run
             .iter()
-            .map(|(n, etag, _)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
+            .map(|(n, etag, _)| completed_part(*n, etag))
             .collect();
         inner
             .client

@@ -442,115 +442,31 @@ impl Upload {
             return Ok(());
         }
         self.check_key().await?;
-        let (inner, key) = (&self.inner, self.key.as_str());
-        let calls = std::sync::atomic::AtomicU32::new(0);
-        let calls = &calls;
-        let id = inner
-            .retry(
-                S3Operation::CreateMultipartUpload,
-                key,
-                self.camera.as_deref(),
-                self.max_attempts,
-                |_| false,
-                || async move {
-                    calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let out = inner
-                        .client
-                        .create_multipart_upload()
-                        .bucket(&inner.cfg.bucket)
-                        .key(key)
-                        .content_type("video/mp4")
-                        .set_metadata(metadata_map(meta))
-                        .send()
-                        .await
-                        .map_err(classify)?;
-                    out.upload_id.ok_or_else(|| {
-                        Failure::local(
-                            None,
-                            "CreateMultipartUpload returned no upload id".into(),
-                            None,
-                        )
-                    })
-                },
-            )
-            .await
-            .map_err(|f| {
-                f.into_error(S3Operation::CreateMultipartUpload, &inner.cfg.bucket, key)
-            })?;
-        if calls.load(std::sync::atomic::Ordering::Relaxed) > 1 {
-            self.abort_strays(&id).await;
-        }
+        let target = Target {
+            inner: &self.inner,
+            camera: self.camera.as_deref(),
+            max_attempts: self.max_attempts,
+            key: &self.key,
+        };
+        let id = target.create("video/mp4", metadata_map(meta), None).await?;
         self.note(format!("upload {}", enc(&id)));
         self.upload_id = Some(id);
         self.parts.clear();
         Ok(())
     }
 
-    /// A failed `CreateMultipartUpload` may have created an upload anyway
-    /// (the connection broke after the store acted): abort every open
-    /// upload of this key but `keep`, so none is left dangling. Best
-    /// effort; recovery at the next start catches what this misses.
-    async fn abort_strays(&self, keep: &str) {
-        let listed = self
-            .inner
-            .client
-            .list_multipart_uploads()
-            .bucket(self.bucket())
-            .prefix(&self.key)
-            .send()
-            .await;
-        let out = match listed {
-            Ok(out) => out,
-            Err(e) => {
-                let f = classify(e);
-                tracing::debug!(key = %self.key, error = %f.detail, "could not list uploads to abort strays; recovery will");
-                return;
-            }
-        };
-        for u in out.uploads() {
-            if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
-                if k == self.key && id != keep {
-                    tracing::info!(key = %self.key, "aborting a multipart upload created by an attempt whose reply was lost");
-                    abort_upload(&self.inner, self.camera.as_deref(), k, id).await;
-                }
-            }
-        }
-    }
-
     /// Uploads part `n` = bytes `[start, end)` of the spool.
     async fn upload_part(&mut self, n: i32, start: u64, end: u64) -> Result<(), Failure> {
-        let (inner, key, spool) = (&self.inner, self.key.as_str(), self.spool.as_path());
         let upload_id = self.upload_id.as_deref().unwrap_or_default();
-        let etag = inner
-            .retry(
-                S3Operation::UploadPart,
-                key,
-                self.camera.as_deref(),
-                self.max_attempts,
-                |f| f.code_is("NoSuchUpload"),
-                || async move {
-                    // The permit bounds uploads in flight across all
-                    // cameras; the body streams from the spool file.
-                    let _permit = inner.upload_permits.acquire().await.ok();
-                    let body = spool_body(spool, start, end).await?;
-                    let out = inner
-                        .client
-                        .upload_part()
-                        .bucket(&inner.cfg.bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .part_number(n)
-                        .content_length((end - start) as i64)
-                        .body(body)
-                        .send()
-                        .await
-                        .map_err(classify)?;
-                    Ok(out.e_tag.unwrap_or_default())
-                },
-            )
+        let target = Target {
+            inner: &self.inner,
+            camera: self.camera.as_deref(),
+            max_attempts: self.max_attempts,
+            key: &self.key,
+        };
+        let etag = target
+            .send_part(upload_id, n, &self.spool, start, end)
             .await?;
-        add(&self.inner.counters.bytes_uploaded, end - start);
-        add(&self.inner.counters.parts_uploaded, 1);
         self.note(format!("part {n} {start} {end} {}", enc(&etag)));
         self.parts.insert(n, PartRecord { start, end, etag });
         Ok(())
@@ -687,49 +603,20 @@ impl Upload {
     }
 
     async fn complete_upload(&mut self) -> Result<(), Failure> {
-        let (inner, key) = (&self.inner, self.key.as_str());
         let upload_id = self.upload_id.as_deref().unwrap_or_default();
         let parts: Vec<CompletedPart> = self
             .parts
             .iter()
-            .map(|(n, p)| {
-                CompletedPart::builder()
-                    .part_number(*n)
-                    .e_tag(&p.etag)
-                    .build()
-            })
+            .map(|(n, p)| completed_part(*n, &p.etag))
             .collect();
-        let parts = &parts;
-        inner
-            .retry(
-                S3Operation::CompleteMultipartUpload,
-                key,
-                self.camera.as_deref(),
-                self.max_attempts,
-                |f| {
-                    f.code_is("NoSuchUpload")
-                        || f.code_is("InvalidPart")
-                        || f.code_is("EntityTooSmall")
-                },
-                || async move {
-                    inner
-                        .client
-                        .complete_multipart_upload()
-                        .bucket(&inner.cfg.bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .multipart_upload(
-                            CompletedMultipartUpload::builder()
-                                .set_parts(Some(parts.clone()))
-                                .build(),
-                        )
-                        .send()
-                        .await
-                        .map_err(classify)?;
-                    Ok(())
-                },
-            )
-            .await
+        Target {
+            inner: &self.inner,
+            camera: self.camera.as_deref(),
+            max_attempts: self.max_attempts,
+            key: &self.key,
+        }
+        .complete(upload_id, parts)
+        .await
     }
 
     async fn object_len(&self) -> Option<u64> {
@@ -829,8 +716,195 @@ impl Upload {
     }
 }
 
+/// The requests of one multipart upload, with the store's retry policy:
+/// shared by segment uploads (which keep a manifest around them) and
+/// whole files uploaded in parts (clips).
+pub(crate) struct Target<'a> {
+    pub inner: &'a Inner,
+    /// Whose failures these are, counted for its status.
+    pub camera: Option<&'a CameraUploads>,
+    /// `None`: the policy's limit (forever by default).
+    pub max_attempts: Option<u32>,
+    pub key: &'a str,
+}
+
+impl Target<'_> {
+    fn fail(&self, f: Failure, op: S3Operation) -> S3Error {
+        f.into_error(op, &self.inner.cfg.bucket, self.key)
+    }
+
+    /// `CreateMultipartUpload` with the object's content type, metadata and
+    /// tagging (`k=v`, URL-encoded); returns the upload id.
+    pub async fn create(
+        &self,
+        content_type: &str,
+        meta: Option<HashMap<String, String>>,
+        tagging: Option<&str>,
+    ) -> Result<String, S3Error> {
+        let (inner, key) = (self.inner, self.key);
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let (calls, meta) = (&calls, &meta);
+        let id = inner
+            .retry(
+                S3Operation::CreateMultipartUpload,
+                key,
+                self.camera,
+                self.max_attempts,
+                |_| false,
+                || async move {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let out = inner
+                        .client
+                        .create_multipart_upload()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .content_type(content_type)
+                        .set_metadata(meta.clone())
+                        .set_tagging(tagging.map(str::to_owned))
+                        .send()
+                        .await
+                        .map_err(classify)?;
+                    out.upload_id.ok_or_else(|| {
+                        Failure::local(
+                            None,
+                            "CreateMultipartUpload returned no upload id".into(),
+                            None,
+                        )
+                    })
+                },
+            )
+            .await
+            .map_err(|f| self.fail(f, S3Operation::CreateMultipartUpload))?;
+        if calls.load(std::sync::atomic::Ordering::Relaxed) > 1 {
+            self.abort_strays(&id).await;
+        }
+        Ok(id)
+    }
+
+    /// A failed `CreateMultipartUpload` may have created an upload anyway
+    /// (the connection broke after the store acted): abort every open
+    /// upload of this key but `keep`, so none is left dangling. Best
+    /// effort; recovery at the next start catches what this misses.
+    async fn abort_strays(&self, keep: &str) {
+        let listed = self
+            .inner
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.inner.cfg.bucket)
+            .prefix(self.key)
+            .send()
+            .await;
+        let out = match listed {
+            Ok(out) => out,
+            Err(e) => {
+                let f = classify(e);
+                tracing::debug!(key = %self.key, error = %f.detail, "could not list uploads to abort strays; recovery will");
+                return;
+            }
+        };
+        for u in out.uploads() {
+            if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
+                if k == self.key && id != keep {
+                    tracing::info!(key = %self.key, "aborting a multipart upload created by an attempt whose reply was lost");
+                    abort_upload(self.inner, self.camera, k, id).await;
+                }
+            }
+        }
+    }
+
+    /// `UploadPart` `n` = bytes `[start, end)` of `file`, streamed from the
+    /// file (never held in memory whole); returns its ETag. Stops early on
+    /// `NoSuchUpload`, which the caller handles.
+    pub async fn send_part(
+        &self,
+        upload_id: &str,
+        n: i32,
+        file: &Path,
+        start: u64,
+        end: u64,
+    ) -> Result<String, Failure> {
+        let (inner, key) = (self.inner, self.key);
+        let etag = inner
+            .retry(
+                S3Operation::UploadPart,
+                key,
+                self.camera,
+                self.max_attempts,
+                |f| f.code_is("NoSuchUpload"),
+                || async move {
+                    // The permit bounds uploads in flight across all
+                    // cameras; the body streams from the file.
+                    let _permit = inner.upload_permits.acquire().await.ok();
+                    let body = spool_body(file, start, end).await?;
+                    let out = inner
+                        .client
+                        .upload_part()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .part_number(n)
+                        .content_length((end - start) as i64)
+                        .body(body)
+                        .send()
+                        .await
+                        .map_err(classify)?;
+                    Ok(out.e_tag.unwrap_or_default())
+                },
+            )
+            .await?;
+        add(&inner.counters.bytes_uploaded, end - start);
+        add(&inner.counters.parts_uploaded, 1);
+        Ok(etag)
+    }
+
+    /// `CompleteMultipartUpload` with `parts`. Stops early on the failures
+    /// a caller may repair (`NoSuchUpload`, `InvalidPart`, `EntityTooSmall`).
+    pub async fn complete(
+        &self,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> Result<(), Failure> {
+        let (inner, key, parts) = (self.inner, self.key, &parts);
+        inner
+            .retry(
+                S3Operation::CompleteMultipartUpload,
+                key,
+                self.camera,
+                self.max_attempts,
+                |f| {
+                    f.code_is("NoSuchUpload")
+                        || f.code_is("InvalidPart")
+                        || f.code_is("EntityTooSmall")
+                },
+                || async move {
+                    inner
+                        .client
+                        .complete_multipart_upload()
+                        .bucket(&inner.cfg.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .multipart_upload(
+                            CompletedMultipartUpload::builder()
+                                .set_parts(Some(parts.clone()))
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .map_err(classify)?;
+                    Ok(())
+                },
+            )
+            .await
+    }
+}
+
+/// Part `n` with `etag`, as `CompleteMultipartUpload` lists it.
+pub(crate) fn completed_part(n: i32, etag: &str) -> CompletedPart {
+    CompletedPart::builder().part_number(n).e_tag(etag).build()
+}
+
 pub(crate) async fn abort_upload(
-    inner: &Arc<Inner>,
+    inner: &Inner,
     camera: Option<&CameraUploads>,
     key: &str,
     upload_id: &str,
