@@ -323,6 +323,8 @@ pub struct Observed {
     dir_check: Arc<DirCheck>,
     /// Retention of the local folder, when a policy is set.
     pub retention: Option<Pruner>,
+    /// Webhook deliveries, when a webhook is set.
+    pub webhook: Option<Arc<crate::webhook::Counters>>,
 }
 
 /// Optional metric families.
@@ -583,6 +585,9 @@ impl Observed {
         }
         if let Some(p) = &self.retention {
             r.register_collector(Box::new(RetentionCollector(p.clone())));
+        }
+        if let Some(w) = &self.webhook {
+            r.register_collector(Box::new(WebhookCollector(w.clone())));
         }
         // After the S3 collector: it reports the sample that one just took.
         if self.options.legacy_names {
@@ -1008,7 +1013,7 @@ pub fn observed(
     store: StoreCheck,
     options: MetricsOptions,
 ) -> Arc<Observed> {
-    observed_with_retention(cameras, disabled, store, options, None)
+    observed_with_retention(cameras, disabled, store, options, None, None)
 }
 
 /// What the endpoints observe for a process that records nothing
@@ -1020,16 +1025,19 @@ pub fn observed_for_serving() -> Arc<Observed> {
         StoreCheck::ReadOnly,
         MetricsOptions::default(),
         None,
+        None,
     )
 }
 
-/// Builds what the endpoints observe, retention of the local folder included.
+/// Builds what the endpoints observe, retention of the local folder and
+/// webhook deliveries included.
 pub fn observed_with_retention(
     cameras: Vec<WatchedCamera>,
     disabled: Vec<String>,
     store: StoreCheck,
     options: MetricsOptions,
     retention: Option<Pruner>,
+    webhook: Option<Arc<crate::webhook::Counters>>,
 ) -> Arc<Observed> {
     Arc::new(Observed {
         cameras: WatchedCameras(Arc::new(std::sync::RwLock::new(cameras))),
@@ -1038,7 +1046,42 @@ pub fn observed_with_retention(
         options,
         dir_check: Arc::default(),
         retention,
+        webhook,
     })
+}
+
+/// The webhook's delivery counters (docs/api.md#webhook): events posted,
+/// given up on after every retry, dropped because the receiver was behind.
+#[derive(Debug)]
+struct WebhookCollector(Arc<crate::webhook::Counters>);
+
+impl Collector for WebhookCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.0;
+        let families = [
+            (
+                "camrec_webhook_events_delivered",
+                "Events (stored segments and clips) the webhook answered with a 2xx",
+                c.delivered.load(Relaxed),
+            ),
+            (
+                "camrec_webhook_events_failed",
+                "Events given up on after every retry",
+                c.failed.load(Relaxed),
+            ),
+            (
+                "camrec_webhook_events_dropped",
+                "Events dropped because the webhook's queue was full (the receiver is behind)",
+                c.dropped.load(Relaxed),
+            ),
+        ];
+        for (name, help, v) in families {
+            let e = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(v).encode(e)?;
+        }
+        Ok(())
+    }
 }
 
 /// Retention's families, read from the pruner's snapshot on each scrape:

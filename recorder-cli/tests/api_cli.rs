@@ -581,6 +581,21 @@ fn webhook_receives_segments_and_clips_with_retries() {
     // The refused first POST was sent again: nothing was lost.
     let n = h.requests.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(n, h.bodies.lock().unwrap().len() + 1);
+    // Deliveries are metrics: at least the events received so far (more
+    // may have been posted since), none given up on or dropped.
+    let (code, text) = get(addr, "/metrics");
+    assert_eq!(code, 200);
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    };
+    assert!(
+        value("camrec_webhook_events_delivered_total") >= bodies.len() as u64,
+        "{text}"
+    );
+    assert_eq!(value("camrec_webhook_events_failed_total"), 0);
+    assert_eq!(value("camrec_webhook_events_dropped_total"), 0);
 }
 
 /// `config check` shows the API and clip settings with their origins, the

@@ -167,10 +167,11 @@ pub async fn record(
     let retention_task = pruner
         .clone()
         .map(|p| tokio::spawn(p.run(recorder.subscribe(), retention_stop, DEFAULT_PRUNE_EVERY)));
+    let mut webhook = None;
     if let Some(url) = &cfg.control.webhook_url.v {
         match url::Url::parse(url) {
             Ok(u) => {
-                crate::webhook::start(u, recorder.subscribe());
+                webhook = Some(crate::webhook::start(u, recorder.subscribe()));
                 tracing::info!(url = %config::scrub_userinfo(url), "posting stored segments and clips to the webhook");
             }
             Err(e) => tracing::warn!(error = %e, "webhook URL not usable; no webhook"),
@@ -237,6 +238,7 @@ pub async fn record(
             legacy_names: cfg.metrics_legacy_names.v,
         },
         pruner.clone(),
+        webhook,
     );
     control.watch(observed.cameras.clone());
     let server = match cfg.metrics_listen.v {
