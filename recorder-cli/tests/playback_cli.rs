@@ -435,6 +435,26 @@ fn folder_playback_playlists_ranges_and_errors() {
         (code, v["segments"].as_array().map(Vec::len)),
         (200, Some(0))
     );
+    // Windows at the ends of what a time can be (the earliest one's hour
+    // starts before it) are answered, not a dropped connection.
+    let earliest = "start=1677-09-21T00:12:43.145224192Z&end=1677-09-21T01:00:00Z";
+    let latest = "start=2262-04-11T00:00:00Z&end=2262-04-11T23:47:16.854775807Z";
+    for window in [earliest, latest] {
+        let (code, v) = json(addr, &format!("/api/cameras/{CAMERA}/recordings?{window}"));
+        assert_eq!(
+            (code, v["segments"].as_array().map(Vec::len)),
+            (200, Some(0)),
+            "{window}"
+        );
+        let (code, _) = get(addr, &format!("/api/cameras/{CAMERA}/hls.m3u8?{window}"));
+        assert_eq!(code, 200, "{window}");
+        assert_error(
+            addr,
+            &format!("/api/cameras/{CAMERA}/export.mp4?{window}"),
+            404,
+            "nothing was recorded",
+        );
+    }
     check_exports(addr, &out, &rec);
     // The page and its script are served.
     let (code, page) = get(addr, "/");

@@ -1,4 +1,4 @@
-//! The control API (docs/api.md, docs/api-openapi.yaml): cameras, clips,
+//! The control API (docs/api.md, docs/api-openapi.json): cameras, clips,
 //! reload, and the routes of the Go recording service camrec replaces.
 //!
 //! Served on the metrics listener ([`crate::http::serve`]'s `extra`).
@@ -196,7 +196,15 @@ async fn reload(
 mod tests {
     use std::collections::BTreeSet;
 
-    /// docs/api-openapi.json names exactly the routes the router serves.
+    /// An axum path as OpenAPI writes it: the wildcard `{*name}` (the rest
+    /// of the path) is the parameter `{name}`.
+    fn openapi_path(axum: &str) -> String {
+        axum.replace("{*", "{")
+    }
+
+    /// docs/api-openapi.json names exactly the routes `camrec record`
+    /// serves on its listener: the API's and every playback route (what
+    /// `camrec serve` serves is a part of them), path parameters included.
     #[test]
     fn openapi_document_matches_the_routes() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api-openapi.json");
@@ -204,15 +212,37 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut documented = BTreeSet::new();
         for (p, item) in doc["paths"].as_object().expect("paths") {
-            for m in item.as_object().unwrap().keys() {
-                if ["get", "put", "post", "delete", "patch"].contains(&m.as_str()) {
-                    documented.insert((m.clone(), p.clone()));
+            for (m, op) in item.as_object().unwrap() {
+                if !["get", "put", "post", "delete", "patch"].contains(&m.as_str()) {
+                    continue;
                 }
+                documented.insert((m.clone(), p.clone()));
+                // Every `{param}` of the path is a documented path parameter.
+                let declared: BTreeSet<&str> = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(item["parameters"].as_array().into_iter().flatten())
+                    .filter(|q| q["in"] == "path")
+                    .filter_map(|q| q["name"].as_str())
+                    .collect();
+                let in_path: BTreeSet<&str> = p
+                    .split('/')
+                    .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                    .collect();
+                assert_eq!(declared, in_path, "path parameters of {m} {p}");
             }
         }
-        let served: BTreeSet<(String, String)> = super::table()
+        let api = super::table()
             .into_iter()
-            .map(|(m, p, _, _)| (m.to_owned(), p.to_owned()))
+            .map(|(m, p, _, _)| (m, p))
+            .collect::<Vec<_>>();
+        let playback = recorder_cli::playback::paths();
+        assert!(playback.iter().any(|(_, p)| p.contains("{*name}")));
+        let served: BTreeSet<(String, String)> = api
+            .into_iter()
+            .chain(playback)
+            .map(|(m, p)| (m.to_owned(), openapi_path(p)))
             .collect();
         let missing: Vec<_> = served.difference(&documented).collect();
         let extra: Vec<_> = documented.difference(&served).collect();

@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use recorder_core::archive::{Archive, ArchiveError, SegmentEntry};
 use recorder_core::export::ExportError;
+use recorder_core::mp4::Mp4Error;
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -201,13 +202,23 @@ async fn shifted(
             .unwrap_or(0);
         ticks(shift_us, timescale)
     })
-    .map_err(|e| {
-        ApiError::store(format!(
-            "moving the decode times of {} failed, the stored fragment is damaged: {e}",
-            entry.name
-        ))
-    })?;
+    .map_err(|e| shift_error(e, &entry.name, shift_us))?;
     Ok(bytes)
+}
+
+/// A failed move of `name`'s decode times by `shift_us`: a shift too large
+/// for a decode time's field is the client's (400); anything else means
+/// the stored fragment is damaged (502).
+fn shift_error(e: Mp4Error, name: &str, shift_us: u64) -> ApiError {
+    match e {
+        Mp4Error::DecodeTimeOverflow { .. } => ApiError::bad_request(format!(
+            "shift_us={shift_us} moves the decode times of {name} past what its fragments \
+             can hold ({e}): ask for a smaller shift"
+        )),
+        e => ApiError::store(format!(
+            "moving the decode times of {name} failed, the stored fragment is damaged: {e}"
+        )),
+    }
 }
 
 /// `GET /api/cameras/{id}/files/{*name}`.
@@ -282,6 +293,27 @@ mod tests {
         assert_eq!(ticks(3_040_000, 48_000), 145_920);
         assert_eq!(ticks(u64::MAX, u32::MAX), u64::MAX);
         assert_eq!(ticks(5, 0), 0);
+    }
+
+    #[test]
+    fn a_shift_too_large_for_a_decode_time_is_the_clients_error() {
+        let overflow = Mp4Error::DecodeTimeOverflow {
+            track_id: 1,
+            value: 90_000,
+            add: u64::MAX,
+            width: 8,
+        };
+        let e = shift_error(overflow, "cam/x.mp4", u64::MAX);
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("smaller shift"), "{}", e.message);
+        let damaged = Mp4Error::Truncated {
+            offset: 8,
+            needed: 8,
+            available: 2,
+        };
+        let e = shift_error(damaged, "cam/x.mp4", 1);
+        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
+        assert!(e.message.contains("damaged"), "{}", e.message);
     }
 
     #[test]

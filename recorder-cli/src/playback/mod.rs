@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use recorder_core::archive::Archive;
 
-pub use routes::{camera_list, cameras_route, router, routes, CameraJson};
+pub use routes::{camera_list, cameras_route, paths, router, routes, CameraJson};
 
 /// Longest window of a playlist.
 pub const MAX_HLS_WINDOW: Duration = Duration::from_secs(24 * 3600);

@@ -4,8 +4,7 @@
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, MethodRouter};
 
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const APP_JS: &str = include_str!("../../assets/app.js");
@@ -20,23 +19,29 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// `/`, `/app.js`, `/hls.min.js`, `/hls.js.LICENSE`.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route(
+/// `/`, `/app.js`, `/hls.min.js`, `/hls.js.LICENSE`: method, path, handler.
+pub fn table<S: Clone + Send + Sync + 'static>(
+) -> Vec<(&'static str, &'static str, MethodRouter<S>)> {
+    vec![
+        (
+            "get",
             "/",
             get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
-        )
-        .route(
+        ),
+        (
+            "get",
             "/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
-        )
-        .route(
+        ),
+        (
+            "get",
             "/hls.min.js",
             get(|| async { asset("text/javascript; charset=utf-8", HLS_JS) }),
-        )
-        .route(
+        ),
+        (
+            "get",
             "/hls.js.LICENSE",
             get(|| async { asset("text/plain; charset=utf-8", HLS_LICENSE) }),
-        )
+        ),
+    ]
 }

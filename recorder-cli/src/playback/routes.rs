@@ -11,7 +11,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use recorder_core::archive::{gaps, ArchiveError, Recording};
 use recorder_core::export::ExportError;
@@ -67,23 +67,51 @@ async fn cameras(State(p): State<Arc<Playback>>) -> Result<Response, ApiError> {
     Ok(Json(serde_json::json!({ "cameras": camera_list(&p).await? })).into_response())
 }
 
+/// The path of the camera list.
+const CAMERAS: &str = "/api/cameras";
+
 /// `GET /api/cameras` alone, for a host that serves its own camera list.
 pub fn cameras_route(p: Arc<Playback>) -> Router {
-    Router::new()
-        .route("/api/cameras", get(cameras))
-        .with_state(p)
+    Router::new().route(CAMERAS, get(cameras)).with_state(p)
+}
+
+/// A route: method, path (axum syntax), handler.
+type Route = (&'static str, &'static str, MethodRouter<Arc<Playback>>);
+
+/// Every playback route but `GET /api/cameras`: recordings, playlist,
+/// files, export, and the page. [`routes`] is built from it, and the
+/// OpenAPI document is checked against it ([`paths`]).
+fn table() -> Vec<Route> {
+    let mut t: Vec<Route> = vec![
+        ("get", "/api/cameras/{id}/recordings", get(recordings)),
+        ("get", "/api/cameras/{id}/hls.m3u8", get(playlist)),
+        ("get", "/api/cameras/{id}/files/{*name}", get(files::file)),
+        ("get", "/api/cameras/{id}/export.mp4", get(export)),
+    ];
+    t.extend(page::table());
+    t
 }
 
 /// Every playback route but `GET /api/cameras`: recordings, playlist,
 /// files, export, and the page.
 pub fn routes(p: Arc<Playback>) -> Router {
-    Router::new()
-        .route("/api/cameras/{id}/recordings", get(recordings))
-        .route("/api/cameras/{id}/hls.m3u8", get(playlist))
-        .route("/api/cameras/{id}/files/{*name}", get(files::file))
-        .route("/api/cameras/{id}/export.mp4", get(export))
-        .merge(page::routes())
+    table()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, handler)| {
+            r.route(path, handler)
+        })
         .with_state(p)
+}
+
+/// Method (lower case) and path of every route [`router`] serves, in
+/// axum's syntax (`{*name}`: the rest of the path, `/` included), so a
+/// document of them can be checked (docs/api-openapi.json).
+pub fn paths() -> Vec<(&'static str, &'static str)> {
+    table()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .chain([("get", CAMERAS)])
+        .collect()
 }
 
 /// All playback routes (what `camrec serve` serves).

@@ -294,7 +294,10 @@ impl Archive {
             dirs.insert(self.camera_dir(camera));
             return dirs;
         }
-        let mut t = from.0.div_euclid(HOUR) * HOUR;
+        // The hour `from` falls in; from `from` itself when that hour
+        // starts before the earliest `WallTime` (a window in 1677 from a
+        // client): stepping an hour at a time still visits every hour.
+        let mut t = from.0.div_euclid(HOUR).checked_mul(HOUR).unwrap_or(from.0);
         while t <= to.0 {
             dirs.insert(dir(WallTime(t)));
             let Some(next) = t.checked_add(HOUR) else {
@@ -501,5 +504,26 @@ impl Archive {
             .into_iter()
             .find(|e| e.name == name)
             .ok_or_else(|| ArchiveError::NoSuchSegment { name: name.into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_of_a_window_at_either_end_of_wall_time() {
+        let a = Archive::local("/nonexistent", ObjectNameTemplate::default());
+        const HOUR: i64 = 3600 * 1_000_000_000;
+        // The earliest time's hour starts before it: no overflow, and
+        // the folders of both ends are listed.
+        let (from, to) = (WallTime(i64::MIN), WallTime(i64::MIN + 30 * HOUR));
+        let dirs = a.dirs_for("cam", from, to);
+        assert_eq!(
+            dirs,
+            BTreeSet::from(["cam/16770921/".to_owned(), "cam/16770922/".to_owned()])
+        );
+        let dirs = a.dirs_for("cam", WallTime(i64::MAX - HOUR), WallTime(i64::MAX));
+        assert_eq!(dirs, BTreeSet::from(["cam/22620411/".to_owned()]));
     }
 }
