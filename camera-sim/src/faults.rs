@@ -39,6 +39,11 @@ pub struct Faults {
     /// `454 Session Not Found`, as cameras that reply `400`/`405` do: a
     /// client then cannot confirm that the session is gone.
     pub teardown_unknown_status: Option<u16>,
+    /// Send no parameter sets at all: none in the SDP (`sprop-*`) and none
+    /// in-band (the clip's own are stripped, none repeated before
+    /// keyframes), as a camera misconfigured that way does. No client can
+    /// decode the stream.
+    pub no_parameter_sets: bool,
 }
 
 impl Faults {

@@ -262,10 +262,24 @@ impl Player {
                 // Cameras repeat parameter sets before every keyframe; clients
                 // that join late or see an SPS change depend on it.
                 let mut nals = Vec::with_capacity(sample.units.len() + 3);
-                if keyframe && !has_sps {
-                    nals.extend(codec.parameter_sets());
+                if faults.no_parameter_sets {
+                    let is_parameter_set = match codec {
+                        VideoCodec::H264 { .. } => packetize::h264::is_parameter_set,
+                        VideoCodec::H265 { .. } => packetize::h265::is_parameter_set,
+                    };
+                    nals.extend(
+                        sample
+                            .units
+                            .iter()
+                            .filter(|n| !is_parameter_set(n))
+                            .cloned(),
+                    );
+                } else {
+                    if keyframe && !has_sps {
+                        nals.extend(codec.parameter_sets());
+                    }
+                    nals.extend(sample.units.iter().cloned());
                 }
-                nals.extend(sample.units.iter().cloned());
                 let payloads = match codec {
                     VideoCodec::H264 { .. } => packetize::h264::packetize(&nals, MAX_PAYLOAD),
                     VideoCodec::H265 { .. } => packetize::h265::packetize(&nals, MAX_PAYLOAD),

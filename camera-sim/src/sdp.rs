@@ -16,8 +16,14 @@ pub(crate) const VIDEO_CONTROL: &str = "trackID=0";
 /// Control URL suffix of the audio track.
 pub(crate) const AUDIO_CONTROL: &str = "trackID=1";
 
-/// Builds the session description for a clip.
-pub(crate) fn describe(clip: &Clip, session_id: u64, host_ip: &str) -> String {
+/// Builds the session description for a clip, with its parameter sets
+/// (`sprop-*`) or, when `parameter_sets` is false, without.
+pub(crate) fn describe(
+    clip: &Clip,
+    session_id: u64,
+    host_ip: &str,
+    parameter_sets: bool,
+) -> String {
     let mut s = String::new();
     let ipver = if host_ip.contains(':') { "IP6" } else { "IP4" };
     // `write!` into a String can't fail.
@@ -39,21 +45,29 @@ pub(crate) fn describe(clip: &Clip, session_id: u64, host_ip: &str) -> String {
             let _ = write!(
                 s,
                 "a=rtpmap:{VIDEO_PT} H264/{VIDEO_CLOCK}\r\n\
-                 a=fmtp:{VIDEO_PT} packetization-mode=1;profile-level-id={plid};\
-                 sprop-parameter-sets={},{}\r\n",
-                B64.encode(sps),
-                B64.encode(pps)
+                 a=fmtp:{VIDEO_PT} packetization-mode=1;profile-level-id={plid}"
             );
+            if parameter_sets {
+                let _ = write!(
+                    s,
+                    ";sprop-parameter-sets={},{}",
+                    B64.encode(sps),
+                    B64.encode(pps)
+                );
+            }
+            s.push_str("\r\n");
         }
         VideoCodec::H265 { vps, sps, pps } => {
-            let _ = write!(
-                s,
-                "a=rtpmap:{VIDEO_PT} H265/{VIDEO_CLOCK}\r\n\
-                 a=fmtp:{VIDEO_PT} sprop-vps={};sprop-sps={};sprop-pps={}\r\n",
-                B64.encode(vps),
-                B64.encode(sps),
-                B64.encode(pps)
-            );
+            let _ = write!(s, "a=rtpmap:{VIDEO_PT} H265/{VIDEO_CLOCK}\r\n");
+            if parameter_sets {
+                let _ = write!(
+                    s,
+                    "a=fmtp:{VIDEO_PT} sprop-vps={};sprop-sps={};sprop-pps={}\r\n",
+                    B64.encode(vps),
+                    B64.encode(sps),
+                    B64.encode(pps)
+                );
+            }
         }
     }
     // Informational, as many cameras send it; clients get the size from the SPS.
@@ -87,10 +101,14 @@ mod tests {
             crate::DEMO_MP4,
         )))
         .unwrap();
-        let sdp = describe(&clip, 1, "127.0.0.1");
+        let sdp = describe(&clip, 1, "127.0.0.1", true);
         assert!(sdp.contains("a=rtpmap:96 H264/90000"));
         assert!(sdp.contains("profile-level-id=42C01E"), "{sdp}");
         assert!(sdp.contains("MPEG4-GENERIC/16000/1"));
         assert!(sdp.contains("config=1408"));
+        assert!(sdp.contains("sprop-parameter-sets="));
+        let bare = describe(&clip, 1, "127.0.0.1", false);
+        assert!(!bare.contains("sprop"), "{bare}");
+        assert!(bare.contains("packetization-mode=1;profile-level-id=42C01E\r\n"));
     }
 }

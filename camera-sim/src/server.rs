@@ -257,7 +257,12 @@ impl Conn {
             return Response::new(404);
         };
         let host = self.local_ip.to_string();
-        let body = sdp::describe(&mount.clip, rand::random::<u32>().into(), &host);
+        let body = sdp::describe(
+            &mount.clip,
+            rand::random::<u32>().into(),
+            &host,
+            !mount.faults().no_parameter_sets,
+        );
         let base = format!("{}/", req.uri.trim_end_matches('/'));
         Response::new(200)
             .header("Content-Base", base)

@@ -588,3 +588,32 @@ async fn sim_stale_cseq_keepalive_keeps_recording() {
         o.wall.as_secs_f64()
     );
 }
+
+/// A camera that sends its parameter sets neither in the SDP nor in-band:
+/// the error says video arrives without them and which camera setting
+/// fixes it, not that the camera is overloaded; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_no_parameter_sets_names_the_camera_setting() {
+    let faults = Faults {
+        no_parameter_sets: true,
+        ..Faults::none()
+    };
+    let o = record_sim(
+        MountConfig::demo(PATH).faults(faults),
+        |c| c,
+        5.0,
+        Duration::from_secs(30),
+        |c| c.source.first_frame_timeout = Duration::from_secs(2),
+    )
+    .await;
+    let errors = o.rec.errors();
+    let err = errors
+        .iter()
+        .find(|e| e.contains("no parameter sets"))
+        .unwrap_or_else(|| panic!("no parameter-set error in {errors:?}"));
+    assert!(err.contains("video frames arrived in 2.0 s"), "{err}");
+    assert!(err.contains("SPS/PPS in stream"), "{err}");
+    assert!(!err.contains("overloaded"), "{err}");
+    assert!(o.sent.video_frames > 0, "{:?}", o.sent);
+    assert!(o.reports.is_empty(), "nothing decodable was stored");
+}

@@ -21,6 +21,12 @@ pub(crate) fn has_sps(nals: &[Bytes]) -> bool {
     nals.iter().any(|n| nal_type(n) == 7)
 }
 
+/// True for a parameter set NAL unit (what [`crate::Faults::no_parameter_sets`]
+/// strips).
+pub(crate) fn is_parameter_set(nal: &Bytes) -> bool {
+    matches!(nal_type(nal), 7 | 8)
+}
+
 /// Packetizes one access unit; the last payload gets the marker bit.
 pub(crate) fn packetize(nals: &[Bytes], max_payload: usize) -> Vec<Payload> {
     packetize_nals(

@@ -144,6 +144,17 @@ pub enum SourceError {
         /// The timeout.
         after: Duration,
     },
+    /// The video's parameter sets (SPS/PPS, and VPS for H.265) came
+    /// neither in the SDP nor in-band before the first-frame timeout.
+    #[error("{url}: {}", no_parameters_message(*.frames, *.after))]
+    NoVideoParameters {
+        /// Redacted URL.
+        url: String,
+        /// Video frames that arrived meanwhile (undecodable without them).
+        frames: u64,
+        /// The first-frame timeout.
+        after: Duration,
+    },
     /// Frames stopped arriving mid-session.
     #[error("{url}: no frames for {:.1} s; the stream stalled", .after.as_secs_f64())]
     Stalled {
@@ -178,6 +189,28 @@ pub enum SourceError {
         /// Redacted URL.
         url: String,
     },
+}
+
+/// What to say when no parameter sets arrived: whether video came without
+/// them (a camera setting) or no video came at all (the network).
+fn no_parameters_message(frames: u64, after: Duration) -> String {
+    let secs = after.as_secs_f64();
+    if frames > 0 {
+        format!(
+            "{frames} video frames arrived in {secs:.1} s but no parameter sets (SPS/PPS, \
+             and VPS for H.265), neither in the SDP nor in the stream, so none can be \
+             decoded; enable the camera's option to send them with every keyframe \
+             (often \"SPS/PPS in stream\" or \"repeat headers\"), or raise the first-frame \
+             timeout if its keyframes are further apart than {secs:.0} s"
+        )
+    } else {
+        format!(
+            "no video arrived within {secs:.1} s after PLAY (and the SDP carries no \
+             parameter sets), so the stream cannot start; over UDP a firewall or NAT may be \
+             dropping the packets (try transport tcp); otherwise the camera may be \
+             overloaded or out of sessions"
+        )
+    }
 }
 
 impl SourceError {
@@ -737,17 +770,21 @@ impl Session {
 
     async fn await_video_parameters(&mut self, mut pending: Vec<usize>) -> Result<(), SourceError> {
         let deadline = deadline_after(self.first_frame_timeout);
+        let mut frames = 0u64;
         while !pending.is_empty() {
             let item = match timeout_at(deadline, self.demuxed.next()).await {
                 Ok(i) => i,
                 Err(_) => {
-                    return Err(SourceError::Timeout {
+                    return Err(SourceError::NoVideoParameters {
                         url: self.url.redacted(),
-                        step: "waiting for video parameters (SPS/PPS)",
+                        frames,
                         after: self.first_frame_timeout,
                     })
                 }
             };
+            if matches!(item, Some(Ok(CodecItem::VideoFrame(_)))) {
+                frames += 1;
+            }
             self.handle(item)?;
             pending.retain(|&t| !codec_known(&self.asm.tracks()[t].codec));
         }
@@ -927,6 +964,36 @@ mod tests {
 
     fn url() -> CameraUrl {
         CameraUrl::parse("rtsp://admin:TopSecret9@cam:554/live").unwrap()
+    }
+
+    #[test]
+    fn missing_parameter_sets_say_whether_video_came_at_all() {
+        let e = |frames| {
+            SourceError::NoVideoParameters {
+                url: url().redacted(),
+                frames,
+                after: Duration::from_secs(10),
+            }
+            .to_string()
+        };
+        let without = e(250);
+        assert!(
+            without.contains("250 video frames arrived in 10.0 s"),
+            "{without}"
+        );
+        assert!(
+            without.contains("send them with every keyframe"),
+            "{without}"
+        );
+        let nothing = e(0);
+        assert!(
+            nothing.contains("no video arrived within 10.0 s"),
+            "{nothing}"
+        );
+        assert!(nothing.contains("try transport tcp"), "{nothing}");
+        for m in [without, nothing] {
+            assert!(!m.contains("TopSecret9"), "{m}");
+        }
     }
 
     #[test]
