@@ -6,6 +6,8 @@ mod common;
 #[path = "../../recorder-core/tests/support/media.rs"]
 #[allow(dead_code)]
 mod media;
+#[path = "common/tls.rs"]
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -474,60 +476,36 @@ fn close_sessions(sim: &SimHandle, path: &str) {
     .unwrap();
 }
 
-/// A webhook receiver: answers the first POST with 503, the rest with
-/// 200, and keeps every body it accepted.
+/// A webhook receiver (https with `tls`): answers the first POST with 503,
+/// the rest with 200, and keeps every body it accepted.
 struct Hook {
     addr: SocketAddr,
     bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-fn hook() -> Hook {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
+fn hook_on(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> Hook {
     let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (b, n) = (bodies.clone(), requests.clone());
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut len = 0;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            r.read_exact(&mut body).unwrap();
-            let first = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
-            let status = if first {
-                "503 Service Unavailable"
-            } else {
-                "200 OK"
-            };
-            if !first {
-                b.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
-            }
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
+    let addr = tls::serve(tls, move |body| {
+        if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return "503 Service Unavailable";
         }
+        b.lock()
+            .unwrap()
+            .push(serde_json::from_slice(&body).unwrap());
+        "200 OK"
     });
     Hook {
         addr,
         bodies,
         requests,
     }
+}
+
+fn hook() -> Hook {
+    hook_on(None)
 }
 
 #[test]
