@@ -450,6 +450,25 @@ mod tests {
             "{e}"
         );
 
+        // A server answering in plain HTTP at once: rustls' own error.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let talker = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = l.accept().unwrap();
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        let e = post(&mut trusted, &to(talker, "https"), body())
+            .await
+            .unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "TLS handshake with {talker} failed (received corrupt message"
+            )) && e.contains("speaks https"),
+            "{e}"
+        );
+
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
