@@ -6,6 +6,8 @@ set -eu
 need_apt=""
 # OpenH264 (the thumbnails' H.264 decoder) builds from its C++ source.
 command -v g++ >/dev/null 2>&1 || need_apt="$need_apt g++"
+# openssl makes the https webhook receivers' certificates (api_cli).
+command -v openssl >/dev/null 2>&1 || need_apt="$need_apt openssl"
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt="$need_apt ffmpeg"
 /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer' >/dev/null 2>&1 \
   || need_apt="$need_apt python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav"

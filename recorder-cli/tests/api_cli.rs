@@ -6,6 +6,8 @@ mod common;
 #[path = "../../recorder-core/tests/support/media.rs"]
 #[allow(dead_code)]
 mod media;
+#[path = "common/tls.rs"]
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,8 +34,19 @@ fn camera_toml(id: &str, url: &str) -> String {
 /// `camrec record` with `config` (written to `dir/camrec.toml`), output
 /// in `dir/out`, JSON logs.
 fn start(dir: &Path, config: &str, token: Option<&str>) -> (Running, SocketAddr) {
+    start_env(dir, config, token, &[])
+}
+
+/// [`start`] with more environment variables.
+fn start_env(
+    dir: &Path,
+    config: &str,
+    token: Option<&str>,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Running, SocketAddr) {
     let file = write(dir, "camrec.toml", config);
     let mut c = camrec();
+    c.envs(env.iter().copied());
     if let Some(t) = token {
         c.env("CAMREC_API_TOKEN", t);
     }
@@ -474,60 +487,36 @@ fn close_sessions(sim: &SimHandle, path: &str) {
     .unwrap();
 }
 
-/// A webhook receiver: answers the first POST with 503, the rest with
-/// 200, and keeps every body it accepted.
+/// A webhook receiver (https with `tls`): answers the first POST with 503,
+/// the rest with 200, and keeps every body it accepted.
 struct Hook {
     addr: SocketAddr,
     bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-fn hook() -> Hook {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
+fn hook_on(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> Hook {
     let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (b, n) = (bodies.clone(), requests.clone());
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut len = 0;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            r.read_exact(&mut body).unwrap();
-            let first = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
-            let status = if first {
-                "503 Service Unavailable"
-            } else {
-                "200 OK"
-            };
-            if !first {
-                b.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
-            }
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
+    let addr = tls::serve(tls, move |body| {
+        if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return "503 Service Unavailable";
         }
+        b.lock()
+            .unwrap()
+            .push(serde_json::from_slice(&body).unwrap());
+        "200 OK"
     });
     Hook {
         addr,
         bodies,
         requests,
     }
+}
+
+fn hook() -> Hook {
+    hook_on(None)
 }
 
 #[test]
@@ -598,6 +587,113 @@ fn webhook_receives_segments_and_clips_with_retries() {
     assert_eq!(value("camrec_webhook_events_dropped_total"), 0);
 }
 
+/// A webhook receiver serving https with a certificate for 127.0.0.1 from
+/// a CA made for the test (openssl), and a camera to record with it: the
+/// simulator, the CA's PEM file, the receiver, the config.
+fn https_hook(pki: &Path) -> (SimHandle, std::path::PathBuf, Hook, String) {
+    let ca = tls::make_ca(pki);
+    let h = hook_on(Some(tls::server_config(
+        pki,
+        "server",
+        "IP:127.0.0.1,DNS:localhost",
+    )));
+    let sim = sim_with(&["/stream1"]);
+    let cfg = format!(
+        "{}\nsegment_duration_minutes = 0.05\n",
+        camera_toml("cam", &sim.url("/stream1")).trim_end()
+    );
+    (sim, ca, h, cfg)
+}
+
+/// An https receiver whose CA is trusted through `SSL_CERT_FILE` gets the
+/// stored segments (the refused first POST too, sent again); credentials
+/// and query values of the URL stay out of the log.
+#[test]
+fn webhook_posts_over_https_to_a_receiver_trusted_by_ssl_cert_file() {
+    let pki = tempfile::tempdir().unwrap();
+    let (_sim, ca, h, cfg) = https_hook(pki.path());
+    let url = format!(
+        "https://hook:pw-8f3a@127.0.0.1:{}/hook?key=k-51b7",
+        h.addr.port()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (r, addr) = start_env(
+        dir.path(),
+        &cfg,
+        None,
+        &[
+            ("CAMREC_WEBHOOK_URL", url.as_ref()),
+            ("SSL_CERT_FILE", ca.as_os_str()),
+        ],
+    );
+    let bodies = eventually(Duration::from_secs(40), "two segments posted", || {
+        let b = h.bodies.lock().unwrap().clone();
+        (b.iter().filter(|v| v["type"] == "segment").count() >= 2).then_some(b)
+    });
+    for seg in bodies.iter() {
+        assert_eq!(seg["camera"], "cam", "{seg}");
+        assert!(
+            Path::new(seg["location"].as_str().unwrap()).exists(),
+            "{seg}"
+        );
+        assert!(seg["video_frames"].as_u64().unwrap() > 0, "{seg}");
+    }
+    let n = h.requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(n, h.bodies.lock().unwrap().len() + 1);
+    let (code, text) = get(addr, "/metrics");
+    assert_eq!(code, 200);
+    let delivered = metric(&text, "camrec_webhook_events_delivered_total").unwrap();
+    assert!(delivered >= bodies.len() as f64, "{text}");
+    assert_eq!(
+        metric(&text, "camrec_webhook_events_failed_total"),
+        Some(0.0)
+    );
+    let log = r.log().join("\n");
+    assert!(
+        log.contains("posting stored segments and clips to the webhook"),
+        "{log}"
+    );
+    assert!(!log.contains("pw-8f3a") && !log.contains("k-51b7"), "{log}");
+}
+
+/// Without the CA (no `SSL_CERT_FILE`: the system's store), the https
+/// receiver's certificate is not trusted: nothing is delivered, a warning
+/// says so and how to fix it, and recording goes on.
+#[test]
+fn webhook_https_with_an_untrusted_certificate_warns_and_recording_goes_on() {
+    let pki = tempfile::tempdir().unwrap();
+    let (_sim, _ca, h, cfg) = https_hook(pki.path());
+    let url = format!("https://127.0.0.1:{}/hook", h.addr.port());
+    let dir = tempfile::tempdir().unwrap();
+    let (mut r, addr) = start_env(
+        dir.path(),
+        &cfg,
+        None,
+        &[("CAMREC_WEBHOOK_URL", url.as_ref())],
+    );
+    let line = r.wait_for_line("webhook POST failed; retrying", Duration::from_secs(30));
+    assert!(
+        line.contains(&format!("certificate of {} not trusted", h.addr))
+            && line.contains("SSL_CERT_FILE"),
+        "{line}"
+    );
+    let out = dir.path().join("out");
+    eventually(Duration::from_secs(30), "segments still written", || {
+        let n = files(&out)
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+            .count();
+        (n >= 3).then_some(())
+    });
+    assert_eq!(h.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let (_, text) = get(addr, "/metrics");
+    assert_eq!(
+        metric(&text, "camrec_webhook_events_delivered_total"),
+        Some(0.0),
+        "{text}"
+    );
+}
+
 /// `config check` shows the API and clip settings with their origins, the
 /// token redacted; bad values are named with file:line.
 #[test]
@@ -611,7 +707,8 @@ fn config_check_shows_api_and_clip_settings() {
     let (code, out, err) = run(camrec()
         .args(["config", "check", "-c"])
         .arg(&good)
-        .env("CAMREC_API_TOKEN", TOKEN));
+        .env("CAMREC_API_TOKEN", TOKEN)
+        .env("CAMREC_WEBHOOK_URL", "https://indexer.example:8443/camrec"));
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{out}");
     let line = |k: &str| {
@@ -626,6 +723,11 @@ fn config_check_shows_api_and_clip_settings() {
     );
     assert!(
         line("allow_localhost_without_token").contains("good.toml:2"),
+        "{out}"
+    );
+    assert!(
+        line("webhook_url").contains("\"https://indexer.example:8443/camrec\"")
+            && line("webhook_url").contains("CAMREC_WEBHOOK_URL"),
         "{out}"
     );
     assert!(
@@ -645,7 +747,7 @@ fn config_check_shows_api_and_clip_settings() {
     );
     assert!(err.contains("bad.toml:3:") && err.contains(".mp4"), "{err}");
     assert!(
-        err.contains("bad.toml:6:") && err.contains("http://"),
+        err.contains("bad.toml:6:") && err.contains("http://") && err.contains("https://"),
         "{err}"
     );
 }

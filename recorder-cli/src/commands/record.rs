@@ -170,10 +170,13 @@ pub async fn record(
     let mut webhook = None;
     if let Some(url) = &cfg.control.webhook_url.v {
         match url::Url::parse(url) {
-            Ok(u) => {
-                webhook = Some(crate::webhook::start(u, recorder.subscribe()));
-                tracing::info!(url = %config::scrub_userinfo(url), "posting stored segments and clips to the webhook");
-            }
+            Ok(u) => match crate::webhook::start(u.clone(), recorder.subscribe()) {
+                Ok(counters) => {
+                    webhook = Some(counters);
+                    tracing::info!(url = %crate::webhook::shown(&u), "posting stored segments and clips to the webhook");
+                }
+                Err(e) => tracing::warn!(error = %e, "TLS could not be set up; no webhook"),
+            },
             Err(e) => tracing::warn!(error = %e, "webhook URL not usable; no webhook"),
         }
     }

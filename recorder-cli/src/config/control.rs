@@ -144,15 +144,15 @@ pub(super) fn build(
 fn check_url(u: &Val<String>, errors: &mut Vec<ConfigError>) {
     let ok = url::Url::parse(&u.v)
         .ok()
-        .is_some_and(|p| p.scheme() == "http" && p.host().is_some());
+        .is_some_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
     if !ok {
         errors.push(err(
             &u.at,
             format!(
-                "webhook url {:?} is not an http:// URL",
+                "webhook url {:?} is not an http:// or https:// URL",
                 super::origin::scrub_userinfo(&u.v)
             ),
-            "use http://host:port/path (https is not supported: put a TLS proxy in front)",
+            "use http://host:port/path or https://host/path",
         ));
     }
 }
