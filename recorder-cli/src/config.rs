@@ -43,7 +43,7 @@ pub mod thumbnails;
 
 pub use cameras::{camera_id_from_url, slug, Camera, Resolution};
 pub use env::{process_env, Env};
-pub use origin::{scrub_userinfo, ConfigError, ConfigErrors, Origin, Val};
+pub use origin::{scrub_url_secrets, scrub_userinfo, ConfigError, ConfigErrors, Origin, Val};
 pub use retention::{Retention, RetentionFlags};
 pub use storage::{is_s3_url, S3Settings, Storage, StorageKind};
 pub use thumbnails::Thumbnails;

@@ -159,15 +159,7 @@ fn connector(roots: rustls::RootCertStore) -> Result<Connector, rustls::Error> {
 /// `url` for logs: the password and the query's values masked (a receiver
 /// may take its key as `?token=...`).
 pub fn shown(url: &url::Url) -> String {
-    let mut u = url.clone();
-    if u.query().is_some() {
-        let masked: Vec<(String, &str)> = url
-            .query_pairs()
-            .map(|(k, _)| (k.into_owned(), "***"))
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(masked);
-    }
-    crate::config::scrub_userinfo(u.as_str())
+    crate::config::scrub_url_secrets(url)
 }
 
 /// Plain TCP to a URI's host and port. Its own error type tells a

@@ -708,9 +708,16 @@ fn config_check_shows_api_and_clip_settings() {
         .args(["config", "check", "-c"])
         .arg(&good)
         .env("CAMREC_API_TOKEN", TOKEN)
-        .env("CAMREC_WEBHOOK_URL", "https://indexer.example:8443/camrec"));
+        .env(
+            "CAMREC_WEBHOOK_URL",
+            "https://indexer.example:8443/camrec?key=HookKey42",
+        ));
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{out}");
+    assert!(
+        !out.contains("HookKey42"),
+        "the webhook's key is masked: {out}"
+    );
     let line = |k: &str| {
         out.lines()
             .find(|l| l.starts_with(k))
@@ -726,7 +733,7 @@ fn config_check_shows_api_and_clip_settings() {
         "{out}"
     );
     assert!(
-        line("webhook_url").contains("\"https://indexer.example:8443/camrec\"")
+        line("webhook_url").contains("\"https://indexer.example:8443/camrec?key=***\"")
             && line("webhook_url").contains("CAMREC_WEBHOOK_URL"),
         "{out}"
     );

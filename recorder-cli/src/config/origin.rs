@@ -109,6 +109,20 @@ pub(crate) fn err(at: &Origin, message: impl Into<String>, fix: impl Into<String
     }
 }
 
+/// `url` as shown to people: the password and every query value masked
+/// (webhook receivers often take their key as `?token=...`).
+pub fn scrub_url_secrets(url: &url::Url) -> String {
+    let mut u = url.clone();
+    if u.query().is_some() {
+        let masked: Vec<(String, &str)> = url
+            .query_pairs()
+            .map(|(k, _)| (k.into_owned(), "***"))
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(masked);
+    }
+    scrub_userinfo(u.as_str())
+}
+
 /// Masks the password of anything that looks like `scheme://user:pass@host`
 /// in `text` (for messages from other libraries that may quote a value).
 pub fn scrub_userinfo(text: &str) -> String {

@@ -211,10 +211,10 @@ impl Config {
         kv(
             &mut lines,
             "webhook_url",
-            c.webhook_url
-                .v
-                .as_deref()
-                .map_or("(not set)".into(), |u| q(&scrub_userinfo(u))),
+            c.webhook_url.v.as_deref().map_or("(not set)".into(), |u| {
+                q(&url::Url::parse(u)
+                    .map_or_else(|_| scrub_userinfo(u), |p| super::scrub_url_secrets(&p)))
+            }),
             &c.webhook_url.at,
         );
         lines.push(String::new());
