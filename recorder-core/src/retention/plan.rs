@@ -143,8 +143,7 @@ pub fn plan(
                         && policy
                             .age_limit_for(&f.camera)
                             .is_some_and(|age| f.end > before(now, age));
-                    lacking = lacking.saturating_sub(f.bytes);
-                    p.choose(key, DeleteReason::MinFree, young);
+                    lacking = lacking.saturating_sub(p.choose(key, DeleteReason::MinFree, young));
                 }
             }
         }
@@ -181,9 +180,11 @@ impl<'a> Planner<'a> {
         (!f.pinned && !self.chosen.contains(key)).then_some(f)
     }
 
-    fn choose(&mut self, key: &FileKey, reason: DeleteReason, before_max_age: bool) {
+    /// Chooses the file at `key`, and a segment's thumbnails with it;
+    /// returns the bytes they free.
+    fn choose(&mut self, key: &FileKey, reason: DeleteReason, before_max_age: bool) -> u64 {
         let Some(f) = self.account.get(key) else {
-            return;
+            return 0;
         };
         self.chosen.insert(*key);
         self.freed += f.bytes;
@@ -202,6 +203,45 @@ impl<'a> Planner<'a> {
             reason,
             before_max_age,
         });
+        let mut freed = f.bytes;
+        if f.kind == FileKind::Segment && !f.is_thumbnail() {
+            for t in self.thumbnails_of(key, f) {
+                freed += self.choose(&t, reason, before_max_age);
+            }
+        }
+        freed
+    }
+
+    /// The thumbnails still to choose that were taken during the segment
+    /// at `key`: its camera's, from its start to its end or to the next
+    /// segment (a scanned segment's end may be 24 h late, see
+    /// [`scan`](super::scan())). Without the segment they show a recording
+    /// that is gone, and a size limit met just after the segment would
+    /// otherwise keep them until the camera's next deletion.
+    fn thumbnails_of(&self, key: &FileKey, seg: &StoredFile) -> Vec<FileKey> {
+        let Some(group) = self.account.cameras.get(&seg.camera) else {
+            return Vec::new();
+        };
+        let from = FileKey {
+            start: seg.start,
+            seq: 0,
+        };
+        let mut out = Vec::new();
+        for k in group.keys.range(from..) {
+            let Some(f) = self.account.get(k) else {
+                continue;
+            };
+            if k == key {
+                continue;
+            }
+            if f.start >= seg.end || (!f.is_thumbnail() && f.start > seg.start) {
+                break;
+            }
+            if f.is_thumbnail() && self.candidate(k).is_some() {
+                out.push(*k);
+            }
+        }
+        out
     }
 
     /// Chooses the group's files that ended before `now - max_age`, from
