@@ -336,6 +336,58 @@ mod tests {
     }
 
     #[test]
+    fn a_segments_thumbnails_go_with_it() {
+        // Segments of 100 bytes at 0, 10 and 20 s (5 s long), thumbnails
+        // of 10 bytes taken during them; the one at 10 s arrived before
+        // its segment (a thumbnail is stored while the segment records).
+        let mut a = Account::new();
+        let seg = |a: &mut Account, name: &str, start: i64| {
+            a.insert(file(name, "a", FileKind::Segment, start, 100));
+        };
+        let thumb = |a: &mut Account, name: &str, start: i64| {
+            let mut f = file(name, "a", FileKind::Segment, start, 10);
+            f.end = f.start;
+            a.insert(f)
+        };
+        seg(&mut a, "a/000.mp4", 0);
+        thumb(&mut a, "t/a/001.jpg", 1);
+        let pinned = thumb(&mut a, "t/a/003.jpg", 3);
+        a.set_pinned(&pinned, true);
+        thumb(&mut a, "t/a/010.jpg", 10);
+        seg(&mut a, "a/010.mp4", 10);
+        thumb(&mut a, "t/a/011.keyframe.mp4", 11);
+        seg(&mut a, "a/020.mp4", 20);
+        thumb(&mut a, "t/a/021.jpg", 21);
+        assert_eq!(a.camera_usage("a").bytes, 350);
+        // The limit is met by the first segment alone: its thumbnail
+        // goes anyway (not the pinned one, nor the next segment's).
+        let per_camera =
+            |max| RetentionPolicy::new().with_per_camera(Limits::none().with_max_bytes(max));
+        let p = plan(&a, &per_camera(250), secs(100), None);
+        assert_eq!(names(&p), ["a/000.mp4", "t/a/001.jpg"]);
+        assert!(p
+            .deletions
+            .iter()
+            .all(|d| d.reason == DeleteReason::CameraMaxBytes));
+        let p = plan(&a, &per_camera(130), secs(100), None);
+        assert_eq!(
+            names(&p),
+            [
+                "a/000.mp4",
+                "t/a/001.jpg",
+                "t/a/010.jpg",
+                "a/010.mp4",
+                "t/a/011.keyframe.mp4"
+            ]
+        );
+        // The floor counts what the thumbnails free.
+        let floor = RetentionPolicy::new().with_min_free_bytes(1000);
+        let p = plan(&a, &floor, secs(100), Some(895));
+        assert_eq!(names(&p), ["a/000.mp4", "t/a/001.jpg"]);
+        assert_eq!(p.floor_short_bytes, 0);
+    }
+
+    #[test]
     fn total_bytes_take_the_oldest_of_any_camera() {
         let mut a = two_cameras(5);
         // Camera c has only new files: the total limit must not touch it
