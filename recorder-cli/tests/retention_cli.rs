@@ -470,20 +470,16 @@ fn record_with_a_size_limit(thumbnail_template: Option<&str>) {
                 .and_then(|f| f.start)
                 .unwrap_or_else(|| panic!("{name} is not named by {tpl}"))
         };
-        let thumbs = recorder_core::sink::ObjectNameTemplate::parse(t).unwrap();
-        let segments = recorder_core::sink::ObjectNameTemplate::default();
-        let oldest_segment = kept_files
-            .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
-            .map(|p| start(&segments, p))
-            .min()
-            .unwrap();
-        let oldest_thumbnail = kept_files
-            .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-            .map(|p| start(&thumbs, p))
-            .min()
-            .unwrap();
+        let oldest = |ext: &str, tpl: &recorder_core::sink::ObjectNameTemplate| {
+            kept_files
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == ext))
+                .map(|p| start(tpl, p))
+                .min()
+                .unwrap()
+        };
+        let oldest_segment = oldest("mp4", &Default::default());
+        let oldest_thumbnail = oldest("jpg", &t.parse().unwrap());
         assert!(
             oldest_thumbnail >= oldest_segment,
             "{oldest_thumbnail:?} < {oldest_segment:?}: {kept_files:?}"

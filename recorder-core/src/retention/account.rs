@@ -630,6 +630,16 @@ pub(crate) mod tests {
             .is_none());
     }
 
+    /// What `classify` says of a segment file (or thumbnail) of `camera`
+    /// named with `start` seconds.
+    fn segment_of(camera: &str, start: i64) -> NameClass {
+        NameClass::File {
+            kind: FileKind::Segment,
+            camera: camera.into(),
+            start: Some(WallTime(start * 1_000_000_000)),
+        }
+    }
+
     fn custom_thumbnails() -> NameTemplates {
         NameTemplates::new(ObjectNameTemplate::default()).with_thumbnails(
             ObjectNameTemplate::parse("thumbs/{camera}/{YYYYMMDD}-{HHMMSS}.jpg").unwrap(),
@@ -639,11 +649,7 @@ pub(crate) mod tests {
     #[test]
     fn a_custom_thumbnail_template_names_the_thumbnails() {
         let t = custom_thumbnails();
-        let porch = NameClass::File {
-            kind: FileKind::Segment,
-            camera: "porch".into(),
-            start: Some(WallTime(1_704_110_401 * 1_000_000_000)),
-        };
+        let porch = segment_of("porch", 1_704_110_401);
         for thumb in [
             "thumbs/porch/20240101-120001.jpg",
             "thumbs/porch/20240101-120001.keyframe.mp4",
@@ -655,11 +661,7 @@ pub(crate) mod tests {
         // Segments are still read by the segment template.
         assert_eq!(
             classify(&t, "porch/20240101/120000_porch.mp4"),
-            NameClass::File {
-                kind: FileKind::Segment,
-                camera: "porch".into(),
-                start: Some(WallTime(1_704_110_400 * 1_000_000_000)),
-            }
+            segment_of("porch", 1_704_110_400)
         );
         // Names neither template reads are not retention's: the default
         // thumbnail names too, once another thumbnail template is given.
@@ -674,16 +676,12 @@ pub(crate) mod tests {
             assert_eq!(classify(&t, other), NameClass::Other, "{other}");
         }
         // A thumbnail template without the camera: the thumbnails are
-        // nobody's camera's (the total limits still cover them).
+        // nobody's camera's (a group of their own).
         let no_camera = NameTemplates::new(ObjectNameTemplate::default())
             .with_thumbnails(ObjectNameTemplate::parse("thumbs/{unix}.jpg").unwrap());
         assert_eq!(
             classify(&no_camera, "thumbs/1704110401.jpg"),
-            NameClass::File {
-                kind: FileKind::Segment,
-                camera: String::new(),
-                start: Some(WallTime(1_704_110_401 * 1_000_000_000)),
-            }
+            segment_of("", 1_704_110_401)
         );
     }
 
