@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use recorder_core::retention::{
-    plan, scan, Account, FileKind, Limits, RetentionPolicy, StoredFile,
+    plan, scan, Account, FileKind, Limits, NameTemplates, RetentionPolicy, StoredFile,
 };
 use recorder_core::sink::ObjectNameTemplate;
 use recorder_core::time::WallTime;
@@ -40,11 +40,12 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let t = ObjectNameTemplate::default();
     write_folder(dir.path(), &t);
+    let names = NameTemplates::from(t.clone());
     let mut g = c.benchmark_group("retention");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.bench_function("start-up walk of 100k segment files", |b| {
         b.iter(|| {
-            let (a, r) = scan(dir.path(), &t).unwrap();
+            let (a, r) = scan(dir.path(), &names).unwrap();
             assert_eq!(r.files, (CAMERAS as u64) * PER_CAMERA as u64);
             black_box(a)
         })

@@ -348,12 +348,16 @@ pub struct PruneArgs {
     /// Delete it.
     #[arg(long)]
     pub apply: bool,
-    /// TOML configuration file (its retention table, key_template and storage dir are used).
+    /// TOML configuration file (its retention table, key templates and storage dir are used).
     #[arg(long, short = 'c', env = "CAMREC_CONFIG")]
     pub config: Option<PathBuf>,
     /// File name template the folder was written with [default: the configuration's].
     #[arg(long)]
     pub template: Option<String>,
+    /// Name template the folder's thumbnails were written with, ending in .jpg
+    /// [default: the configuration's [thumbnails] key_template].
+    #[arg(long)]
+    pub thumbnail_template: Option<String>,
     #[command(flatten)]
     pub retention: RetentionArgs,
 }

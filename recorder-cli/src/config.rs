@@ -124,6 +124,9 @@ pub struct Flags {
     pub thumbnail_interval: Option<Duration>,
     /// `--no-thumbnails`.
     pub no_thumbnails: bool,
+    /// `--thumbnail-template` (`camrec prune`: the names the folder's
+    /// thumbnails were written under).
+    pub thumbnail_template: Option<String>,
 }
 
 /// Reads `path` (if given) and merges it with `env` and `flags`.

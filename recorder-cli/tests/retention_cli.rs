@@ -142,6 +142,135 @@ fn prune_by_age_per_camera_from_a_config_file() {
     assert!(r.join("a/20240101/000015_a.mp4.part").exists());
 }
 
+/// `prepared()` with thumbnails named `thumbs/{camera}/{YYYYMMDD}-{HHMMSS}.jpg`
+/// (100 bytes each, 1 s into each segment; H.265's as `.keyframe.mp4`),
+/// a thumbnail under the default name and a clip's thumbnail and sidecar.
+fn prepared_with_thumbnails() -> tempfile::TempDir {
+    let dir = prepared();
+    let r = dir.path();
+    for name in [
+        "thumbs/a/20240101-000001.jpg",
+        "thumbs/a/20240101-000006.keyframe.mp4",
+        "thumbs/a/20240101-000011.jpg",
+        "thumbs/b/20240101-000008.jpg",
+        "a/20240101/000001_a.jpg",
+        "clips/a/20231230/000000_a.jpg",
+        "clips/a/20231230/000000_a.json",
+    ] {
+        put(r, name, 100);
+    }
+    dir
+}
+
+const THUMBNAIL_TEMPLATE: &str = "thumbs/{camera}/{YYYYMMDD}-{HHMMSS}.jpg";
+
+/// After `--max-bytes 1100` with the thumbnail template known: camera a
+/// keeps its newest segment and its thumbnail, b everything.
+fn assert_thumbnails_went_with_their_segments(r: &Path, out: &str) {
+    assert!(out.contains("deleted 4 files, 2200 bytes"), "{out}");
+    assert!(
+        out.contains("deleted: thumbs/a/20240101-000006.keyframe.mp4 (100 bytes, thumbnail, camera_max_bytes"),
+        "{out}"
+    );
+    for gone in [
+        "a/20240101/000000_a.mp4",
+        "thumbs/a/20240101-000001.jpg",
+        "a/20240101/000005_a.mp4",
+        "thumbs/a/20240101-000006.keyframe.mp4",
+    ] {
+        assert!(!r.join(gone).exists(), "{gone}\n{out}");
+    }
+    for kept in [
+        "a/20240101/000010_a.mp4",
+        "thumbs/a/20240101-000011.jpg",
+        "b/20240101/000007_b.mp4",
+        "thumbs/b/20240101-000008.jpg",
+        // Neither template names it: not retention's.
+        "a/20240101/000001_a.jpg",
+        "notes/holiday.mp4",
+        // Clips keep their own rule, their thumbnails and sidecars theirs.
+        "clips/a/20231230/000000_a.mp4",
+        "clips/a/20231230/000000_a.jpg",
+        "clips/a/20231230/000000_a.json",
+        "clips/a/20231231/235959_a.mp4",
+    ] {
+        assert!(r.join(kept).exists(), "{kept}\n{out}");
+    }
+}
+
+#[test]
+fn prune_deletes_thumbnails_of_a_custom_template_with_their_segments() {
+    // Under the default thumbnail template the custom-named thumbnails are
+    // not retention's: a dry run lists segments only, and the default-named
+    // picture as the thumbnail of a's first segment.
+    let dir = prepared_with_thumbnails();
+    let r = dir.path();
+    let (code, out, err) = prune(r, &["--dry-run", "--max-bytes", "1100"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("thumbs/"), "{out}");
+    assert!(
+        out.contains("would delete: a/20240101/000001_a.jpg (100 bytes, thumbnail"),
+        "{out}"
+    );
+
+    // The template from the configuration file.
+    let cfg = tempfile::tempdir().unwrap();
+    let p = write(
+        cfg.path(),
+        "camrec.toml",
+        &format!("[thumbnails]\nkey_template = \"{THUMBNAIL_TEMPLATE}\"\n"),
+    );
+    let (code, out, err) = prune(
+        r,
+        &["--apply", "--max-bytes", "1100", "-c", p.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("thumbnails named by {THUMBNAIL_TEMPLATE:?}")),
+        "{out}"
+    );
+    assert_thumbnails_went_with_their_segments(r, &out);
+    // Within the limit now, thumbnails included.
+    let (_, out, _) = prune(
+        r,
+        &["--apply", "--max-bytes", "1100", "-c", p.to_str().unwrap()],
+    );
+    assert!(out.contains("deleted 0 files"), "{out}");
+
+    // The same from --thumbnail-template, without a configuration file.
+    let dir = prepared_with_thumbnails();
+    let r = dir.path();
+    let (code, out, err) = prune(
+        r,
+        &[
+            "--apply",
+            "--max-bytes",
+            "1100",
+            "--thumbnail-template",
+            THUMBNAIL_TEMPLATE,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_thumbnails_went_with_their_segments(r, &out);
+
+    // A template that cannot name thumbnails is refused, naming the flag.
+    let (code, _, err) = prune(
+        r,
+        &[
+            "--dry-run",
+            "--max-bytes",
+            "1100",
+            "--thumbnail-template",
+            "thumbs/{camera}/{unix}.png",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--thumbnail-template") && err.contains(".jpg"),
+        "{err}"
+    );
+}
+
 #[test]
 fn prune_usage_errors() {
     let dir = prepared();
@@ -226,9 +355,22 @@ fn config_check_shows_retention() {
 
 #[test]
 fn record_with_a_size_limit_keeps_it_and_exports_retention_metrics() {
+    record_with_a_size_limit(None);
+}
+
+#[test]
+fn record_with_a_custom_thumbnail_template_deletes_its_thumbnails_with_their_segments() {
+    record_with_a_size_limit(Some("thumbs/{camera}/{unix}.jpg"));
+}
+
+/// `camrec record --max-bytes 200KiB` with a thumbnail every 2 s, named
+/// by the default template or by `thumbnail_template` (from a
+/// configuration file).
+fn record_with_a_size_limit(thumbnail_template: Option<&str>) {
     let sim = sim(None);
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
+    let cfg = tempfile::tempdir().unwrap();
     let mut rec = Running::spawn({
         let mut c = camrec();
         c.args([
@@ -250,6 +392,14 @@ fn record_with_a_size_limit_keeps_it_and_exports_retention_metrics() {
         .args(["--max-bytes", "200KiB", "--status", "never"])
         // Thumbnails count toward the camera's limit and go oldest first.
         .args(["--thumbnail-interval", "2s"]);
+        if let Some(t) = thumbnail_template {
+            let p = write(
+                cfg.path(),
+                "camrec.toml",
+                &format!("[thumbnails]\nkey_template = \"{t}\"\n"),
+            );
+            c.arg("-c").arg(p);
+        }
         c
     });
     rec.wait_for_line(
@@ -311,6 +461,30 @@ fn record_with_a_size_limit_keeps_it_and_exports_retention_metrics() {
         thumbnails >= 3.0 && (jpgs as f64) < thumbnails,
         "old thumbnails deleted: {jpgs} left of {thumbnails}"
     );
+    if let Some(t) = thumbnail_template {
+        // Every picture is named by the template, and none outlived its
+        // segment: none is older than the oldest segment kept.
+        let start = |tpl: &recorder_core::sink::ObjectNameTemplate, p: &Path| {
+            let name = p.strip_prefix(r).unwrap().to_str().unwrap();
+            tpl.match_name(name)
+                .and_then(|f| f.start)
+                .unwrap_or_else(|| panic!("{name} is not named by {tpl}"))
+        };
+        let oldest = |ext: &str, tpl: &recorder_core::sink::ObjectNameTemplate| {
+            kept_files
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == ext))
+                .map(|p| start(tpl, p))
+                .min()
+                .unwrap()
+        };
+        let oldest_segment = oldest("mp4", &Default::default());
+        let oldest_thumbnail = oldest("jpg", &t.parse().unwrap());
+        assert!(
+            oldest_thumbnail >= oldest_segment,
+            "{oldest_thumbnail:?} < {oldest_segment:?}: {kept_files:?}"
+        );
+    }
     assert!(
         log.iter().any(|l| l.contains("retention summary")),
         "{}",

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use recorder_core::retention::{delete_planned, free_bytes, plan, scan, DeleteOutcome, FileKind};
+use recorder_core::retention::{
+    delete_planned, free_bytes, plan, scan, DeleteOutcome, FileKind, NameTemplates,
+};
 use recorder_core::sink::{FolderLock, SinkError};
 use recorder_core::time::WallTime;
 
@@ -19,6 +21,7 @@ pub async fn run(a: PruneArgs) -> anyhow::Result<()> {
     let flags = config::Flags {
         out: a.from.clone(),
         template: a.template.clone(),
+        thumbnail_template: a.thumbnail_template.clone(),
         retention: a.retention.flags(),
         no_metrics: true,
         ..config::Flags::default()
@@ -62,21 +65,23 @@ pub async fn run(a: PruneArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let template = cfg.key_template.v.clone();
+    let templates = NameTemplates::new(cfg.key_template.v.clone())
+        .with_thumbnails(cfg.thumbnails.key_template.v.clone());
     let apply = a.apply;
     let root = dir.clone();
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        let (account, scanned) = scan(&root, &template)?;
+        let (account, scanned) = scan(&root, &templates)?;
         let mut out = String::new();
         out.push_str(&format!(
-            "{}: {} files ({}), {} pinned, {} open (.part, left alone), {} .mp4 not named by the template {:?} (left alone); walked in {:.3} s\n",
+            "{}: {} files ({}), {} pinned, {} open (.part, left alone), {} .mp4 not named by the template {:?} (left alone), thumbnails named by {:?}; walked in {:.3} s\n",
             root.display(),
             scanned.files,
             human_size(scanned.bytes),
             scanned.pinned,
             scanned.open,
             scanned.unrecognized,
-            template.as_str(),
+            templates.segments().as_str(),
+            templates.thumbnails().map_or("", |t| t.as_str()),
             scanned.elapsed.as_secs_f64()
         ));
         for e in &scanned.errors {
@@ -108,6 +113,7 @@ pub async fn run(a: PruneArgs) -> anyhow::Result<()> {
                 _ => "?".into(),
             };
             let kind = match d.file.kind {
+                FileKind::Segment if d.file.is_thumbnail() => "thumbnail",
                 FileKind::Segment => "segment",
                 FileKind::Clip => "clip",
             };

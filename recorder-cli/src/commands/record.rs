@@ -13,7 +13,7 @@ use recorder_core::sink::s3::{S3Config, S3Error, S3Store};
 use recorder_core::sink::{repair_dir, sanitize_camera_id, FolderLock};
 use recorder_core::source::{BackoffConfig, SourceConfig};
 
-use recorder_core::retention::{Pruner, DEFAULT_PRUNE_EVERY};
+use recorder_core::retention::{NameTemplates, Pruner, DEFAULT_PRUNE_EVERY};
 
 use crate::args::{ConfigArgs, RecordArgs};
 use crate::config::retention::{human_age, human_size};
@@ -46,6 +46,7 @@ pub fn flags(a: &ConfigArgs) -> config::Flags {
         retention: a.retention.flags(),
         thumbnail_interval: a.thumbnail_interval,
         no_thumbnails: a.no_thumbnails,
+        thumbnail_template: None,
     }
 }
 
@@ -593,9 +594,13 @@ async fn open_retention(cfg: &Config, dir: &Path) -> anyhow::Result<Pruner> {
             c.retention_max_bytes.v,
         )
     }));
-    let (root, template) = (dir.to_path_buf(), cfg.key_template.v.clone());
+    // Thumbnails are found under their own template even when thumbnails
+    // are off now: earlier runs may have left some.
+    let templates = NameTemplates::new(cfg.key_template.v.clone())
+        .with_thumbnails(cfg.thumbnails.key_template.v.clone());
+    let root = dir.to_path_buf();
     let (pruner, scanned) =
-        tokio::task::spawn_blocking(move || Pruner::open(root, template, policy))
+        tokio::task::spawn_blocking(move || Pruner::open(root, templates, policy))
             .await
             .context("retention start-up task failed")??;
     let r = &cfg.retention;

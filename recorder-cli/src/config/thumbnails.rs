@@ -75,15 +75,12 @@ pub(super) fn build(
             }
         }
         if let Some(k) = cx.map(&f.key_template, |v| v) {
-            match ObjectNameTemplate::parse(&k.v).and_then(|tpl| tpl.require_extension(".jpg").map(|_| tpl)) {
-                Ok(tpl) => t.key_template.set(tpl, k.at),
-                Err(e) => errors.push(err(
-                    &k.at,
-                    format!("thumbnails key_template: {e}"),
-                    format!("use placeholders like {{camera}} {{YYYYMMDD}} {{HHMMSS}} and end in .jpg, e.g. {DEFAULT_THUMBNAIL_TEMPLATE:?}"),
-                )),
-            }
+            set_template(&mut t, &k.v, k.at, "thumbnails key_template", errors);
         }
+    }
+    if let Some(k) = &flags.thumbnail_template {
+        let at = Origin::Flag("--thumbnail-template".into());
+        set_template(&mut t, k, at, "--thumbnail-template", errors);
     }
     if let Some(d) = flags.thumbnail_interval {
         t.interval
@@ -97,4 +94,23 @@ pub(super) fn build(
         t.enabled.set(false, Origin::Flag("--no-thumbnails".into()));
     }
     t
+}
+
+/// Sets the thumbnail template from `text` (given at `at` as `what`), or
+/// records why it cannot be one.
+fn set_template(
+    t: &mut Thumbnails,
+    text: &str,
+    at: Origin,
+    what: &str,
+    errors: &mut Vec<ConfigError>,
+) {
+    match ObjectNameTemplate::parse(text).and_then(|tpl| tpl.require_extension(".jpg").map(|_| tpl)) {
+        Ok(tpl) => t.key_template.set(tpl, at),
+        Err(e) => errors.push(err(
+            &at,
+            format!("{what}: {e}"),
+            format!("use placeholders like {{camera}} {{YYYYMMDD}} {{HHMMSS}} and end in .jpg, e.g. {DEFAULT_THUMBNAIL_TEMPLATE:?}"),
+        )),
+    }
 }

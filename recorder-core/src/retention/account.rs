@@ -7,10 +7,12 @@
 //!
 //! [`SegmentStored`]: crate::RecorderEvent::SegmentStored
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::recorder::SegmentRecord;
-use crate::sink::{sanitize_camera_id, ObjectNameTemplate};
+use crate::sink::{sanitize_camera_id, NameFields, ObjectNameTemplate};
+use crate::thumbnail::KEYFRAME_MP4_SUFFIX;
 use crate::time::WallTime;
 
 /// The folder (first path component) clips are stored under.
@@ -23,8 +25,9 @@ pub const PART_SUFFIX: &str = ".part";
 /// Which rules apply to a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FileKind {
-    /// A continuous-recording segment (named by the object-name template),
-    /// or a thumbnail of one (the same name with `.jpg` or `.keyframe.mp4`).
+    /// A continuous-recording segment (named by the segment template), or
+    /// a thumbnail beside the segments (named by the thumbnail template;
+    /// see [`NameTemplates`]).
     Segment,
     /// A clip: a `.mp4` under [`CLIPS_DIR`].
     Clip,
@@ -51,6 +54,14 @@ pub struct StoredFile {
 }
 
 impl StoredFile {
+    /// Whether this is a thumbnail beside the segments (a segment file
+    /// named `.jpg` or `.keyframe.mp4`, see [`NameTemplates`]) rather
+    /// than a recording.
+    pub fn is_thumbnail(&self) -> bool {
+        self.kind == FileKind::Segment
+            && (self.name.ends_with(".jpg") || self.name.ends_with(KEYFRAME_MP4_SUFFIX))
+    }
+
     /// A file, not pinned (hosts building an [`Account`] themselves).
     pub fn new(
         name: impl Into<String>,
@@ -92,35 +103,113 @@ pub enum NameClass {
     Other,
 }
 
+/// The names retention reads in a folder: the segment template, and the
+/// thumbnail template the thumbnails beside the segments are named by.
+///
+/// Made from a segment template alone (`From<ObjectNameTemplate>`), the
+/// thumbnails are taken to be named like the segments with `.jpg` (which
+/// is [`DEFAULT_THUMBNAIL_TEMPLATE`] for the default segment template); a
+/// host that configures another thumbnail template passes it with
+/// [`NameTemplates::with_thumbnails`], or its thumbnails are never
+/// counted nor deleted.
+///
+/// ```
+/// use recorder_core::retention::NameTemplates;
+/// use recorder_core::ObjectNameTemplate;
+///
+/// let names = NameTemplates::new(ObjectNameTemplate::default())
+///     .with_thumbnails(ObjectNameTemplate::parse("thumbs/{camera}/{unix}.jpg")?);
+/// assert_eq!(names.thumbnails().unwrap().as_str(), "thumbs/{camera}/{unix}.jpg");
+/// # Ok::<(), recorder_core::sink::TemplateError>(())
+/// ```
+///
+/// [`DEFAULT_THUMBNAIL_TEMPLATE`]: crate::thumbnail::DEFAULT_THUMBNAIL_TEMPLATE
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameTemplates {
+    segments: ObjectNameTemplate,
+    /// `None`: the segment template with `.jpg` for `.mp4`.
+    thumbnails: Option<ObjectNameTemplate>,
+}
+
+impl NameTemplates {
+    /// Segments named by `segments`, thumbnails by the same names with
+    /// `.jpg` (or `.keyframe.mp4`).
+    pub fn new(segments: ObjectNameTemplate) -> Self {
+        NameTemplates {
+            segments,
+            thumbnails: None,
+        }
+    }
+
+    /// Thumbnails named by `thumbnails` (a `.jpg` template, as
+    /// [`ThumbnailConfig::template`](crate::thumbnail::ThumbnailConfig::template));
+    /// an H.265 thumbnail is its name with `.keyframe.mp4` for `.jpg`.
+    pub fn with_thumbnails(mut self, thumbnails: ObjectNameTemplate) -> Self {
+        self.thumbnails = Some(thumbnails);
+        self
+    }
+
+    /// The segment template.
+    pub fn segments(&self) -> &ObjectNameTemplate {
+        &self.segments
+    }
+
+    /// The thumbnail template, when one was given.
+    pub fn thumbnails(&self) -> Option<&ObjectNameTemplate> {
+        self.thumbnails.as_ref()
+    }
+
+    /// The fields of a thumbnail's name, given as its `.jpg` form.
+    fn match_thumbnail(&self, jpg: &str) -> Option<NameFields> {
+        match &self.thumbnails {
+            Some(t) => t.match_name(jpg),
+            None => {
+                let stem = jpg.strip_suffix(".jpg")?;
+                self.segments.match_name(&format!("{stem}.mp4"))
+            }
+        }
+    }
+}
+
+impl From<ObjectNameTemplate> for NameTemplates {
+    fn from(segments: ObjectNameTemplate) -> Self {
+        NameTemplates::new(segments)
+    }
+}
+
 /// Classifies a relative, `/`-separated name under the folder.
 ///
 /// Clips are `.mp4` files under `clips/`: their camera and start come from
-/// the template applied to the rest of the name, else the camera is the
-/// first folder below `clips/`. Segments are names the template matches
-/// ([`ObjectNameTemplate::match_name`]); a `.mp4` it does not match (an
-/// older template, another program's file) is not retention's to delete.
-pub fn classify(template: &ObjectNameTemplate, name: &str) -> NameClass {
+/// the segment template applied to the rest of the name, else the camera
+/// is the first folder below `clips/`. Segments are names the segment
+/// template matches ([`ObjectNameTemplate::match_name`]); a `.mp4` it does
+/// not match (an older template, another program's file) is not
+/// retention's to delete. Thumbnails are `.jpg` (or `.keyframe.mp4`)
+/// names outside `clips/` the thumbnail template matches; they are their
+/// camera's segment files (a clip's own thumbnail goes with the clip).
+pub fn classify(templates: &NameTemplates, name: &str) -> NameClass {
     if name.ends_with(PART_SUFFIX) {
         return NameClass::Open;
     }
     if let Some(target) = name.strip_suffix(PIN_SUFFIX) {
         return NameClass::Pin(target.to_owned());
     }
-    // Thumbnails of a camera's recordings (the default thumbnail template
-    // is the segment template with `.jpg`, or `.keyframe.mp4` for H.265)
-    // age and count with that camera's segments: oldest go first either
-    // way, and a size limit covers everything the camera stored.
-    let thumbnail_stem = name
-        .strip_suffix(".keyframe.mp4")
-        .or_else(|| name.strip_suffix(".jpg"));
-    if let Some(stem) = thumbnail_stem {
+    let template = &templates.segments;
+    // Thumbnails of a camera's recordings age and count with that
+    // camera's segments: oldest go first either way, and a size limit
+    // covers everything the camera stored.
+    let thumbnail_jpg = match name.strip_suffix(KEYFRAME_MP4_SUFFIX) {
+        Some(stem) => Some(Cow::Owned(format!("{stem}.jpg"))),
+        None => name.ends_with(".jpg").then_some(Cow::Borrowed(name)),
+    };
+    if let Some(jpg) = thumbnail_jpg {
         if name
             .strip_prefix(CLIPS_DIR)
             .is_some_and(|r| r.starts_with('/'))
         {
             return NameClass::Other;
         }
-        return match template.match_name(&format!("{stem}.mp4")) {
+        return match templates.match_thumbnail(&jpg) {
             Some(f) => NameClass::File {
                 kind: FileKind::Segment,
                 camera: f.camera.unwrap_or_default(),
@@ -165,7 +254,7 @@ pub fn classify(template: &ObjectNameTemplate, name: &str) -> NameClass {
 pub struct FileKey {
     /// The file's start.
     pub start: WallTime,
-    seq: u64,
+    pub(crate) seq: u64,
 }
 
 /// Files of one group (a camera's segments, all segments, clips), oldest
@@ -247,17 +336,17 @@ impl Account {
     }
 
     /// Accounts for a segment the recorder stored under the folder
-    /// `template` names files in. Returns its key, or `None` when the
+    /// `templates` name files in. Returns its key, or `None` when the
     /// record is not a finished local file (an S3 upload).
     pub fn record_stored(
         &mut self,
-        template: &ObjectNameTemplate,
+        templates: &NameTemplates,
         rec: &SegmentRecord,
     ) -> Option<FileKey> {
         if rec.upload_pending || rec.location.starts_with("s3://") {
             return None;
         }
-        let (kind, camera) = match classify(template, &rec.name) {
+        let (kind, camera) = match classify(templates, &rec.name) {
             NameClass::File { kind, camera, .. } => (kind, camera),
             // A name the template does not read back (cannot happen for
             // the sink's own names): keep it under the event's camera so
@@ -280,15 +369,15 @@ impl Account {
 
     /// Accounts for a thumbnail the recorder stored under the folder, as
     /// one of its camera's files (see [`classify`]). `None` when `name` is
-    /// not one retention reads (another thumbnail template).
+    /// not one retention reads (not named by the thumbnail template).
     pub fn record_thumbnail(
         &mut self,
-        template: &ObjectNameTemplate,
+        templates: &NameTemplates,
         name: &str,
         wall: WallTime,
         bytes: u64,
     ) -> Option<FileKey> {
-        let NameClass::File { kind, camera, .. } = classify(template, name) else {
+        let NameClass::File { kind, camera, .. } = classify(templates, name) else {
             return None;
         };
         Some(self.insert(StoredFile {
@@ -401,12 +490,32 @@ impl Account {
             .map(|(c, g)| (c.as_str(), self.usage(g)))
     }
 
-    /// The newest segment of each camera (for the folders retention must
-    /// not remove while the sink may be creating a file in them).
+    /// The newest segment of each camera and its newest thumbnail when
+    /// that is newer (for the folders retention must not remove while the sink or the
+    /// thumbnail writer may be creating a file in them: under another
+    /// thumbnail template they are not the segments' folders).
     pub(crate) fn newest_per_camera(&self) -> impl Iterator<Item = &StoredFile> {
-        self.cameras
-            .values()
-            .filter_map(|g| g.keys.last().and_then(|k| self.files.get(k)))
+        self.cameras.values().flat_map(|g| {
+            let mut newest = Vec::new();
+            // Bounded: a group of thumbnails only (a thumbnail template
+            // without `{camera}`) must not cost a walk per pass.
+            for f in g
+                .keys
+                .iter()
+                .rev()
+                .take(64)
+                .filter_map(|k| self.files.get(k))
+            {
+                if !f.is_thumbnail() {
+                    newest.push(f);
+                    break;
+                }
+                if newest.is_empty() {
+                    newest.push(f);
+                }
+            }
+            newest
+        })
     }
 
     fn usage(&self, g: &Group) -> Usage {
@@ -442,7 +551,7 @@ pub(crate) mod tests {
 
     #[test]
     fn names_are_classified() {
-        let t = ObjectNameTemplate::default();
+        let t = NameTemplates::from(ObjectNameTemplate::default());
         assert_eq!(
             classify(&t, "porch/20240101/120000_porch.mp4"),
             NameClass::File {
@@ -501,7 +610,7 @@ pub(crate) mod tests {
 
     #[test]
     fn thumbnails_count_with_their_camera_and_go_oldest_first() {
-        let t = ObjectNameTemplate::default();
+        let t = NameTemplates::from(ObjectNameTemplate::default());
         let mut a = Account::new();
         let s = |x: i64| WallTime(x * 1_000_000_000);
         a.insert(file(
@@ -519,6 +628,133 @@ pub(crate) mod tests {
         assert!(a
             .record_thumbnail(&t, "elsewhere/pic.jpg", s(1), 80)
             .is_none());
+    }
+
+    /// What `classify` says of a segment file (or thumbnail) of `camera`
+    /// named with `start` seconds.
+    fn segment_of(camera: &str, start: i64) -> NameClass {
+        NameClass::File {
+            kind: FileKind::Segment,
+            camera: camera.into(),
+            start: Some(WallTime(start * 1_000_000_000)),
+        }
+    }
+
+    fn custom_thumbnails() -> NameTemplates {
+        NameTemplates::new(ObjectNameTemplate::default()).with_thumbnails(
+            ObjectNameTemplate::parse("thumbs/{camera}/{YYYYMMDD}-{HHMMSS}.jpg").unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_custom_thumbnail_template_names_the_thumbnails() {
+        let t = custom_thumbnails();
+        let porch = segment_of("porch", 1_704_110_401);
+        for thumb in [
+            "thumbs/porch/20240101-120001.jpg",
+            "thumbs/porch/20240101-120001.keyframe.mp4",
+            // The collision suffix, as for segments.
+            "thumbs/porch/20240101-120001-1.jpg",
+        ] {
+            assert_eq!(classify(&t, thumb), porch, "{thumb}");
+        }
+        // Segments are still read by the segment template.
+        assert_eq!(
+            classify(&t, "porch/20240101/120000_porch.mp4"),
+            segment_of("porch", 1_704_110_400)
+        );
+        // Names neither template reads are not retention's: the default
+        // thumbnail names too, once another thumbnail template is given.
+        for other in [
+            "porch/20240101/120000_porch.jpg",
+            "porch/20240101/120000_porch.keyframe.mp4",
+            "thumbs/porch/latest.jpg",
+            "thumbs/porch/20240101-120001.png",
+            "thumbs/porch/20241301-120001.jpg",
+            "clips/thumbs/porch/20240101-120001.jpg",
+        ] {
+            assert_eq!(classify(&t, other), NameClass::Other, "{other}");
+        }
+        // A thumbnail template without the camera: the thumbnails are
+        // nobody's camera's (a group of their own).
+        let no_camera = NameTemplates::new(ObjectNameTemplate::default())
+            .with_thumbnails(ObjectNameTemplate::parse("thumbs/{unix}.jpg").unwrap());
+        assert_eq!(
+            classify(&no_camera, "thumbs/1704110401.jpg"),
+            segment_of("", 1_704_110_401)
+        );
+    }
+
+    #[test]
+    fn custom_thumbnails_are_accounted_and_planned_with_their_segments() {
+        use crate::retention::{plan, Limits, RetentionPolicy};
+        let t = custom_thumbnails();
+        let s = |x: i64| WallTime(x * 1_000_000_000);
+        let base = 1_704_110_400;
+        let mut a = Account::new();
+        // Three 60 s segments of 1000 bytes, a 100-byte thumbnail 1 s into
+        // each (a JPEG, then H.265 one-frame MP4s).
+        let mut thumbs = Vec::new();
+        for i in 0..3 {
+            let start = base + 60 * i;
+            let seg = t.segments().render("porch", s(start), 0);
+            assert!(a
+                .record_stored(
+                    &t,
+                    &crate::recorder::SegmentRecord {
+                        segment_index: None,
+                        camera: "porch".into(),
+                        index: i as u64,
+                        name: seg.clone(),
+                        location: seg,
+                        upload_pending: false,
+                        wall_start: s(start),
+                        wall_end: s(start + 60),
+                        duration: std::time::Duration::from_secs(60),
+                        bytes: 1000,
+                        fragments: 60,
+                        video_frames: None,
+                        codecs: vec!["h264"],
+                        resolution: None,
+                        reason: None,
+                    },
+                )
+                .is_some());
+            let jpg = t.thumbnails().unwrap().render("porch", s(start + 1), 0);
+            let name = if i == 0 {
+                jpg
+            } else {
+                jpg.replace(".jpg", KEYFRAME_MP4_SUFFIX)
+            };
+            let k = a.record_thumbnail(&t, &name, s(start + 1), 100).unwrap();
+            assert_eq!(a.get(&k).unwrap().camera, "porch");
+            thumbs.push(name);
+        }
+        assert!(a
+            .record_thumbnail(&t, "porch/20240101/120001_porch.jpg", s(base + 1), 100)
+            .is_none());
+        assert_eq!(a.camera_usage("porch").files, 6);
+        assert_eq!(a.camera_usage("porch").bytes, 3300);
+        // Keeping 1100 bytes keeps the newest segment and its thumbnail;
+        // each older segment goes with its thumbnail.
+        let policy = RetentionPolicy::new().with_per_camera(Limits::none().with_max_bytes(1100));
+        let p = plan(&a, &policy, s(base + 1000), None);
+        let names: Vec<&str> = p.deletions.iter().map(|d| d.file.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "porch/20240101/120000_porch.mp4",
+                thumbs[0].as_str(),
+                "porch/20240101/120100_porch.mp4",
+                thumbs[1].as_str(),
+            ]
+        );
+        // An age limit takes the thumbnails of the expired segments too.
+        let policy = RetentionPolicy::new()
+            .with_per_camera(Limits::none().with_max_age(std::time::Duration::from_secs(100)));
+        let p = plan(&a, &policy, s(base + 230), None);
+        assert_eq!(p.deletions.len(), 4, "{p:?}");
+        assert!(p.deletions.iter().all(|d| d.file.start < s(base + 120)));
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //!   [`Recorder`](crate::Recorder), with counters ([`RetentionSnapshot`]).
 //!
 //! On disk: continuous segments are the names the object-name template
-//! reads back ([`ObjectNameTemplate::match_name`](crate::sink::ObjectNameTemplate::match_name));
+//! reads back ([`ObjectNameTemplate::match_name`](crate::sink::ObjectNameTemplate::match_name)),
+//! thumbnails the names the thumbnail template reads back (both given as
+//! [`NameTemplates`]; thumbnails count and go as their camera's segments);
 //! clips are `.mp4` files under `clips/` and follow their own limits; a
 //! file `NAME.pin` beside `NAME` pins it (never deleted); `NAME.mp4.part`
 //! is an open segment (never a candidate). Other files are not
@@ -51,8 +53,8 @@ use std::io;
 use std::path::PathBuf;
 
 pub use account::{
-    classify, Account, FileKey, FileKind, NameClass, StoredFile, Usage, CLIPS_DIR, PART_SUFFIX,
-    PIN_SUFFIX,
+    classify, Account, FileKey, FileKind, NameClass, NameTemplates, StoredFile, Usage, CLIPS_DIR,
+    PART_SUFFIX, PIN_SUFFIX,
 };
 pub use apply::{delete_planned, free_bytes, path_of, pin_path, DeleteOutcome};
 pub use plan::{plan, DeleteReason, Deletion, Plan};

@@ -143,8 +143,7 @@ pub fn plan(
                         && policy
                             .age_limit_for(&f.camera)
                             .is_some_and(|age| f.end > before(now, age));
-                    lacking = lacking.saturating_sub(f.bytes);
-                    p.choose(key, DeleteReason::MinFree, young);
+                    lacking = lacking.saturating_sub(p.choose(key, DeleteReason::MinFree, young));
                 }
             }
         }
@@ -181,9 +180,11 @@ impl<'a> Planner<'a> {
         (!f.pinned && !self.chosen.contains(key)).then_some(f)
     }
 
-    fn choose(&mut self, key: &FileKey, reason: DeleteReason, before_max_age: bool) {
+    /// Chooses the file at `key`, and a segment's thumbnails with it;
+    /// returns the bytes they free.
+    fn choose(&mut self, key: &FileKey, reason: DeleteReason, before_max_age: bool) -> u64 {
         let Some(f) = self.account.get(key) else {
-            return;
+            return 0;
         };
         self.chosen.insert(*key);
         self.freed += f.bytes;
@@ -202,6 +203,45 @@ impl<'a> Planner<'a> {
             reason,
             before_max_age,
         });
+        let mut freed = f.bytes;
+        if f.kind == FileKind::Segment && !f.is_thumbnail() {
+            for t in self.thumbnails_of(key, f) {
+                freed += self.choose(&t, reason, before_max_age);
+            }
+        }
+        freed
+    }
+
+    /// The thumbnails still to choose that were taken during the segment
+    /// at `key`: its camera's, from its start to its end or to the next
+    /// segment (a scanned segment's end may be 24 h late, see
+    /// [`scan`](super::scan())). Without the segment they show a recording
+    /// that is gone, and a size limit met just after the segment would
+    /// otherwise keep them until the camera's next deletion.
+    fn thumbnails_of(&self, key: &FileKey, seg: &StoredFile) -> Vec<FileKey> {
+        let Some(group) = self.account.cameras.get(&seg.camera) else {
+            return Vec::new();
+        };
+        let from = FileKey {
+            start: seg.start,
+            seq: 0,
+        };
+        let mut out = Vec::new();
+        for k in group.keys.range(from..) {
+            let Some(f) = self.account.get(k) else {
+                continue;
+            };
+            if k == key {
+                continue;
+            }
+            if f.start >= seg.end || (!f.is_thumbnail() && f.start > seg.start) {
+                break;
+            }
+            if f.is_thumbnail() && self.candidate(k).is_some() {
+                out.push(*k);
+            }
+        }
+        out
     }
 
     /// Chooses the group's files that ended before `now - max_age`, from
@@ -293,6 +333,58 @@ mod tests {
             .iter()
             .all(|d| d.reason == DeleteReason::CameraMaxBytes));
         assert_eq!(p.bytes(), 300);
+    }
+
+    #[test]
+    fn a_segments_thumbnails_go_with_it() {
+        // Segments of 100 bytes at 0, 10 and 20 s (5 s long), thumbnails
+        // of 10 bytes taken during them; the one at 10 s arrived before
+        // its segment (a thumbnail is stored while the segment records).
+        let mut a = Account::new();
+        let seg = |a: &mut Account, name: &str, start: i64| {
+            a.insert(file(name, "a", FileKind::Segment, start, 100));
+        };
+        let thumb = |a: &mut Account, name: &str, start: i64| {
+            let mut f = file(name, "a", FileKind::Segment, start, 10);
+            f.end = f.start;
+            a.insert(f)
+        };
+        seg(&mut a, "a/000.mp4", 0);
+        thumb(&mut a, "t/a/001.jpg", 1);
+        let pinned = thumb(&mut a, "t/a/003.jpg", 3);
+        a.set_pinned(&pinned, true);
+        thumb(&mut a, "t/a/010.jpg", 10);
+        seg(&mut a, "a/010.mp4", 10);
+        thumb(&mut a, "t/a/011.keyframe.mp4", 11);
+        seg(&mut a, "a/020.mp4", 20);
+        thumb(&mut a, "t/a/021.jpg", 21);
+        assert_eq!(a.camera_usage("a").bytes, 350);
+        // The limit is met by the first segment alone: its thumbnail
+        // goes anyway (not the pinned one, nor the next segment's).
+        let per_camera =
+            |max| RetentionPolicy::new().with_per_camera(Limits::none().with_max_bytes(max));
+        let p = plan(&a, &per_camera(250), secs(100), None);
+        assert_eq!(names(&p), ["a/000.mp4", "t/a/001.jpg"]);
+        assert!(p
+            .deletions
+            .iter()
+            .all(|d| d.reason == DeleteReason::CameraMaxBytes));
+        let p = plan(&a, &per_camera(130), secs(100), None);
+        assert_eq!(
+            names(&p),
+            [
+                "a/000.mp4",
+                "t/a/001.jpg",
+                "t/a/010.jpg",
+                "a/010.mp4",
+                "t/a/011.keyframe.mp4"
+            ]
+        );
+        // The floor counts what the thumbnails free.
+        let floor = RetentionPolicy::new().with_min_free_bytes(1000);
+        let p = plan(&a, &floor, secs(100), Some(895));
+        assert_eq!(names(&p), ["a/000.mp4", "t/a/001.jpg"]);
+        assert_eq!(p.floor_short_bytes, 0);
     }
 
     #[test]

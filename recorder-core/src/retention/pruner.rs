@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 
-use super::account::{Account, FileKey, FileKind, Usage};
+use super::account::{Account, FileKey, FileKind, NameTemplates, Usage};
 use super::apply::{delete_planned, free_bytes, path_of, pin_path, DeleteOutcome};
 use super::plan::{plan, DeleteReason, Deletion};
 use super::policy::RetentionPolicy;
 use super::scan::{scan, ScanReport};
 use super::RetentionError;
 use crate::recorder::{RecorderEvent, SegmentRecord};
-use crate::sink::ObjectNameTemplate;
 use crate::time::WallTime;
 
 /// How often [`Pruner::run`] applies the policy besides after each stored
@@ -125,7 +124,7 @@ impl State {
 #[derive(Debug)]
 struct Shared {
     root: PathBuf,
-    template: ObjectNameTemplate,
+    templates: NameTemplates,
     policy: RetentionPolicy,
     state: Mutex<State>,
     /// Serializes passes (the CLI's and the timer's).
@@ -146,15 +145,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Pruner {
     /// Walks `root` once ([`scan`]) and returns a pruner for it. Blocking:
     /// call it before the cameras start (or in `spawn_blocking`).
+    ///
+    /// `templates`: the segment template, or [`NameTemplates`] with the
+    /// thumbnail template too when the thumbnails are not named like the
+    /// segments with `.jpg`.
     pub fn open(
         root: impl Into<PathBuf>,
-        template: ObjectNameTemplate,
+        templates: impl Into<NameTemplates>,
         policy: RetentionPolicy,
     ) -> Result<(Pruner, ScanReport), RetentionError> {
         let root = root.into();
-        let (account, report) = scan(&root, &template)?;
+        let templates = templates.into();
+        let (account, report) = scan(&root, &templates)?;
         Ok((
-            Pruner::with_account(root, template, policy, account),
+            Pruner::with_account(root, templates, policy, account),
             report,
         ))
     }
@@ -162,7 +166,7 @@ impl Pruner {
     /// A pruner over an account built elsewhere.
     pub fn with_account(
         root: impl Into<PathBuf>,
-        template: ObjectNameTemplate,
+        templates: impl Into<NameTemplates>,
         policy: RetentionPolicy,
         account: Account,
     ) -> Pruner {
@@ -173,7 +177,7 @@ impl Pruner {
         Pruner {
             shared: Arc::new(Shared {
                 root: root.into(),
-                template,
+                templates: templates.into(),
                 policy,
                 state: Mutex::new(State {
                     account,
@@ -204,7 +208,7 @@ impl Pruner {
     /// of this folder).
     pub fn record(&self, rec: &SegmentRecord) {
         let mut st = lock(&self.shared.state);
-        let key = st.account.record_stored(&self.shared.template, rec);
+        let key = st.account.record_stored(&self.shared.templates, rec);
         st.note_camera(key);
     }
 
@@ -217,14 +221,14 @@ impl Pruner {
         let mut st = lock(&self.shared.state);
         let key = st
             .account
-            .record_thumbnail(&self.shared.template, name, wall, bytes);
+            .record_thumbnail(&self.shared.templates, name, wall, bytes);
         st.note_camera(key);
     }
 
     /// Replaces the account by a fresh walk of the folder (after the event
     /// stream lost events). Blocking.
     pub fn rescan(&self) -> Result<ScanReport, RetentionError> {
-        let (account, report) = scan(&self.shared.root, &self.shared.template)?;
+        let (account, report) = scan(&self.shared.root, &self.shared.templates)?;
         let mut st = lock(&self.shared.state);
         for (c, _) in account.cameras() {
             st.cameras.entry(c.to_owned()).or_default();
@@ -465,6 +469,7 @@ mod tests {
     use super::*;
     use crate::retention::account::StoredFile;
     use crate::retention::policy::Limits;
+    use crate::sink::ObjectNameTemplate;
 
     const S: i64 = 1_000_000_000;
 
@@ -520,6 +525,74 @@ mod tests {
         assert!(!path_of(root, &names[0]).exists());
         assert!(path_of(root, &names[3]).exists());
         assert_eq!(snap.passes, 1);
+    }
+
+    #[test]
+    fn thumbnails_under_a_custom_template_are_walked_and_deleted_with_their_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let templates = NameTemplates::new(ObjectNameTemplate::default()).with_thumbnails(
+            ObjectNameTemplate::parse("thumbs/{camera}/{YYYYMMDD}-{HHMMSS}.jpg").unwrap(),
+        );
+        let put = |name: &str, len: usize| {
+            let p = path_of(root, name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, vec![0u8; len]).unwrap();
+        };
+        // Two cameras, segments every 10 s from 2024-01-01 00:00:00 with a
+        // thumbnail 1 s into each; the default thumbnail name and an
+        // unrelated picture are not retention's.
+        for cam in ["a", "b"] {
+            for i in 0..3 {
+                put(&format!("{cam}/20240101/0000{i}0_{cam}.mp4"), 1000);
+                put(&format!("thumbs/{cam}/20240101-0000{i}1.jpg"), 100);
+            }
+        }
+        put("thumbs/a/20240101-000021.keyframe.mp4", 100);
+        put("a/20240101/000000_a.jpg", 100);
+        put("thumbs/a/cover.jpg", 100);
+        let policy = RetentionPolicy::new().with_per_camera(Limits::none().with_max_bytes(1200));
+        let (p, scanned) = Pruner::open(root, templates.clone(), policy.clone()).unwrap();
+        assert_eq!((scanned.files, scanned.bytes), (13, 6700));
+        let a = p.snapshot().cameras[0].clone();
+        assert_eq!(
+            (a.camera.as_str(), a.usage.files, a.usage.bytes),
+            ("a", 7, 3400)
+        );
+        let r = p.prune_now(WallTime::now());
+        let mut deleted: Vec<&str> = r.deleted.iter().map(|d| d.file.name.as_str()).collect();
+        deleted.sort_unstable();
+        assert_eq!(
+            deleted,
+            [
+                "a/20240101/000000_a.mp4",
+                "a/20240101/000010_a.mp4",
+                "b/20240101/000000_b.mp4",
+                "b/20240101/000010_b.mp4",
+                "thumbs/a/20240101-000001.jpg",
+                "thumbs/a/20240101-000011.jpg",
+                "thumbs/b/20240101-000001.jpg",
+                "thumbs/b/20240101-000011.jpg",
+            ]
+        );
+        for name in deleted {
+            assert!(!path_of(root, name).exists(), "{name}");
+        }
+        for kept in [
+            "a/20240101/000020_a.mp4",
+            "thumbs/a/20240101-000021.jpg",
+            "thumbs/a/20240101-000021.keyframe.mp4",
+            "a/20240101/000000_a.jpg",
+            "thumbs/a/cover.jpg",
+        ] {
+            assert!(path_of(root, kept).exists(), "{kept}");
+        }
+        assert_eq!(p.snapshot().cameras[0].usage.bytes, 1200);
+        // With the segment template alone (the thumbnails are taken to be
+        // the segment names with `.jpg`), the custom-named ones are left
+        // alone and the default-named one is accounted instead.
+        let (_, scanned) = Pruner::open(root, ObjectNameTemplate::default(), policy).unwrap();
+        assert_eq!((scanned.files, scanned.bytes), (3, 2100));
     }
 
     #[test]

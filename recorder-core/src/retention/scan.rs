@@ -4,10 +4,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use super::account::{classify, Account, NameClass, StoredFile};
+use super::account::{classify, Account, NameClass, NameTemplates, StoredFile};
 use super::RetentionError;
 use crate::sink::fs::{files_under, walk_io_error};
-use crate::sink::ObjectNameTemplate;
 use crate::time::WallTime;
 
 /// The longest a segment can last (the muxer's limit is 24 h): a file's
@@ -26,7 +25,7 @@ pub struct ScanReport {
     pub pinned: u64,
     /// Open segments (`.part`): left alone.
     pub open: u64,
-    /// `.mp4` files the template does not name (never deleted).
+    /// `.mp4` files neither template names (never deleted).
     pub unrecognized: u64,
     /// Entries that could not be read (skipped), up to 10 described.
     pub errors: Vec<String>,
@@ -34,7 +33,8 @@ pub struct ScanReport {
     pub elapsed: Duration,
 }
 
-/// Walks `root` once and accounts for every finished segment and clip.
+/// Walks `root` once and accounts for every finished segment, thumbnail
+/// and clip, as `templates` name them.
 ///
 /// A file's start is read from its name (the template's date and time
 /// placeholders, or `{unix}`), its end is its modification time (when its
@@ -44,7 +44,7 @@ pub struct ScanReport {
 /// an unreadable entry below it is skipped and reported.
 pub fn scan(
     root: &Path,
-    template: &ObjectNameTemplate,
+    templates: &NameTemplates,
 ) -> Result<(Account, ScanReport), RetentionError> {
     let t0 = Instant::now();
     let mut account = Account::new();
@@ -72,7 +72,7 @@ pub fn scan(
         let Some(name) = relative_name(root, &path) else {
             continue;
         };
-        match classify(template, &name) {
+        match classify(templates, &name) {
             NameClass::Open => report.open += 1,
             NameClass::Pin(target) => {
                 pins.insert(target);
@@ -143,13 +143,14 @@ pub(crate) fn relative_name(root: &Path, path: &Path) -> Option<String> {
 mod tests {
     use super::*;
     use crate::retention::account::FileKind;
+    use crate::sink::ObjectNameTemplate;
     use std::fs;
 
     #[test]
     fn walk_accounts_for_segments_clips_and_pins_only() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        let t = ObjectNameTemplate::default();
+        let t = NameTemplates::from(ObjectNameTemplate::default());
         let write = |name: &str, len: usize| {
             let p = root.join(name);
             fs::create_dir_all(p.parent().unwrap()).unwrap();
