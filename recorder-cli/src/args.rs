@@ -355,7 +355,7 @@ pub struct PruneArgs {
     #[arg(long)]
     pub template: Option<String>,
     /// Name template the folder's thumbnails were written with, ending in .jpg
-    /// [default: the configuration's [thumbnails] key_template].
+    /// [default: the configuration's `[thumbnails] key_template`].
     #[arg(long)]
     pub thumbnail_template: Option<String>,
     #[command(flatten)]
