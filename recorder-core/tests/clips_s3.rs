@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use camera_sim::{MountConfig, SimConfig};
-use recorder_core::recorder::{ClipRequest, ClipStatus, Recorder};
+use recorder_core::recorder::{ClipRequest, ClipSettings, ClipStatus, Recorder};
 use recorder_core::sink::s3::{S3Config, S3Store, MIN_PART_SIZE};
 use support::media::{decoded_frames, ffmpeg_errors, have_ffmpeg, make_clip};
 use support::recording::{camera, start_sim};
@@ -150,14 +150,23 @@ async fn keep_clip_file(recorder: &Recorder, id: &str, spool: &Path) -> PathBuf 
     }
 }
 
-/// A recorder with one camera serving [`busy_source`] into `store`.
-async fn busy_camera(store: &S3Store, dir: &Path) -> (Recorder, camera_sim::SimHandle) {
+/// A recorder with one camera serving [`busy_source`] into `store`, its
+/// clips named by `template` (the default when `None`).
+async fn busy_camera(
+    store: &S3Store,
+    dir: &Path,
+    template: Option<&str>,
+) -> (Recorder, camera_sim::SimHandle) {
     let src = busy_source(dir);
     let sim = start_sim(SimConfig::new().mount(MountConfig::new("/busy", src)));
     let recorder = Recorder::new();
+    let mut clips = ClipSettings::default();
+    if let Some(t) = template {
+        clips.template = t.to_owned();
+    }
     recorder
         .add_camera(
-            camera("yard", &sim.url("/busy"), Duration::from_secs(60)),
+            camera("yard", &sim.url("/busy"), Duration::from_secs(60)).with_clips(clips),
             store.sink("yard"),
         )
         .unwrap();
@@ -169,20 +178,50 @@ async fn busy_camera(store: &S3Store, dir: &Path) -> (Recorder, camera_sim::SimH
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_clip_to_s3_is_a_multipart_upload() {
     let Some(moto) = moto() else { return };
-    big_clip_to(&moto, "big", true, MIN_PART_SIZE).await;
+    big_clip_to(&moto, "big", true, MIN_PART_SIZE, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_clip_to_garage_is_a_multipart_upload() {
     let Some(garage) = garage() else { return };
     // Garage takes parts under S3's 5 MiB minimum: more of them.
-    big_clip_to(&garage, support::garage::GARAGE_BUCKET, false, 1 << 20).await;
+    big_clip_to(
+        &garage,
+        support::garage::GARAGE_BUCKET,
+        false,
+        1 << 20,
+        None,
+    )
+    .await;
+}
+
+/// A clip named outside `clips/` is one `PutObject` whatever its size:
+/// after a crash, recovery could not tell its open multipart upload from a
+/// segment's and would complete it torn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_clip_outside_clips_is_one_put_object() {
+    let Some(moto) = moto() else { return };
+    big_clip_to(
+        &moto,
+        "bigput",
+        true,
+        MIN_PART_SIZE,
+        Some("{camera}/events/{YYYYMMDD}/{HHMMSS}_{label}.mp4"),
+    )
+    .await;
 }
 
 /// A clip of several parts of `part_size` to `bucket` on `server` (`tags`
-/// as in [`clip_to`]): one multipart object, byte for byte the clip file,
-/// with the clip's content type, metadata and tag.
-async fn big_clip_to(server: &Server, bucket: &str, tags: bool, part_size: u64) {
+/// as in [`clip_to`]), named by `template` (default: under `clips/`):
+/// byte for byte the clip file, with the clip's content type, metadata and
+/// tag; one multipart object under `clips/`, one `PutObject` elsewhere.
+async fn big_clip_to(
+    server: &Server,
+    bucket: &str,
+    tags: bool,
+    part_size: u64,
+    template: Option<&str>,
+) {
     assert!(
         have_ffmpeg(),
         "ffmpeg/ffprobe are required (apt-get install ffmpeg)"
@@ -194,7 +233,7 @@ async fn big_clip_to(server: &Server, bucket: &str, tags: bool, part_size: u64) 
     cfg.part_size = part_size;
     cfg.allow_small_parts = part_size < MIN_PART_SIZE;
     let store = S3Store::connect(cfg).await.unwrap();
-    let (recorder, _sim) = busy_camera(&store, dir.path()).await;
+    let (recorder, _sim) = busy_camera(&store, dir.path(), template).await;
     let req = ClipRequest::new(Duration::from_secs(3), Some(Duration::from_secs(5)), "gate")
         .with_source("test");
     let h = recorder.clip("yard", req).unwrap();
@@ -225,10 +264,16 @@ async fn big_clip_to(server: &Server, bucket: &str, tags: bool, part_size: u64) 
         .unwrap_or_default()
         .trim_matches('"')
         .to_owned();
-    assert!(
-        etag.ends_with(&format!("-{parts}")),
-        "ETag {etag}, {parts} parts"
-    );
+    if template.is_none() {
+        assert!(key.contains("clips/"), "{key}");
+        assert!(
+            etag.ends_with(&format!("-{parts}")),
+            "ETag {etag}, {parts} parts"
+        );
+    } else {
+        assert!(key.contains("yard/events/"), "{key}");
+        assert!(!etag.contains('-'), "one PutObject: ETag {etag}");
+    }
     assert_eq!(head.content_type(), Some("video/mp4"));
     let meta = head.metadata().cloned().unwrap_or_default();
     assert_eq!(meta["camera"], "yard");
@@ -238,10 +283,13 @@ async fn big_clip_to(server: &Server, bucket: &str, tags: bool, part_size: u64) 
     assert_eq!(meta["pre"], "3.000");
     assert_eq!(meta["post"], "5.000");
     if tags {
-        assert_eq!(
-            pinned_tag(&store, bucket, &key).await,
-            [("camrec-pinned".to_owned(), "false".to_owned())]
-        );
+        // The clip lifecycle rule covers `clips/` only: tagged there.
+        let want = if template.is_none() {
+            vec![("camrec-pinned".to_owned(), "false".to_owned())]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(pinned_tag(&store, bucket, &key).await, want);
     }
     let file = download(&store, &key, dir.path()).await;
     let remote = std::fs::read(&file).unwrap();
@@ -255,7 +303,7 @@ async fn big_clip_to(server: &Server, bucket: &str, tags: bool, part_size: u64) 
         !open_uploads(&store)
             .await
             .iter()
-            .any(|k| k.contains("clips/")),
+            .any(|k| k.contains("clips/") || k.contains("events/")),
         "a clip upload is left open"
     );
     println!(
@@ -304,7 +352,7 @@ async fn big_clip_fails_cleanly_when_the_store_goes_away() {
     let direct = S3Store::connect(moto.config("gone", direct_spool.path()))
         .await
         .unwrap();
-    let (recorder, _sim) = busy_camera(&store, dir.path()).await;
+    let (recorder, _sim) = busy_camera(&store, dir.path(), None).await;
     let req = ClipRequest::new(Duration::from_secs(3), Some(Duration::from_secs(9)), "gate");
     let h = recorder.clip("yard", req).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

@@ -144,8 +144,8 @@ pub(super) fn stream_range(archive: Arc<Archive>, entry: SegmentEntry, range: Ra
 }
 
 /// Most bytes a `?shift_us=` response holds (it is moved in memory): a
-/// fragment is at most 32 MiB (the recorder's cap), a playlist asks for
-/// one at a time.
+/// fragment is at most 32 MiB (the recorder's cap); this bounds what a
+/// damaged index could claim.
 pub(super) const MAX_SHIFTED: u64 = 64 << 20;
 
 /// `?shift_us=` of the bytes route.
@@ -160,8 +160,9 @@ fn ticks(shift_us: u64, timescale: u32) -> u64 {
     u64::try_from(t).unwrap_or(u64::MAX)
 }
 
-/// `range` of `entry` (whole fragments) with its decode times moved
-/// `shift_us` later.
+/// `range` of `entry` (exactly one fragment, as a playlist lists it) with
+/// its decode times moved `shift_us` later. One fragment at a time keeps
+/// what a response holds in memory to a fragment.
 async fn shifted(
     p: &Playback,
     entry: &SegmentEntry,
@@ -169,15 +170,17 @@ async fn shifted(
     shift_us: u64,
 ) -> Result<Vec<u8>, ApiError> {
     let index = p.archive.index(entry).await.map_err(archive_error)?;
-    let aligned = index
+    let one_fragment = index
         .fragments
         .binary_search_by_key(&range.start, |f| f.offset)
-        .is_ok();
-    if !aligned {
+        .is_ok_and(|i| index.fragments[i].range() == range);
+    if !one_fragment {
         return Err(ApiError::bad_request(format!(
-            "shift_us moves whole fragments: bytes {}- of {} do not start a fragment \
-             (ask for the byte ranges a playlist lists)",
-            range.start, entry.name
+            "shift_us moves one whole fragment at a time: bytes {}-{} of {} are not one \
+             fragment (ask for the byte ranges a playlist lists)",
+            range.start,
+            range.end.saturating_sub(1),
+            entry.name
         )));
     }
     if range.end - range.start > MAX_SHIFTED {

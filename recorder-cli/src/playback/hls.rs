@@ -72,7 +72,9 @@ pub fn continuous_shifts<'a>(segments: impl IntoIterator<Item = &'a SegmentIndex
     let mut next_free = 0u64;
     for s in segments {
         let base = *base.get_or_insert(s.wall_start);
-        let wall = u64::try_from((s.wall_start.0 - base.0).max(0) / 1_000).unwrap_or(u64::MAX);
+        // Index values come from files: a damaged one must not overflow.
+        let wall =
+            u64::try_from(s.wall_start.0.saturating_sub(base.0).max(0) / 1_000).unwrap_or(u64::MAX);
         let shift = wall.max(next_free);
         next_free = shift.saturating_add(media_span_us(s));
         out.push(shift);

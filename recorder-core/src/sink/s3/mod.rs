@@ -232,6 +232,10 @@ pub(crate) async fn put_small_object(
 /// tagging. A failed multipart upload is aborted (or, if the store cannot
 /// be reached for that either, left for [`S3Store::recover`], which aborts
 /// open uploads under `clips/`).
+///
+/// A key outside `clips/` (a custom clip template) is always one
+/// `PutObject`, read whole: recovery could not tell its open upload from
+/// a segment's after a crash, and would complete it as a torn clip.
 pub(crate) async fn put_file_object(
     inner: &Inner,
     uploads: &CameraUploads,
@@ -249,7 +253,10 @@ pub(crate) async fn put_file_object(
         .await
         .map_err(|e| local("reading", e))?
         .len();
-    if len <= inner.cfg.part_size {
+    let under_clips = key
+        .strip_prefix(inner.prefix.as_str())
+        .is_some_and(|k| k.starts_with(CLIPS_DIR));
+    if len <= inner.cfg.part_size || !under_clips {
         let body = tokio::fs::read(path)
             .await
             .map_err(|e| local("reading", e))?;
