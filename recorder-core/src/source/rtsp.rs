@@ -219,6 +219,9 @@ impl SourceError {
     pub fn is_config_error(&self) -> bool {
         match self {
             SourceError::Unauthorized { .. } | SourceError::NoSupportedStreams { .. } => true,
+            // Video without parameter sets is a camera setting; no video
+            // at all may be the network, worth a quick retry.
+            SourceError::NoVideoParameters { frames, .. } => *frames > 0,
             SourceError::Protocol {
                 status: Some(s), ..
             } => matches!(s, 400 | 403 | 404 | 405 | 451 | 461),
@@ -985,6 +988,16 @@ mod tests {
             without.contains("send them with every keyframe"),
             "{without}"
         );
+        let is_config = |frames| {
+            SourceError::NoVideoParameters {
+                url: url().redacted(),
+                frames,
+                after: Duration::from_secs(10),
+            }
+            .is_config_error()
+        };
+        assert!(is_config(250), "a camera setting: the slow retry cadence");
+        assert!(!is_config(0), "maybe the network: retried soon");
         let nothing = e(0);
         assert!(
             nothing.contains("no video arrived within 10.0 s"),
