@@ -574,17 +574,15 @@ fn webhook_receives_segments_and_clips_with_retries() {
     // may have been posted since), none given up on or dropped.
     let (code, text) = get(addr, "/metrics");
     assert_eq!(code, 200);
-    let value = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    let value = |name: &str| {
+        metric(&text, name).unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
     };
     assert!(
-        value("camrec_webhook_events_delivered_total") >= bodies.len() as u64,
+        value("camrec_webhook_events_delivered_total") >= bodies.len() as f64,
         "{text}"
     );
-    assert_eq!(value("camrec_webhook_events_failed_total"), 0);
-    assert_eq!(value("camrec_webhook_events_dropped_total"), 0);
+    assert_eq!(value("camrec_webhook_events_failed_total"), 0.0);
+    assert_eq!(value("camrec_webhook_events_dropped_total"), 0.0);
 }
 
 /// A webhook receiver serving https with a certificate for 127.0.0.1 from

@@ -142,17 +142,19 @@ pub(super) async fn start(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !set_recording(&api, &id, true) {
-        return Err(unknown(&id));
-    }
-    one(State(api), Path(id)).await
+    switch(api, id, true).await
 }
 
 pub(super) async fn stop(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !set_recording(&api, &id, false) {
+    switch(api, id, false).await
+}
+
+/// Resumes (`on`) or pauses continuous recording, then answers the camera.
+async fn switch(api: Arc<Api>, id: String, on: bool) -> Result<Json<Value>, ApiError> {
+    if !set_recording(&api, &id, on) {
         return Err(unknown(&id));
     }
     one(State(api), Path(id)).await

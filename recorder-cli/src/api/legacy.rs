@@ -47,20 +47,23 @@ pub(super) async fn start(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !set_recording(&api, &id, true) {
-        return Err(unknown(&id));
-    }
-    one(&api, &id).await
+    switch(&api, &id, true).await
 }
 
 pub(super) async fn stop(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !set_recording(&api, &id, false) {
-        return Err(unknown(&id));
+    switch(&api, &id, false).await
+}
+
+/// Resumes (`on`) or pauses continuous recording, then answers the
+/// recording's status.
+async fn switch(api: &Api, id: &str, on: bool) -> Result<Json<Value>, ApiError> {
+    if !set_recording(api, id, on) {
+        return Err(unknown(id));
     }
-    one(&api, &id).await
+    one(api, id).await
 }
 
 pub(super) async fn status_one(

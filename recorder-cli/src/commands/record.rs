@@ -472,32 +472,31 @@ pub fn s3_config(cfg: &Config) -> S3Config {
 
 /// The key prefixes (relative to the S3 prefix) of this instance's enabled
 /// cameras, or `None` when the key template does not start with the camera
-/// (then every open upload under the prefix counts as ours). Clip keys
-/// count too when the clip template names the camera after a fixed folder
-/// (`clips/{camera}/…`, the default), so a clip upload a crash left open
-/// is aborted at start-up rather than by the bucket's one-day rule.
+/// (then every open upload under the prefix counts as ours). Their clips'
+/// folders count too when the clip template starts `clips/{camera}/` (the
+/// default), so a clip upload a crash left open is aborted at start-up
+/// rather than by the bucket's one-day rule.
 fn owned_key_prefixes(cfg: &Config) -> Option<Vec<String>> {
     if !cfg.key_template.v.as_str().starts_with("{camera}/") {
         return None;
     }
-    let clip_folder = clip_camera_folder(&cfg.control.clip_template.v);
+    let clips = clip_uploads_by_camera(&cfg.control.clip_template.v);
     let mut owned = Vec::new();
     for c in cfg.enabled_cameras() {
         let id = sanitize_camera_id(&c.id.v);
-        // An empty folder: clip keys are under the camera's own prefix.
-        if let Some(folder) = clip_folder.filter(|f| !f.is_empty()) {
-            owned.push(format!("{folder}{id}/"));
+        if clips {
+            owned.push(format!("clips/{id}/"));
         }
         owned.push(format!("{id}/"));
     }
     Some(owned)
 }
 
-/// The fixed folder before `{camera}/` in a clip template (`clips/` in
-/// `clips/{camera}/…`), if the template starts that way.
-fn clip_camera_folder(template: &str) -> Option<&str> {
-    let (folder, _) = template.split_once("{camera}/")?;
-    (!folder.contains('{') && (folder.is_empty() || folder.ends_with('/'))).then_some(folder)
+/// True when a clip template puts each camera's clips in its own folder
+/// under `clips/`: the only clips stored as multipart uploads (elsewhere
+/// each is one `PutObject`, which leaves nothing open).
+fn clip_uploads_by_camera(template: &str) -> bool {
+    template.starts_with("clips/{camera}/")
 }
 
 /// Connects (the library's start-up check: endpoint, credentials, bucket)
@@ -684,18 +683,15 @@ fn print_summary(snapshots: &[CameraSnapshot]) {
 
 #[cfg(test)]
 mod tests {
-    use super::clip_camera_folder;
+    use super::clip_uploads_by_camera;
 
     #[test]
-    fn clip_keys_are_owned_when_the_template_puts_the_camera_after_a_fixed_folder() {
-        assert_eq!(
-            clip_camera_folder("clips/{camera}/{YYYYMMDD}/{HHMMSS}_{label}.mp4"),
-            Some("clips/")
-        );
-        assert_eq!(clip_camera_folder("a/b/{camera}/{label}.mp4"), Some("a/b/"));
-        assert_eq!(clip_camera_folder("{camera}/clips/{label}.mp4"), Some(""));
-        assert_eq!(clip_camera_folder("clips/{YYYYMMDD}/{camera}/x.mp4"), None);
-        assert_eq!(clip_camera_folder("clips-{camera}/x.mp4"), None);
-        assert_eq!(clip_camera_folder("clips/{label}.mp4"), None);
+    fn clip_uploads_are_owned_when_the_template_puts_the_camera_first_under_clips() {
+        assert!(clip_uploads_by_camera(
+            "clips/{camera}/{YYYYMMDD}/{HHMMSS}_{label}.mp4"
+        ));
+        assert!(!clip_uploads_by_camera("{camera}/clips/{label}.mp4"));
+        assert!(!clip_uploads_by_camera("clips/{YYYYMMDD}/{camera}/x.mp4"));
+        assert!(!clip_uploads_by_camera("events/{camera}/{label}.mp4"));
     }
 }

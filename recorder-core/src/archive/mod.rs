@@ -51,6 +51,15 @@ const INDEX_READS_IN_FLIGHT: usize = 16;
 /// Most indexes kept in memory (about 50 KB each for 15-minute segments);
 /// beyond it the cache starts over.
 const CACHE_LIMIT: usize = 20_000;
+/// How long a folder's listing answers name lookups: the bytes route looks
+/// its segment up once per request, and a player fetches one fragment per
+/// request (an S3 listing each, otherwise). A name it lacks lists again.
+const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Folder listings kept for name lookups at most.
+const LISTINGS_KEPT: usize = 256;
+
+/// A folder's segments and when they were listed.
+type Listing = (std::time::Instant, Arc<[SegmentEntry]>);
 
 /// Why the archive could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +189,8 @@ pub struct Archive {
     backend: Backend,
     template: ObjectNameTemplate,
     cache: Mutex<HashMap<(String, u64), Arc<SegmentIndex>>>,
+    /// Recent folder listings by folder, for [`Archive::entry_by_name`].
+    listings: Mutex<HashMap<String, Listing>>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -210,6 +221,7 @@ impl Archive {
             backend,
             template,
             cache: Mutex::new(HashMap::new()),
+            listings: Mutex::new(HashMap::new()),
         }
     }
 
@@ -494,22 +506,72 @@ impl Archive {
         }
     }
 
-    /// Looks a segment up by name (one listing of its folder).
+    /// Looks a segment up by name: in its folder's listing from the last
+    /// 10 s, else in a new one.
     pub async fn entry_by_name(&self, name: &str) -> Result<SegmentEntry, ArchiveError> {
         let dir = name
             .rsplit_once('/')
             .map_or(String::new(), |(d, _)| format!("{d}/"));
-        self.list(&BTreeSet::from([dir]))
-            .await?
-            .into_iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| ArchiveError::NoSuchSegment { name: name.into() })
+        let find = |list: &[SegmentEntry]| list.iter().find(|e| e.name == name).cloned();
+        let recent = self
+            .listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&dir)
+            .filter(|(at, _)| at.elapsed() < LISTING_TTL)
+            .map(|(_, list)| list.clone());
+        if let Some(e) = recent.as_deref().and_then(find) {
+            return Ok(e);
+        }
+        let list: Arc<[SegmentEntry]> = self.list(&BTreeSet::from([dir.clone()])).await?.into();
+        let found = find(&list);
+        let mut listings = self.listings.lock().unwrap_or_else(|e| e.into_inner());
+        if listings.len() >= LISTINGS_KEPT {
+            listings.clear();
+        }
+        listings.insert(dir, (std::time::Instant::now(), list));
+        found.ok_or_else(|| ArchiveError::NoSuchSegment { name: name.into() })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Name lookups reuse a recent listing of the folder, and list it
+    /// again for a name it lacks (a segment finished since).
+    #[tokio::test]
+    async fn names_are_looked_up_in_a_recent_listing_and_new_ones_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Archive::local(dir.path(), ObjectNameTemplate::default());
+        let folder = dir.path().join("cam/20240501");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("120000_cam.mp4"), b"x").unwrap();
+        let first = a
+            .entry_by_name("cam/20240501/120000_cam.mp4")
+            .await
+            .unwrap();
+        assert_eq!((first.camera.as_str(), first.bytes), ("cam", 1));
+        // Found again without a listing: the folder no longer exists.
+        std::fs::rename(&folder, dir.path().join("moved")).unwrap();
+        let again = a
+            .entry_by_name("cam/20240501/120000_cam.mp4")
+            .await
+            .unwrap();
+        assert_eq!(again, first);
+        // A name the recent listing lacks is listed afresh.
+        std::fs::rename(dir.path().join("moved"), &folder).unwrap();
+        std::fs::write(folder.join("121500_cam.mp4"), b"yy").unwrap();
+        let new = a
+            .entry_by_name("cam/20240501/121500_cam.mp4")
+            .await
+            .unwrap();
+        assert_eq!(new.bytes, 2);
+        assert!(matches!(
+            a.entry_by_name("cam/20240501/123000_cam.mp4").await,
+            Err(ArchiveError::NoSuchSegment { .. })
+        ));
+    }
 
     #[test]
     fn folders_of_a_window_at_either_end_of_wall_time() {

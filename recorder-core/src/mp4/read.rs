@@ -101,8 +101,9 @@ impl<'a> Boxes<'a> {
     }
 }
 
-/// Moves an error's offsets from header-relative to slice-relative.
-fn at(e: Mp4Error, base: u64) -> Mp4Error {
+/// Moves an error's offsets from relative to a sub-slice (a header, a
+/// box's body) to relative to the slice that holds it at `base`.
+pub(super) fn at(e: Mp4Error, base: u64) -> Mp4Error {
     match e {
         Mp4Error::Truncated {
             offset,
@@ -123,6 +124,17 @@ fn at(e: Mp4Error, base: u64) -> Mp4Error {
             offset: base + offset,
             size,
             header_len,
+        },
+        Mp4Error::Overrun {
+            kind,
+            offset,
+            size,
+            available,
+        } => Mp4Error::Overrun {
+            kind,
+            offset: base + offset,
+            size,
+            available,
         },
         other => other,
     }

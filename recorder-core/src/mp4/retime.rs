@@ -9,6 +9,7 @@
 //! by its segment's place in the playlist; the stored files stay as they
 //! are.
 
+use super::read::at;
 use super::{find_child, BoxHeader, Boxes, FieldReader, HeaderPatch, Mp4Error, MOOF, TFDT, TFHD};
 use super::{TRAF, TRUN};
 
@@ -41,7 +42,7 @@ pub fn shift_decode_times(data: &mut [u8], ticks: impl Fn(u32) -> u64) -> Result
     let mut patches = Vec::new();
     let mut pos = 0usize;
     while pos < data.len() {
-        let h = BoxHeader::parse(&data[pos..]).map_err(|e| moved(e, pos))?;
+        let h = BoxHeader::parse(&data[pos..]).map_err(|e| at(e, pos as u64))?;
         let available = (data.len() - pos) as u64;
         let size = if h.size == 0 { available } else { h.size };
         if h.kind == MOOF {
@@ -77,7 +78,7 @@ fn moof_patches(
     out: &mut Vec<HeaderPatch>,
 ) -> Result<(), Mp4Error> {
     for traf in Boxes::new(moof) {
-        let traf = traf.map_err(|e| moved(e, base))?;
+        let traf = traf.map_err(|e| at(e, base as u64))?;
         if traf.kind != TRAF {
             continue;
         }
@@ -118,45 +119,6 @@ fn moof_patches(
         out.push(HeaderPatch::versioned(at as u64, width, moved_to));
     }
     Ok(())
-}
-
-/// An error's offsets moved from a sub-slice to the whole data.
-fn moved(e: Mp4Error, base: usize) -> Mp4Error {
-    let base = base as u64;
-    match e {
-        Mp4Error::Truncated {
-            offset,
-            needed,
-            available,
-        } => Mp4Error::Truncated {
-            offset: base + offset,
-            needed,
-            available,
-        },
-        Mp4Error::SizeTooSmall {
-            kind,
-            offset,
-            size,
-            header_len,
-        } => Mp4Error::SizeTooSmall {
-            kind,
-            offset: base + offset,
-            size,
-            header_len,
-        },
-        Mp4Error::Overrun {
-            kind,
-            offset,
-            size,
-            available,
-        } => Mp4Error::Overrun {
-            kind,
-            offset: base + offset,
-            size,
-            available,
-        },
-        other => other,
-    }
 }
 
 #[cfg(test)]
